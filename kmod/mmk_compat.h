@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Differences between the kernels mmk supports (6.1 and 6.12 LTS).
+ * Everything version-dependent lives here and nowhere else.
+ */
+#ifndef MMK_COMPAT_H
+#define MMK_COMPAT_H
+
+#include <linux/mm.h>
+
+/* kmod/Kbuild probes the target kernel's headers and sets the MMK_HAVE_*. */
+#ifndef MMK_HAVE_VM_FLAGS_MOD
+/* 6.3 made vm_flags read-only and added accessors; mmap_lock is held here. */
+static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear)
+{
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+}
+#endif
+
+#endif /* MMK_COMPAT_H */

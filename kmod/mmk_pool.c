@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pools: creation, lookup by name, permission checks at attach, lifetime.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/ctype.h>
+#include <linux/idr.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+
+#include "mmk_internal.h"
+
+/*
+ * Protects mmk_pool_idr, mmk_nr_pools and mmk_total_bytes, and makes the
+ * final put of a pool atomic with respect to lookups (kref_put_mutex).
+ * Never taken on the data path.
+ */
+static DEFINE_MUTEX(mmk_pools_lock);
+static DEFINE_IDR(mmk_pool_idr);
+static unsigned int mmk_nr_pools;
+static u64 mmk_total_bytes;
+
+static struct kmem_cache *mmk_slot_cache;
+
+int mmk_pool_init(void)
+{
+	mmk_slot_cache = KMEM_CACHE(mmk_slot, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT);
+	return mmk_slot_cache ? 0 : -ENOMEM;
+}
+
+void mmk_pool_exit(void)
+{
+	idr_destroy(&mmk_pool_idr);
+	kmem_cache_destroy(mmk_slot_cache);
+}
+
+unsigned int mmk_pool_count(void)
+{
+	return READ_ONCE(mmk_nr_pools);
+}
+
+u64 mmk_pool_bytes(void)
+{
+	u64 bytes;
+
+	mutex_lock(&mmk_pools_lock);
+	bytes = mmk_total_bytes;
+	mutex_unlock(&mmk_pools_lock);
+	return bytes;
+}
+
+/* Names: 1..MMK_NAME_MAX-1 printable ASCII bytes, no '/', NUL-terminated. */
+static int mmk_name_check(const char *name, bool allow_empty)
+{
+	size_t len = strnlen(name, MMK_NAME_MAX);
+	size_t i;
+
+	if (len == MMK_NAME_MAX || (!len && !allow_empty))
+		return -EINVAL;
+	for (i = 0; i < len; i++)
+		if (!isgraph(name[i]) || name[i] == '/')
+			return -EINVAL;
+	return 0;
+}
+
+/* Caller holds mmk_pools_lock. */
+static struct mmk_pool *mmk_pool_lookup(const char *name)
+{
+	struct mmk_pool *pool;
+	int id;
+
+	lockdep_assert_held(&mmk_pools_lock);
+	idr_for_each_entry(&mmk_pool_idr, pool, id)
+		if (pool->name[0] && !strcmp(pool->name, name))
+			return pool;
+	return NULL;
+}
+
+static void mmk_pool_free(struct mmk_pool *pool)
+{
+	u32 i;
+
+	vfree(pool->arena);
+	kvfree(pool->free_stack);
+	if (pool->slots) {
+		for (i = 0; i < pool->capacity; i++)
+			if (pool->slots[i])
+				kmem_cache_free(mmk_slot_cache, pool->slots[i]);
+		kvfree(pool->slots);
+	}
+	kfree(pool);
+}
+
+/* Allocate everything a pool needs; nothing is published yet. */
+static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 slot_size,
+				       u64 map_size)
+{
+	struct mmk_pool *pool;
+	u32 i;
+
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
+	if (!pool)
+		return NULL;
+
+	kref_init(&pool->ref);
+	pool->flags = args->flags;
+	pool->payload_size = args->payload_size;
+	pool->slot_size = slot_size;
+	pool->capacity = args->capacity;
+	pool->map_size = map_size;
+	pool->payload_type = args->payload_type;
+	pool->memory_class = args->memory_class;
+	pool->mode = args->mode;
+	pool->uid = current_fsuid();
+	pool->gid = current_fsgid();
+	strscpy(pool->name, args->name, sizeof(pool->name));
+	spin_lock_init(&pool->free_lock);
+	init_waitqueue_head(&pool->wq);
+
+	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), GFP_KERNEL_ACCOUNT);
+	if (!pool->slots)
+		goto fail;
+	for (i = 0; i < pool->capacity; i++) {
+		pool->slots[i] = kmem_cache_zalloc(mmk_slot_cache, GFP_KERNEL_ACCOUNT);
+		if (!pool->slots[i])
+			goto fail;
+		spin_lock_init(&pool->slots[i]->lock);
+	}
+
+	/* Stack of free indices; slot 0 is handed out first. */
+	pool->free_stack = kvmalloc_array(pool->capacity, sizeof(*pool->free_stack),
+					  GFP_KERNEL_ACCOUNT);
+	if (!pool->free_stack)
+		goto fail;
+	for (i = 0; i < pool->capacity; i++)
+		pool->free_stack[i] = pool->capacity - 1 - i;
+	pool->nr_free = pool->capacity;
+
+	pool->arena = __vmalloc(map_size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	if (!pool->arena)
+		goto fail;
+	return pool;
+
+fail:
+	mmk_pool_free(pool);
+	return NULL;
+}
+
+/* Validate creation arguments and compute the layout; see docs/DESIGN.md. */
+static int mmk_pool_check_args(const struct mmk_pool_create *args, u32 *slot_size,
+			       u64 *map_size)
+{
+	u64 size, align;
+	int ret;
+
+	if (args->flags & ~MMK_POOL_FLAGS_ALL)
+		return -EINVAL;
+	if (args->__reserved || args->__reserved2)
+		return -EINVAL;
+	if (args->mode & ~0777)
+		return -EINVAL;
+	if (args->memory_class > MMK_MEM_SHARED || args->memory_device)
+		return -EINVAL;
+	/* Kernel pages cannot be device memory. */
+	if (args->memory_class == MMK_MEM_DEVICE)
+		return -EOPNOTSUPP;
+	ret = mmk_name_check(args->name, true);
+	if (ret)
+		return ret;
+
+	if (!args->payload_size || args->payload_size > READ_ONCE(mmk_max_payload_size))
+		return -EINVAL;
+	if (!args->capacity || args->capacity > READ_ONCE(mmk_max_capacity) ||
+	    args->capacity > MMK_CAPACITY_LIMIT)
+		return -EINVAL;
+
+	align = args->flags & MMK_POOL_PAGE_ALIGNED ? PAGE_SIZE : MMK_SLOT_ALIGN;
+	size = ALIGN((u64)sizeof(struct mmk_msg_header) + args->payload_size, align);
+	if (size > U32_MAX)
+		return -EINVAL;
+	*slot_size = size;
+	/* capacity <= 2^20 and size < 2^32: no overflow in u64. */
+	*map_size = PAGE_ALIGN(size * args->capacity);
+	if (*map_size > READ_ONCE(mmk_max_pool_bytes))
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * mmk_pool_create - create and register a pool
+ * @args: the caller's validated-on-entry creation arguments
+ * @out: the new pool, holding one reference for the caller
+ *
+ * Nothing is visible to anyone until every allocation and check succeeded.
+ */
+int mmk_pool_create(const struct mmk_pool_create *args, struct mmk_pool **out)
+{
+	struct mmk_pool *pool;
+	u32 slot_size;
+	u64 map_size;
+	int ret;
+
+	ret = mmk_pool_check_args(args, &slot_size, &map_size);
+	if (ret)
+		return ret;
+
+	pool = mmk_pool_alloc(args, slot_size, map_size);
+	if (!pool)
+		return -ENOMEM;
+
+	mutex_lock(&mmk_pools_lock);
+	if (mmk_nr_pools >= READ_ONCE(mmk_max_pools) ||
+	    mmk_total_bytes + map_size > READ_ONCE(mmk_max_total_bytes)) {
+		ret = -EDQUOT;
+		goto unlock;
+	}
+	if (pool->name[0] && mmk_pool_lookup(pool->name)) {
+		ret = -EEXIST;
+		goto unlock;
+	}
+	ret = idr_alloc_cyclic(&mmk_pool_idr, pool, MMK_POOL_ID_MIN, MMK_POOL_ID_NONE,
+			       GFP_KERNEL);
+	if (ret < 0) {
+		ret = ret == -ENOSPC ? -EDQUOT : ret;
+		goto unlock;
+	}
+	pool->id = ret;
+	mmk_nr_pools++;
+	mmk_total_bytes += map_size;
+	ret = 0;
+unlock:
+	mutex_unlock(&mmk_pools_lock);
+	if (ret) {
+		mmk_pool_free(pool);
+		return ret;
+	}
+	*out = pool;
+	return 0;
+}
+
+/* File-like permission check: read and write are both needed to attach. */
+static bool mmk_pool_may_attach(const struct mmk_pool *pool)
+{
+	umode_t mode = pool->mode;
+
+	if (uid_eq(current_fsuid(), pool->uid))
+		mode >>= 6;
+	else if (in_group_p(pool->gid))
+		mode >>= 3;
+	if ((mode & 06) == 06)
+		return true;
+	return capable(CAP_IPC_OWNER);
+}
+
+/**
+ * mmk_pool_attach - find a named pool the caller may attach
+ * @args: attach arguments
+ * @out: the pool, with a reference taken for the caller
+ */
+int mmk_pool_attach(const struct mmk_pool_attach *args, struct mmk_pool **out)
+{
+	struct mmk_pool *pool;
+	int ret = 0;
+
+	if (args->flags || args->__reserved || args->__reserved2)
+		return -EINVAL;
+	ret = mmk_name_check(args->name, false);
+	if (ret)
+		return ret;
+
+	mutex_lock(&mmk_pools_lock);
+	pool = mmk_pool_lookup(args->name);
+	if (!pool || !pool->live)
+		ret = -ENOENT;
+	else if (!mmk_pool_may_attach(pool))
+		ret = -EACCES;
+	else if (pool->payload_type != args->payload_type)
+		ret = -EPROTOTYPE;
+	else
+		kref_get(&pool->ref);
+	mutex_unlock(&mmk_pools_lock);
+
+	if (!ret)
+		*out = pool;
+	return ret;
+}
+
+/* The creator is bound: from now on the pool can be attached by name. */
+void mmk_pool_publish(struct mmk_pool *pool)
+{
+	mutex_lock(&mmk_pools_lock);
+	pool->live = true;
+	mutex_unlock(&mmk_pools_lock);
+}
+
+/* Called by kref_put_mutex() with mmk_pools_lock held; drops it. */
+static void mmk_pool_release(struct kref *ref)
+{
+	struct mmk_pool *pool = container_of(ref, struct mmk_pool, ref);
+
+	idr_remove(&mmk_pool_idr, pool->id);
+	mmk_nr_pools--;
+	mmk_total_bytes -= pool->map_size;
+	mutex_unlock(&mmk_pools_lock);
+	mmk_pool_free(pool);
+}
+
+void mmk_pool_put(struct mmk_pool *pool)
+{
+	kref_put_mutex(&pool->ref, mmk_pool_release, &mmk_pools_lock);
+}
+
+/*
+ * Fill @info.  Guard and poison counts are summed slot by slot, so the
+ * data path keeps no pool-wide counters for them; the sum is a snapshot.
+ */
+void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info)
+{
+	struct user_namespace *ns = current_user_ns();
+	u32 i;
+
+	memset(info, 0, sizeof(*info));
+	info->pool_id = pool->id;
+	info->flags = pool->flags;
+	info->payload_size = pool->payload_size;
+	info->slot_size = pool->slot_size;
+	info->capacity = pool->capacity;
+	info->available = READ_ONCE(pool->nr_free);
+	info->map_size = pool->map_size;
+	info->payload_type = pool->payload_type;
+	info->memory_class = pool->memory_class;
+	info->mode = pool->mode;
+	info->owner_uid = from_kuid_munged(ns, pool->uid);
+	info->owner_gid = from_kgid_munged(ns, pool->gid);
+	info->header_size = sizeof(struct mmk_msg_header);
+	info->sessions = atomic_read(&pool->sessions);
+	info->stores = atomic64_read(&pool->stores);
+	info->frees = atomic64_read(&pool->frees);
+	info->no_free_slots = atomic64_read(&pool->no_free_slots);
+	strscpy(info->name, pool->name, sizeof(info->name));
+
+	for (i = 0; i < pool->capacity; i++) {
+		struct mmk_slot *slot = pool->slots[i];
+
+		spin_lock(&slot->lock);
+		info->read_guards += slot->readers;
+		info->write_guards += slot->writer;
+		info->poisoned += slot->poisoned;
+		spin_unlock(&slot->lock);
+	}
+}

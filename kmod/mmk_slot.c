@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The data path: tokens, store, guards, release and free.
+ *
+ * Every decision is made on struct mmk_slot under slot->lock; the arena
+ * that users map is written by the kernel and never read back for a
+ * decision.  User copies run outside every spinlock: a slot being filled is
+ * not yet reachable by any token, and a slot under a write guard cannot be
+ * read, written or freed by anyone else.
+ */
+#include <linux/bitfield.h>
+#include <linux/jiffies.h>
+#include <linux/minmax.h>
+#include <linux/nospec.h>
+#include <linux/pagemap.h>
+#include <linux/sched.h>
+#include <linux/uaccess.h>
+
+#include "mmk_internal.h"
+
+static u64 mmk_token_make(const struct mmk_pool *pool, u32 gen, u32 idx)
+{
+	return FIELD_PREP(MMK_TOKEN_POOL, pool->id) | FIELD_PREP(MMK_TOKEN_GEN, gen) |
+	       FIELD_PREP(MMK_TOKEN_INDEX, idx);
+}
+
+/* Split a token of @pool; -EBADSLT if it cannot name a slot of @pool. */
+static int mmk_token_parse(const struct mmk_pool *pool, u64 token, u32 *idx, u32 *gen)
+{
+	u32 i = FIELD_GET(MMK_TOKEN_INDEX, token);
+
+	if (FIELD_GET(MMK_TOKEN_POOL, token) != pool->id || i >= pool->capacity)
+		return -EBADSLT;
+	*idx = array_index_nospec(i, pool->capacity);
+	*gen = FIELD_GET(MMK_TOKEN_GEN, token);
+	return 0;
+}
+
+/* SPEC §3: is the token's generation the message now in the slot? */
+static int mmk_slot_check(const struct mmk_slot *slot, u32 gen)
+{
+	lockdep_assert_held(&slot->lock);
+	if (gen != slot->gen)
+		return -EBADSLT;
+	if (slot->state != MMK_SLOT_READY)
+		return -ENODATA;
+	return 0;
+}
+
+void mmk_pool_wake(struct mmk_pool *pool)
+{
+	if (wq_has_sleeper(&pool->wq))
+		wake_up_interruptible_all(&pool->wq);
+}
+
+/* Charge one guard to the session, against the (changeable) cap. */
+static bool mmk_session_charge_guard(struct mmk_session *s)
+{
+	int max = min_t(unsigned int, READ_ONCE(mmk_max_guards_per_session), INT_MAX);
+	int old = atomic_read(&s->nr_guards);
+
+	do {
+		if (old >= max)
+			return false;
+	} while (!atomic_try_cmpxchg(&s->nr_guards, &old, old + 1));
+	return true;
+}
+
+/*
+ * Copy a header in from userspace, check it, and set the fields the kernel
+ * owns.  Unknown flags, a QoS class out of range, a deadline without its
+ * flag and non-zero reserved fields are refused.
+ */
+static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header *h, u64 uptr,
+			     u32 payload_size)
+{
+	if (copy_from_user(h, u64_to_user_ptr(uptr), sizeof(*h)))
+		return -EFAULT;
+	if (h->flags & ~MMK_MSG_FLAGS_ALL || h->qos > MMK_QOS_LATENCY_CRITICAL ||
+	    (!(h->flags & MMK_MSG_HAS_DEADLINE) && h->deadline_ns) ||
+	    h->__reserved0 || h->__reserved1[0] || h->__reserved1[1])
+		return -EINVAL;
+	if (!h->qos)
+		h->qos = MMK_QOS_BEST_EFFORT;
+	h->payload_size = payload_size;
+	h->memory_class = pool->memory_class;
+	h->memory_device = 0;
+	return 0;
+}
+
+/**
+ * mmk_store_prepare - first half of a store: fill a free slot
+ * @s: the session
+ * @args: store arguments; args->token is set on success
+ * @idx: the slot, still empty and unreachable
+ *
+ * The caller copies the token out, then calls mmk_store_publish(), or
+ * mmk_store_abort() if that copy failed, so a token is never lost.
+ */
+int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_msg_header h;
+	void *dst;
+	int ret;
+
+	if (args->flags)
+		return -EINVAL;
+	if (args->payload_size > pool->payload_size)
+		return -EMSGSIZE;
+	ret = mmk_header_import(pool, &h, args->header, args->payload_size);
+	if (ret)
+		return ret;
+
+	spin_lock(&pool->free_lock);
+	if (!pool->nr_free) {
+		spin_unlock(&pool->free_lock);
+		atomic64_inc(&pool->no_free_slots);
+		return -ENOSPC;
+	}
+	*idx = pool->free_stack[--pool->nr_free];
+	spin_unlock(&pool->free_lock);
+
+	dst = mmk_slot_addr(pool, *idx);
+	if (copy_from_user(dst + sizeof(h), u64_to_user_ptr(args->payload), args->payload_size)) {
+		mmk_store_abort(pool, *idx);
+		return -EFAULT;
+	}
+	memcpy(dst, &h, sizeof(h));
+
+	/* Only this thread changes a free slot's generation. */
+	args->token = mmk_token_make(pool, (READ_ONCE(pool->slots[*idx]->gen) + 1) & MMK_GEN_MASK,
+				     *idx);
+	return 0;
+}
+
+/* Make the message stored by mmk_store_prepare() reachable by its token. */
+void mmk_store_publish(struct mmk_pool *pool, u32 idx, u32 payload_size)
+{
+	struct mmk_slot *slot = pool->slots[idx];
+
+	spin_lock(&slot->lock);
+	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
+	slot->payload_size = payload_size;
+	slot->state = MMK_SLOT_READY;
+	spin_unlock(&slot->lock);
+	atomic64_inc(&pool->stores);
+}
+
+/* Give back a slot taken by mmk_store_prepare() and never published. */
+void mmk_store_abort(struct mmk_pool *pool, u32 idx)
+{
+	spin_lock(&pool->free_lock);
+	pool->free_stack[pool->nr_free++] = idx;
+	spin_unlock(&pool->free_lock);
+}
+
+/* One attempt to take a guard; the order of checks is SPEC §4's. */
+static int mmk_guard_try(struct mmk_session *s, u32 idx, u32 gen, bool write, u32 *payload_size)
+{
+	struct mmk_slot *slot = s->pool->slots[idx];
+	int ret;
+
+	spin_lock(&slot->lock);
+	ret = mmk_slot_check(slot, gen);
+	if (ret)
+		goto out;
+	if (slot->poisoned) {
+		ret = -EOWNERDEAD;
+		goto out;
+	}
+	if (slot->writer || (write && slot->readers)) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (!write && slot->readers >= READ_ONCE(mmk_max_readers_per_slot)) {
+		ret = -EDQUOT;
+		goto out;
+	}
+	if (!mmk_session_charge_guard(s)) {
+		ret = -EDQUOT;
+		goto out;
+	}
+	if (write) {
+		slot->writer = true;
+		s->holds[idx] |= MMK_HOLD_WRITE;
+	} else {
+		slot->readers++;
+		s->holds[idx]++;
+	}
+	*payload_size = slot->payload_size;
+out:
+	spin_unlock(&slot->lock);
+	return ret;
+}
+
+static long mmk_wait_jiffies(u64 timeout_ns)
+{
+	if (!timeout_ns)
+		return MAX_SCHEDULE_TIMEOUT;
+	return clamp_t(u64, nsecs_to_jiffies(timeout_ns), 1, MAX_SCHEDULE_TIMEOUT - 1);
+}
+
+/**
+ * mmk_guard_acquire - take a read (or header) guard, or a write guard
+ * @s: the session
+ * @args: guard arguments; offset and payload_size are set on success
+ * @write: take the exclusive write guard
+ */
+int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
+{
+	struct mmk_pool *pool = s->pool;
+	u32 idx, gen, size = 0;
+	int ret;
+
+	if (args->flags & ~MMK_GUARD_FLAGS_ALL || args->__reserved || args->__reserved2)
+		return -EINVAL;
+	if (!(args->flags & MMK_GUARD_WAIT) && args->timeout_ns)
+		return -EINVAL;
+	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	if (ret)
+		return ret;
+
+	ret = mmk_guard_try(s, idx, gen, write, &size);
+	if (ret == -EBUSY && args->flags & MMK_GUARD_WAIT) {
+		long timeout = mmk_wait_jiffies(args->timeout_ns), left;
+
+		left = wait_event_interruptible_timeout(pool->wq,
+							(ret = mmk_guard_try(s, idx, gen, write,
+									     &size)) != -EBUSY,
+							timeout);
+		if (left < 0)
+			ret = -EINTR;
+	}
+	if (ret)
+		return ret;
+
+	args->offset = (u64)idx * pool->slot_size;
+	args->payload_size = size;
+	return 0;
+}
+
+int mmk_read_release(struct mmk_session *s, const struct mmk_release *args)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_slot *slot;
+	bool last = false;
+	u32 idx, gen;
+	int ret;
+
+	if (args->flags || args->payload_size || args->header || args->payload)
+		return -EINVAL;
+	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	if (ret)
+		return ret;
+
+	slot = pool->slots[idx];
+	spin_lock(&slot->lock);
+	ret = mmk_slot_check(slot, gen);
+	if (!ret && !(s->holds[idx] & MMK_HOLD_READERS))
+		ret = -ENOENT;
+	if (!ret) {
+		s->holds[idx]--;
+		last = !--slot->readers;
+	}
+	spin_unlock(&slot->lock);
+	if (ret)
+		return ret;
+
+	atomic_dec(&s->nr_guards);
+	if (last)
+		mmk_pool_wake(pool);
+	return 0;
+}
+
+/*
+ * Replace the message in a slot the caller holds exclusively.  Returns
+ * 0, or an error with the message unchanged, or sets *torn if the payload
+ * was partly overwritten (a racing munmap of the source after fault-in).
+ */
+static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *args, bool *torn)
+{
+	const void __user *src = u64_to_user_ptr(args->payload);
+	struct mmk_slot *slot = pool->slots[idx];
+	struct mmk_msg_header h;
+	void *dst;
+	int ret;
+
+	if (args->payload_size > pool->payload_size)
+		return -EMSGSIZE;
+	ret = mmk_header_import(pool, &h, args->header, args->payload_size);
+	if (ret)
+		return ret;
+	if (fault_in_readable(src, args->payload_size))
+		return -EFAULT;
+
+	dst = mmk_slot_addr(pool, idx);
+	if (copy_from_user(dst + sizeof(h), src, args->payload_size)) {
+		*torn = true;
+		return -EFAULT;
+	}
+	memcpy(dst, &h, sizeof(h));
+
+	spin_lock(&slot->lock);
+	slot->payload_size = args->payload_size;
+	spin_unlock(&slot->lock);
+	return 0;
+}
+
+int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_slot *slot;
+	bool torn = false;
+	u32 idx, gen;
+	int ret;
+
+	if (args->flags & ~MMK_RELEASE_FLAGS_ALL)
+		return -EINVAL;
+	if (!(args->flags & MMK_RELEASE_COMMIT) &&
+	    (args->payload_size || args->header || args->payload))
+		return -EINVAL;
+	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	if (ret)
+		return ret;
+
+	/*
+	 * Take the guard out of the session's hands, so a racing release of
+	 * the same guard gets -ENOENT, while the slot stays exclusively held.
+	 */
+	slot = pool->slots[idx];
+	spin_lock(&slot->lock);
+	ret = mmk_slot_check(slot, gen);
+	if (!ret && !(s->holds[idx] & MMK_HOLD_WRITE))
+		ret = -ENOENT;
+	if (!ret)
+		s->holds[idx] &= ~MMK_HOLD_WRITE;
+	spin_unlock(&slot->lock);
+	if (ret)
+		return ret;
+
+	if (args->flags & MMK_RELEASE_COMMIT)
+		ret = mmk_commit(pool, idx, args, &torn);
+
+	spin_lock(&slot->lock);
+	if (ret && !torn) {
+		/* Nothing changed: the caller keeps its guard. */
+		s->holds[idx] |= MMK_HOLD_WRITE;
+		spin_unlock(&slot->lock);
+		return ret;
+	}
+	slot->writer = false;
+	if (torn)
+		slot->poisoned = true;
+	spin_unlock(&slot->lock);
+
+	atomic_dec(&s->nr_guards);
+	mmk_pool_wake(pool);
+	return ret;
+}
+
+int mmk_free(struct mmk_session *s, const struct mmk_free *args)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_slot *slot;
+	u32 idx, gen;
+	int ret;
+
+	if (args->flags || args->__reserved)
+		return -EINVAL;
+	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	if (ret)
+		return ret;
+
+	slot = pool->slots[idx];
+	spin_lock(&slot->lock);
+	ret = mmk_slot_check(slot, gen);
+	if (!ret && (slot->readers || slot->writer))
+		ret = -ETXTBSY;
+	if (!ret) {
+		slot->state = MMK_SLOT_FREE;
+		slot->poisoned = false;
+	}
+	spin_unlock(&slot->lock);
+	if (ret)
+		return ret;
+
+	spin_lock(&pool->free_lock);
+	pool->free_stack[pool->nr_free++] = idx;
+	spin_unlock(&pool->free_lock);
+	atomic64_inc(&pool->frees);
+	/* Waiters on this token now get -ENODATA instead of waiting on. */
+	mmk_pool_wake(pool);
+	return 0;
+}
+
+/*
+ * Drop every guard of a session that is going away.  Shared guards are
+ * released; a write guard poisons its slot, since its message may be
+ * half-written.
+ */
+void mmk_slots_drop_session(struct mmk_session *s)
+{
+	struct mmk_pool *pool = s->pool;
+	int left = atomic_read(&s->nr_guards);
+	u32 i, hold;
+
+	for (i = 0; left > 0 && i < pool->capacity; i++) {
+		struct mmk_slot *slot = pool->slots[i];
+
+		if (!s->holds[i])
+			continue;
+		spin_lock(&slot->lock);
+		hold = s->holds[i];
+		slot->readers -= hold & MMK_HOLD_READERS;
+		if (hold & MMK_HOLD_WRITE) {
+			slot->writer = false;
+			slot->poisoned = true;
+		}
+		s->holds[i] = 0;
+		spin_unlock(&slot->lock);
+		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
+		cond_resched();
+	}
+	atomic_set(&s->nr_guards, 0);
+	mmk_pool_wake(pool);
+}

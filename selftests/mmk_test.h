@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the mmk selftests.  Each helper returns what the
+ * syscall returned, with errno intact, so a test can assert on both.
+ */
+#ifndef MMK_TEST_H
+#define MMK_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/mmk.h>
+
+/* ioctl() that returns -errno instead of -1, so ASSERT_EQ(-EBUSY, ...) reads well. */
+static inline int mmk_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static inline int mmk_open(void)
+{
+	return open(MMK_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * Open /dev/mmk and create a pool.  name may be NULL (anonymous).
+ * Returns the fd, or -errno with nothing left open.
+ */
+static inline int mmk_create(const char *name, uint32_t payload_size, uint32_t capacity,
+			     uint32_t mode, uint64_t type, uint32_t flags)
+{
+	struct mmk_pool_create c = {
+		.flags = flags,
+		.payload_size = payload_size,
+		.capacity = capacity,
+		.mode = mode,
+		.payload_type = type,
+		.memory_class = MMK_MEM_HOST,
+	};
+	int fd, ret;
+
+	if (name)
+		snprintf(c.name, sizeof(c.name), "%s", name);
+	fd = mmk_open();
+	if (fd < 0)
+		return -errno;
+	ret = mmk_ioctl(fd, MMK_IOC_CREATE, &c);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Open /dev/mmk and attach to a named pool.  Returns the fd or -errno. */
+static inline int mmk_attach(const char *name, uint64_t type)
+{
+	struct mmk_pool_attach a = { .payload_type = type };
+	int fd, ret;
+
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	fd = mmk_open();
+	if (fd < 0)
+		return -errno;
+	ret = mmk_ioctl(fd, MMK_IOC_ATTACH, &a);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static inline int mmk_info(int fd, struct mmk_pool_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	return mmk_ioctl(fd, MMK_IOC_POOL_INFO, info);
+}
+
+/* Map the whole arena read-only.  Returns MAP_FAILED on error, errno set. */
+static inline void *mmk_map(int fd, size_t *len)
+{
+	struct mmk_pool_info info;
+
+	if (mmk_info(fd, &info))
+		return MAP_FAILED;
+	*len = info.map_size;
+	return mmap(NULL, info.map_size, PROT_READ, MAP_SHARED, fd, 0);
+}
+
+/* Store payload with a header whose sequence is seq.  0 or -errno. */
+static inline int mmk_store_seq(int fd, const void *payload, uint32_t size, uint64_t seq,
+				uint64_t *token)
+{
+	struct mmk_msg_header h = { .sequence = seq, .qos = MMK_QOS_BEST_EFFORT };
+	struct mmk_store s = {
+		.header = (uintptr_t)&h,
+		.payload = (uintptr_t)payload,
+		.payload_size = size,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_STORE, &s);
+
+	if (!ret)
+		*token = s.token;
+	return ret;
+}
+
+/* Take a guard of kind cmd (MMK_IOC_READ, _READ_MUT, _PEEK_HEADER). */
+static inline int mmk_guard(int fd, unsigned long cmd, uint64_t token, struct mmk_guard *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->token = token;
+	return mmk_ioctl(fd, cmd, g);
+}
+
+static inline int mmk_read_release(int fd, uint64_t token)
+{
+	struct mmk_release r = { .token = token };
+
+	return mmk_ioctl(fd, MMK_IOC_READ_RELEASE, &r);
+}
+
+static inline int mmk_write_release(int fd, uint64_t token)
+{
+	struct mmk_release r = { .token = token };
+
+	return mmk_ioctl(fd, MMK_IOC_WRITE_RELEASE, &r);
+}
+
+static inline int mmk_free_token(int fd, uint64_t token)
+{
+	struct mmk_free f = { .token = token };
+
+	return mmk_ioctl(fd, MMK_IOC_FREE, &f);
+}
+
+/* The message at offset in a mapping. */
+static inline const struct mmk_msg_header *mmk_at(const void *map, uint64_t offset)
+{
+	return (const struct mmk_msg_header *)((const char *)map + offset);
+}
+
+static inline const unsigned char *mmk_payload(const void *map, uint64_t offset)
+{
+	return (const unsigned char *)map + offset + sizeof(struct mmk_msg_header);
+}
+
+#endif /* MMK_TEST_H */
