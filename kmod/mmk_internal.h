@@ -10,6 +10,7 @@
 #include <linux/bits.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -31,6 +32,7 @@
 #define MMK_POOL_ID_NONE	0xffff
 
 #define MMK_SLOT_ALIGN		64	/* slots start on a cache line */
+#define MMK_WINDOW_OFFSET_MASK	(BIT_ULL(MMK_WINDOW_SHIFT) - 1)
 
 /* A session's hold word for one slot: write bit plus shared guard count. */
 #define MMK_HOLD_WRITE		BIT(31)
@@ -67,6 +69,7 @@ struct mmk_slot {
 	u8 state;		/* enum mmk_slot_state */
 	bool writer;		/* a write guard is held */
 	bool poisoned;		/* a write guard was dropped by close */
+	bool windowed;		/* the writer mapped a writable window */
 };
 
 /**
@@ -100,6 +103,13 @@ struct mmk_pool {
 	u32 *free_stack;
 	u32 nr_free;
 
+	/*
+	 * Writable windows: faults take it shared, and a write release takes
+	 * it exclusively around unmapping the window, so no fault can map a
+	 * page after the guard is gone.  Only page-aligned pools use it.
+	 */
+	struct rw_semaphore window_lock;
+
 	/* Guard waiters (MMK_GUARD_WAIT); woken only when it has sleepers. */
 	wait_queue_head_t wq;
 
@@ -113,6 +123,7 @@ struct mmk_pool {
  * struct mmk_session - one open file of /dev/mmk
  */
 struct mmk_session {
+	struct address_space *mapping;	/* of the file, to unmap windows */
 	/* Serialises binding; the data path reads @pool without it. */
 	struct mutex bind_lock;
 	struct mmk_pool *pool;	/* set once under bind_lock, then constant */
@@ -144,7 +155,7 @@ unsigned int mmk_pool_count(void);
 u64 mmk_pool_bytes(void);
 
 /* Sessions */
-struct mmk_session *mmk_session_new(void);
+struct mmk_session *mmk_session_new(struct address_space *mapping);
 void mmk_session_destroy(struct mmk_session *s);
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool);
 
@@ -161,5 +172,6 @@ void mmk_pool_wake(struct mmk_pool *pool);
 
 /* Mapping */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma);
+void mmk_window_unmap(struct mmk_session *s, u32 idx);
 
 #endif /* MMK_INTERNAL_H */

@@ -262,7 +262,7 @@ static long mmk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int mmk_open(struct inode *inode, struct file *file)
 {
-	struct mmk_session *s = mmk_session_new();
+	struct mmk_session *s = mmk_session_new(file->f_mapping);
 
 	if (!s)
 		return -ENOMEM;

@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The read-only mapping of a pool's arena.
+ * Mappings of a pool's arena.
  *
- * Pages are inserted one fault at a time as raw PFNs (VM_PFNMAP), so
- * get_user_pages() refuses them and nothing can pin the arena.  VM_MAYWRITE
- * and VM_MAYEXEC are cleared, so mprotect() can never make it writable or
- * executable.  The VMA holds the session's file, and so the pool, alive.
+ * The arena mapping (offset 0) is read-only.  Pages are inserted one fault
+ * at a time as raw PFNs (VM_PFNMAP), so get_user_pages() refuses them and
+ * nothing can pin the arena.  VM_MAYWRITE and VM_MAYEXEC are cleared, so
+ * mprotect() can never make it writable or executable.
+ *
+ * A window (offset MMK_WINDOW_OFFSET) maps one slot of a page-aligned pool
+ * writable, for the holder of its write guard only.  Its faults check the
+ * guard, and a write release unmaps it (mmk_window_unmap), so the window
+ * dies with the guard.  It is VM_DONTCOPY: a child never inherits it.
+ *
+ * Every VMA holds the session's file, and so the pool, alive.
  */
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/vmalloc.h>
 
 #include "mmk_internal.h"
@@ -46,6 +54,93 @@ static const struct vm_operations_struct mmk_vm_ops = {
 	.fault	= mmk_vm_fault,
 };
 
+static u32 mmk_window_slot(const struct mmk_pool *pool, unsigned long pgoff)
+{
+	return (((u64)pgoff << PAGE_SHIFT) & MMK_WINDOW_OFFSET_MASK) / pool->slot_size;
+}
+
+static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct mmk_session *s = mmk_vma_session(vma);
+	struct mmk_pool *pool = s->pool;
+	u32 idx = mmk_window_slot(pool, vma->vm_pgoff);
+	unsigned long off = (unsigned long)idx * pool->slot_size +
+			    ((vmf->pgoff - vma->vm_pgoff) << PAGE_SHIFT);
+	struct mmk_slot *slot = pool->slots[idx];
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	bool held;
+
+	down_read(&pool->window_lock);
+	spin_lock(&slot->lock);
+	held = s->holds[idx] & MMK_HOLD_WRITE;
+	/* A window VMA may outlive a guard and fault again under the next. */
+	if (held)
+		slot->windowed = true;
+	spin_unlock(&slot->lock);
+	if (held)
+		ret = vmf_insert_pfn(vma, vmf->address, vmalloc_to_pfn(pool->arena + off));
+	up_read(&pool->window_lock);
+	return ret;
+}
+
+static const struct vm_operations_struct mmk_window_vm_ops = {
+	.fault	= mmk_window_fault,
+};
+
+/* Map a writable window on a slot whose write guard the session holds. */
+static int mmk_window_mmap(struct mmk_session *s, struct mmk_pool *pool,
+			   struct vm_area_struct *vma)
+{
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	struct mmk_slot *slot;
+	bool held;
+	u32 idx;
+
+	if (!(pool->flags & MMK_POOL_PAGE_ALIGNED) || off >> MMK_WINDOW_SHIFT != pool->id)
+		return -EINVAL;
+	off &= MMK_WINDOW_OFFSET_MASK;
+	if (off % pool->slot_size || off >= pool->map_size ||
+	    vma->vm_end - vma->vm_start != pool->slot_size || !(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+
+	idx = array_index_nospec(off / pool->slot_size, pool->capacity);
+	slot = pool->slots[idx];
+	spin_lock(&slot->lock);
+	held = s->holds[idx] & MMK_HOLD_WRITE;
+	if (held)
+		slot->windowed = true;
+	spin_unlock(&slot->lock);
+	if (!held)
+		return -EACCES;
+
+	vm_flags_mod(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY,
+		     VM_MAYEXEC);
+	vma->vm_ops = &mmk_window_vm_ops;
+	return 0;
+}
+
+/**
+ * mmk_window_unmap - make a slot's writable window unusable
+ * @s: the session whose write guard on @idx is being released
+ * @idx: the slot
+ *
+ * The guard must already be out of the session's hold word, so faults
+ * refuse; this waits for faults in flight and zaps every window page.
+ */
+void mmk_window_unmap(struct mmk_session *s, u32 idx)
+{
+	struct mmk_pool *pool = s->pool;
+
+	down_write(&pool->window_lock);
+	unmap_mapping_range(s->mapping,
+			    MMK_WINDOW_OFFSET(pool->id, (u64)idx * pool->slot_size),
+			    pool->slot_size, 1);
+	up_write(&pool->window_lock);
+}
+
 /**
  * mmk_mmap - map the bound pool's arena read-only, once per session
  * @file: the session's file
@@ -53,7 +148,8 @@ static const struct vm_operations_struct mmk_vm_ops = {
  *
  * Return: -ENOTCONN if unbound; -EPERM for PROT_WRITE or PROT_EXEC;
  * -EINVAL unless MAP_SHARED at offset 0 for exactly map_size bytes;
- * -EBUSY if a mapping of this session already exists.
+ * -EBUSY if a mapping of this session already exists.  Offsets other than
+ * 0 map a window (mmk_window_mmap); -EACCES without the write guard.
  */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -62,9 +158,11 @@ int mmk_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!pool)
 		return -ENOTCONN;
+	if (vma->vm_pgoff)
+		return mmk_window_mmap(s, pool, vma);
 	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
 		return -EPERM;
-	if (!(vma->vm_flags & VM_MAYSHARE) || vma->vm_pgoff ||
+	if (!(vma->vm_flags & VM_MAYSHARE) ||
 	    vma->vm_end - vma->vm_start != pool->map_size)
 		return -EINVAL;
 	if (atomic_cmpxchg(&s->nr_maps, 0, 1))

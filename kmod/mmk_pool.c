@@ -118,6 +118,7 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	pool->gid = current_fsgid();
 	strscpy(pool->name, args->name, sizeof(pool->name));
 	spin_lock_init(&pool->free_lock);
+	init_rwsem(&pool->window_lock);
 	init_waitqueue_head(&pool->wq);
 
 	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), GFP_KERNEL_ACCOUNT);
@@ -184,7 +185,8 @@ static int mmk_pool_check_args(const struct mmk_pool_create *args, u32 *slot_siz
 	*slot_size = size;
 	/* capacity <= 2^20 and size < 2^32: no overflow in u64. */
 	*map_size = PAGE_ALIGN(size * args->capacity);
-	if (*map_size > READ_ONCE(mmk_max_pool_bytes))
+	/* Window offsets put the pool id above the arena's offsets. */
+	if (*map_size > min_t(u64, READ_ONCE(mmk_max_pool_bytes), BIT_ULL(MMK_WINDOW_SHIFT)))
 		return -EINVAL;
 	return 0;
 }

@@ -8,12 +8,13 @@
 
 #include "mmk_internal.h"
 
-struct mmk_session *mmk_session_new(void)
+struct mmk_session *mmk_session_new(struct address_space *mapping)
 {
 	struct mmk_session *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 
 	if (!s)
 		return NULL;
+	s->mapping = mapping;
 	mutex_init(&s->bind_lock);
 	atomic_set(&s->nr_guards, 0);
 	atomic_set(&s->nr_maps, 0);

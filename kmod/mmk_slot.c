@@ -67,15 +67,13 @@ static bool mmk_session_charge_guard(struct mmk_session *s)
 }
 
 /*
- * Copy a header in from userspace, check it, and set the fields the kernel
- * owns.  Unknown flags, a QoS class out of range, a deadline without its
- * flag and non-zero reserved fields are refused.
+ * Check a header given by userspace and set the fields the kernel owns.
+ * Unknown flags, a QoS class out of range, a deadline without its flag and
+ * non-zero reserved fields are refused.
  */
-static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header *h, u64 uptr,
-			     u32 payload_size)
+static int mmk_header_check(const struct mmk_pool *pool, struct mmk_msg_header *h,
+			    u32 payload_size)
 {
-	if (copy_from_user(h, u64_to_user_ptr(uptr), sizeof(*h)))
-		return -EFAULT;
 	if (h->flags & ~MMK_MSG_FLAGS_ALL || h->qos > MMK_QOS_LATENCY_CRITICAL ||
 	    (!(h->flags & MMK_MSG_HAS_DEADLINE) && h->deadline_ns) ||
 	    h->__reserved0 || h->__reserved1[0] || h->__reserved1[1])
@@ -86,6 +84,14 @@ static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header 
 	h->memory_class = pool->memory_class;
 	h->memory_device = 0;
 	return 0;
+}
+
+static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header *h, u64 uptr,
+			     u32 payload_size)
+{
+	if (copy_from_user(h, u64_to_user_ptr(uptr), sizeof(*h)))
+		return -EFAULT;
+	return mmk_header_check(pool, h, payload_size);
 }
 
 /**
@@ -281,7 +287,6 @@ int mmk_read_release(struct mmk_session *s, const struct mmk_release *args)
 static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *args, bool *torn)
 {
 	const void __user *src = u64_to_user_ptr(args->payload);
-	struct mmk_slot *slot = pool->slots[idx];
 	struct mmk_msg_header h;
 	void *dst;
 	int ret;
@@ -300,10 +305,27 @@ static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *
 		return -EFAULT;
 	}
 	memcpy(dst, &h, sizeof(h));
+	return 0;
+}
 
-	spin_lock(&slot->lock);
-	slot->payload_size = args->payload_size;
-	spin_unlock(&slot->lock);
+/*
+ * The writer wrote in place through a window, now unmapped: check the
+ * header it left in the slot, exactly as if it had been stored.
+ */
+static int mmk_window_settle(struct mmk_pool *pool, u32 idx, u32 *size)
+{
+	struct mmk_msg_header h;
+	void *msg = mmk_slot_addr(pool, idx);
+	int ret;
+
+	memcpy(&h, msg, sizeof(h));
+	if (h.payload_size > pool->payload_size)
+		return -EMSGSIZE;
+	ret = mmk_header_check(pool, &h, h.payload_size);
+	if (ret)
+		return ret;
+	memcpy(msg, &h, sizeof(h));
+	*size = h.payload_size;
 	return 0;
 }
 
@@ -311,8 +333,8 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 {
 	struct mmk_pool *pool = s->pool;
 	struct mmk_slot *slot;
-	bool torn = false;
-	u32 idx, gen;
+	bool windowed = false, torn = false;
+	u32 idx, gen, size;
 	int ret;
 
 	if (args->flags & ~MMK_RELEASE_FLAGS_ALL)
@@ -326,30 +348,44 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 
 	/*
 	 * Take the guard out of the session's hands, so a racing release of
-	 * the same guard gets -ENOENT, while the slot stays exclusively held.
+	 * the same guard gets -ENOENT and window faults refuse, while the
+	 * slot stays exclusively held.
 	 */
 	slot = pool->slots[idx];
 	spin_lock(&slot->lock);
 	ret = mmk_slot_check(slot, gen);
 	if (!ret && !(s->holds[idx] & MMK_HOLD_WRITE))
 		ret = -ENOENT;
-	if (!ret)
+	if (!ret) {
 		s->holds[idx] &= ~MMK_HOLD_WRITE;
+		windowed = slot->windowed;
+	}
 	spin_unlock(&slot->lock);
 	if (ret)
 		return ret;
 
-	if (args->flags & MMK_RELEASE_COMMIT)
+	if (windowed)
+		mmk_window_unmap(s, idx);
+	/* The kernel's record of the size changes only with the message. */
+	size = slot->payload_size;
+	if (args->flags & MMK_RELEASE_COMMIT) {
 		ret = mmk_commit(pool, idx, args, &torn);
+		size = args->payload_size;
+	} else if (windowed) {
+		ret = mmk_window_settle(pool, idx, &size);
+	}
 
 	spin_lock(&slot->lock);
 	if (ret && !torn) {
-		/* Nothing changed: the caller keeps its guard. */
+		/* Nothing changed: the caller keeps its guard (and window). */
 		s->holds[idx] |= MMK_HOLD_WRITE;
 		spin_unlock(&slot->lock);
 		return ret;
 	}
+	if (!ret)
+		slot->payload_size = size;
 	slot->writer = false;
+	slot->windowed = false;
 	if (torn)
 		slot->poisoned = true;
 	spin_unlock(&slot->lock);
