@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mmk: top-level build.
+#
+#   make            build the module, the selftests and the examples
+#   make check      install build dependencies, build, and run every test in a qemu guest
+#   make demo       build and run the demo in a qemu guest
+#   make help       list every target and variable
+#
+# The module is never loaded into the build machine's kernel: it is only
+# loaded inside the qemu guest started by scripts/guest-run.sh.
+
+# ---- guest kernel selection ----------------------------------------------
+#
+# By default the guest boots the newest Debian kernel of GUEST_SERIES and
+# GUEST_FLAVOUR installed in /boot (with headers in /lib/modules/KVER/build),
+# and the module is built against that kernel's headers.  Override with:
+#
+#   make check KVER=6.1.0-56-cloud-amd64                    one installed kernel
+#   make check GUEST_SERIES=6.12                            newest 6.12 cloud kernel
+#   make check GUEST_KERNEL_IMAGE=path/bzImage KDIR=path/to/kernel/tree
+#                                                           a self-built kernel
+
+GUEST_SERIES	?= 6.1
+GUEST_FLAVOUR	?= cloud-amd64
+# Evaluated on first use only (and after 'deps' has had a chance to install
+# the kernel, since 'check' runs each stage in its own make).
+KVER		?= $(eval KVER := $(shell sh $(CURDIR)/scripts/guest-kernel.sh \
+			$(GUEST_SERIES) $(GUEST_FLAVOUR)))$(KVER)
+KDIR		?= /lib/modules/$(KVER)/build
+GUEST_KERNEL_IMAGE ?= /boot/vmlinuz-$(KVER)
+
+# Debian packages for a guest kernel other than the default 6.1 series.
+GUEST_PKGS	?= $(if $(filter-out 6.1,$(GUEST_SERIES)),\
+		     linux-image-$(GUEST_SERIES)-$(GUEST_FLAVOUR) \
+		     linux-headers-$(GUEST_SERIES)-$(GUEST_FLAVOUR))
+
+# ---- paths -------------------------------------------------------------------
+
+BUILD		:= $(CURDIR)/build
+KSELFTEST_DIR	?= $(BUILD)/kselftest
+MODULE		:= $(CURDIR)/kmod/mmk.ko
+
+SUBMAKE		:= $(MAKE) --no-print-directory
+
+# What scripts/guest-run.sh is told about the guest kernel.  KVER and the
+# image are passed only when the user set them: otherwise the script finds
+# the default kernel itself when it runs, after 'deps' may have installed it.
+user_set	= $(filter command% environment% override,$(origin $(1)))
+GUEST_RUN_ENV	= MMK_GUEST_SERIES='$(GUEST_SERIES)' MMK_GUEST_FLAVOUR='$(GUEST_FLAVOUR)' \
+		  MMK_KO='$(MODULE)' \
+		  $(if $(call user_set,KVER),MMK_KVER='$(KVER)') \
+		  $(if $(call user_set,GUEST_KERNEL_IMAGE),MMK_KERNEL='$(GUEST_KERNEL_IMAGE)')
+
+# ---- build -------------------------------------------------------------------
+
+all: module selftests examples
+
+module:
+	@if [ ! -d "$(KDIR)" ]; then \
+		echo "error: no kernel build tree at KDIR='$(KDIR)'." >&2; \
+		echo "       Run 'make deps' (installs linux-headers-$(GUEST_FLAVOUR))," >&2; \
+		echo "       or pass KVER=<version> or KDIR=<kernel tree>." >&2; \
+		exit 1; \
+	fi
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+$(KSELFTEST_DIR)/kselftest_harness.h:
+	bash $(CURDIR)/scripts/kselftest-headers.sh $(KSELFTEST_DIR)
+
+kselftest-headers: $(KSELFTEST_DIR)/kselftest_harness.h
+
+selftests: $(KSELFTEST_DIR)/kselftest_harness.h
+	$(MAKE) -C selftests TOP=$(CURDIR) KSELFTEST_DIR=$(KSELFTEST_DIR)
+
+examples:
+	$(if $(wildcard examples/Makefile),$(MAKE) -C examples TOP=$(CURDIR),@echo "examples: none yet")
+
+# ---- dependencies, tests, demo ---------------------------------------------
+
+deps:
+	@bash $(CURDIR)/scripts/install-deps.sh $(GUEST_PKGS)
+
+# The build runs in its own make so that variables derived from what is
+# installed (KVER, KDIR) are computed after 'deps' has installed it.  The
+# last line printed is the guest runner's "N passed, N failed" summary.
+check:
+	@+$(SUBMAKE) deps
+	@+$(SUBMAKE) all
+	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh check
+
+demo:
+	@+$(SUBMAKE) deps
+	@+$(SUBMAKE) module examples
+	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh demo
+
+# Run the guest without building anything first.
+guest-check guest-demo: guest-%:
+	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh $*
+
+# ---- housekeeping ------------------------------------------------------------
+
+clean:
+	@if [ -d "$(KDIR)" ]; then \
+		echo "$(MAKE) -C $(KDIR) M=$(CURDIR) clean"; \
+		$(MAKE) -C $(KDIR) M=$(CURDIR) clean; \
+	fi
+	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd kmod/modules.order \
+		Module.symvers modules.order .*.cmd
+	rm -rf $(BUILD)
+
+help:
+	@echo 'Targets:'
+	@echo '  all (default)  build module, selftests and examples'
+	@echo '  module         build kmod/mmk.ko against KDIR'
+	@echo '  selftests      build the kselftest programs into build/selftests/'
+	@echo '  examples       build the examples into build/examples/'
+	@echo '  kselftest-headers  extract the kselftest headers into build/kselftest/'
+	@echo '  deps           install the Debian packages needed (as root)'
+	@echo '  check          deps + build + run all tests in a qemu guest'
+	@echo '  demo           deps + build + run the demo in a qemu guest'
+	@echo '  guest-check    run the tests in the guest without building'
+	@echo '  guest-demo     run the demo in the guest without building'
+	@echo '  clean          remove all build outputs'
+	@echo
+	@echo 'Variables (current value):'
+	@echo '  GUEST_SERIES=$(GUEST_SERIES) GUEST_FLAVOUR=$(GUEST_FLAVOUR)'
+	@echo '  KVER=$(KVER)'
+	@echo '  KDIR=$(KDIR)'
+	@echo '  GUEST_KERNEL_IMAGE=$(GUEST_KERNEL_IMAGE)'
+	@echo '  KSELFTEST_DIR=$(KSELFTEST_DIR)'
+	@echo
+	@echo 'Environment for scripts/guest-run.sh:'
+	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
+	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
+	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
+
+.PHONY: all module selftests examples kselftest-headers deps check demo \
+	guest-check guest-demo clean help

@@ -1,0 +1,624 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a qemu guest with mmk.ko, the selftests and the demo in a busybox
+# initramfs, run them there, and report.  The module is never loaded into
+# the kernel of the machine running this script.
+#
+# usage: scripts/guest-run.sh check|demo
+#
+#   check  insmod, every selftest program (in 'make -C selftests list' order),
+#          the demo with small arguments, rmmod, then a scan of dmesg.
+#          The last line printed is "N passed, N failed[, N skipped]".
+#   demo   insmod, the demo with its default arguments, rmmod.
+#
+# Exit status: 0 if nothing failed, 1 otherwise, 2 for a usage or setup error.
+#
+# Environment (all optional):
+#   MMK_KERNEL            guest kernel image (default: /boot/vmlinuz-$MMK_KVER)
+#   MMK_KVER              installed kernel to boot (default: the newest one of
+#                         MMK_GUEST_SERIES (6.1) and MMK_GUEST_FLAVOUR (cloud-amd64))
+#   MMK_KO                module (default: kmod/mmk.ko)
+#   MMK_TESTS             space-separated subset of selftest programs to run
+#   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
+#   MMK_QEMU_ACCEL        tcg (default) or kvm
+#   MMK_QEMU_CPU          qemu -cpu model (default: max with tcg, host with kvm)
+#   MMK_QEMU_MEM          guest memory (default: 2G)
+#   MMK_QEMU_SMP          guest CPUs (default: 2)
+#   MMK_GUEST_TIMEOUT     seconds for the whole guest run (default: 1500 check, 900 demo)
+#   MMK_TEST_TIMEOUT      seconds for each program inside the guest (default: 600)
+#   MMK_CONSOLE_LOGLEVEL  kernel console loglevel (default: 4, errors only; 8 shows all)
+#   MMK_GUEST_APPEND      extra kernel command line arguments
+#   MMK_BUSYBOX           static busybox binary (default: /bin/busybox)
+#
+# Outputs: build/guest/<mode>.log (the serial console, \r removed) and
+# build/guest/initramfs-<mode>.cpio.gz.
+
+set -euo pipefail
+
+die() {
+	echo "guest-run: $*" >&2
+	exit 2
+}
+
+mode=${1:-}
+case $mode in
+check | demo) ;;
+*)
+	echo "usage: $0 check|demo" >&2
+	exit 2
+	;;
+esac
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+gdir=$top/build/guest
+
+# ---- configuration -----------------------------------------------------------
+
+kernel=${MMK_KERNEL:-}
+if [ -z "$kernel" ]; then
+	kver=${MMK_KVER:-$(sh "$top/scripts/guest-kernel.sh" "${MMK_GUEST_SERIES:-6.1}" \
+		"${MMK_GUEST_FLAVOUR:-cloud-amd64}")}
+	[ -n "$kver" ] || die "no ${MMK_GUEST_SERIES:-6.1} guest kernel with headers found; run 'make deps' or set MMK_KERNEL"
+	kernel=/boot/vmlinuz-$kver
+fi
+ko=${MMK_KO:-$top/kmod/mmk.ko}
+busybox=${MMK_BUSYBOX:-/bin/busybox}
+accel=${MMK_QEMU_ACCEL:-tcg}
+if [ "$accel" = kvm ]; then
+	cpu=${MMK_QEMU_CPU:-host}
+else
+	cpu=${MMK_QEMU_CPU:-max}
+fi
+mem=${MMK_QEMU_MEM:-2G}
+smp=${MMK_QEMU_SMP:-2}
+test_timeout=${MMK_TEST_TIMEOUT:-600}
+loglevel=${MMK_CONSOLE_LOGLEVEL:-4}
+if [ "$mode" = check ]; then
+	guest_timeout=${MMK_GUEST_TIMEOUT:-1500}
+	demo_args=${MMK_DEMO_ARGS--n 20000}
+else
+	guest_timeout=${MMK_GUEST_TIMEOUT:-900}
+	demo_args=${MMK_DEMO_ARGS:-}
+fi
+demo_bin=$top/build/examples/mmk_demo
+
+# ---- host checks ---------------------------------------------------------------
+
+for tool in qemu-system-x86_64 cpio gzip timeout readelf; do
+	command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run 'make deps'"
+done
+[ -e "$kernel" ] || die "guest kernel $kernel not found; run 'make deps' or set MMK_KERNEL"
+[ -r "$kernel" ] || die "cannot read $kernel (run as root, or copy it somewhere readable and set MMK_KERNEL)"
+[ -f "$ko" ] || die "module $ko not found; run 'make module'"
+[ -x "$busybox" ] || die "$busybox not found; run 'make deps' (package busybox-static)"
+
+# A dynamically linked program cannot run in the initramfs: it has no libc.
+is_static() {
+	! readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'
+}
+is_static "$busybox" || die "$busybox is dynamically linked; install busybox-static"
+
+# The kernel release, read from the bzImage header (kernel_version field).
+image_release() {
+	local off
+	off=$(od -An -tu2 -j $((0x20E)) -N2 "$1" 2>/dev/null | tr -d ' ') || return 0
+	[ -n "$off" ] && [ "$off" -gt 0 ] || return 0
+	dd if="$1" bs=1 skip=$((off + 0x200)) count=256 status=none 2>/dev/null |
+		tr '\0' '\n' | head -n 1 | cut -d' ' -f1
+}
+release=$(image_release "$kernel")
+vermagic=$(modinfo -F vermagic "$ko" 2>/dev/null | cut -d' ' -f1 || true)
+if [ -n "$release" ] && [ -n "$vermagic" ] && [ "$release" != "$vermagic" ]; then
+	die "$ko was built for $vermagic but the guest kernel $kernel is $release; rebuild it (make module KVER=... or KDIR=...)"
+fi
+
+# ---- staging -------------------------------------------------------------------
+
+mkdir -p "$gdir"
+run=$(mktemp -d "$gdir/run.XXXXXX")
+stty_saved=
+if [ -t 0 ]; then
+	stty_saved=$(stty -g 2>/dev/null || true)
+fi
+cleanup() {
+	if [ -n "$stty_saved" ]; then
+		stty "$stty_saved" 2>/dev/null || true
+	fi
+	rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stage=$run/root
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,run,selftests,modules}
+cp "$busybox" "$stage/bin/busybox"
+cp "$ko" "$stage/mmk.ko"
+
+# Modules mmk.ko depends on (none, normally), from the guest kernel's tree,
+# in load order.  Compressed modules are unpacked: busybox insmod wants a
+# plain ELF file.
+: >"$stage/etc/mmk-modules"
+declare -A dep_seen=()
+add_module_deps() {
+	local deps dep file
+	deps=$(modinfo ${release:+-k "$release"} -F depends "$1" 2>/dev/null | tr ',' ' ' || true)
+	for dep in $deps; do
+		[ -z "${dep_seen[$dep]:-}" ] || continue
+		dep_seen[$dep]=1
+		file=$(modinfo ${release:+-k "$release"} -F filename "$dep" 2>/dev/null || true)
+		if [ -z "$file" ] || [ ! -f "$file" ]; then
+			echo "guest-run: warning: module dependency '$dep' not found for $release" >&2
+			continue
+		fi
+		add_module_deps "$file"
+		case $file in
+		*.xz) xz -dc "$file" >"$stage/modules/$dep.ko" ;;
+		*.zst) zstd -qdc "$file" >"$stage/modules/$dep.ko" ;;
+		*.gz) gzip -dc "$file" >"$stage/modules/$dep.ko" ;;
+		*) cp "$file" "$stage/modules/$dep.ko" ;;
+		esac
+		echo "$dep.ko" >>"$stage/etc/mmk-modules"
+	done
+}
+add_module_deps "$ko"
+
+# Selftest programs, in the order the selftests Makefile gives.
+tests=()
+if [ "$mode" = check ] && [ -f "$top/selftests/Makefile" ]; then
+	list=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -s --no-print-directory -C "$top/selftests" list TOP="$top") ||
+		die "'make -C selftests list' failed"
+	for t in $list; do
+		case $t in
+		*[!A-Za-z0-9_.+-]*) continue ;;
+		esac
+		if [ -n "${MMK_TESTS:-}" ] && [[ " $MMK_TESTS " != *" $t "* ]]; then
+			continue
+		fi
+		tests+=("$t")
+	done
+	if [ -n "${MMK_TESTS:-}" ]; then
+		for t in $MMK_TESTS; do
+			[[ " ${tests[*]} " == *" $t "* ]] ||
+				echo "guest-run: warning: MMK_TESTS names '$t', which is not a selftest" >&2
+		done
+	fi
+fi
+: >"$stage/etc/mmk-tests"
+for t in "${tests[@]}"; do
+	echo "$t" >>"$stage/etc/mmk-tests"
+	bin=$top/build/selftests/$t
+	if [ ! -x "$bin" ]; then
+		echo "guest-run: warning: $bin not built; it will be reported as failed" >&2
+		continue
+	fi
+	is_static "$bin" || echo "guest-run: warning: $bin is not static; it will not run" >&2
+	cp "$bin" "$stage/selftests/$t"
+done
+if [ -x "$demo_bin" ]; then
+	is_static "$demo_bin" || echo "guest-run: warning: $demo_bin is not static" >&2
+	cp "$demo_bin" "$stage/mmk_demo"
+elif [ "$mode" = demo ]; then
+	die "$demo_bin not found; run 'make examples'"
+fi
+
+cat >"$stage/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOF
+cat >"$stage/etc/group" <<'EOF'
+root:x:0:
+nogroup:x:65534:
+nobody:x:65534:
+EOF
+cat >"$stage/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+EOF
+
+# Values for /init, single-quoted for the shell.
+shq() {
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+{
+	echo "MMK_MODE=$(shq "$mode")"
+	echo "MMK_TEST_TIMEOUT=$(shq "$test_timeout")"
+	echo "MMK_DEMO_ARGS=$(shq "$demo_args")"
+} >"$stage/etc/mmk.conf"
+
+cat >"$stage/init" <<'EOF'
+#!/bin/busybox sh
+# mmk test guest: generated by scripts/guest-run.sh.
+
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root MMK_KO=/mmk.ko
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t mqueue mqueue /dev/mqueue 2>/dev/null
+hostname mmk-guest
+. /etc/mmk.conf
+
+DMESG_PATTERN='Oops|BUG:|WARNING:|general protection|KASAN|UBSAN|kmemleak|refcount_t|list_add corruption|list_del corruption|unreferenced object|Call Trace'
+KMEMLEAK=/sys/kernel/debug/kmemleak
+any_fail=0
+
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+result() {	# result ok|not-ok NAME [DETAIL]
+	if [ "$1" = ok ]; then
+		echo "MMK-TEST ok $2${3:+ # $3}"
+	else
+		any_fail=1
+		echo "MMK-TEST not ok $2${3:+ # $3}"
+	fi
+}
+power_off() {
+	sync
+	# tinyconfig kernels have no ACPI: poweroff -f would hang there.
+	# qemu runs with -no-reboot, so a reboot ends it just as well.
+	[ -d /sys/firmware/acpi/tables ] && poweroff -f
+	reboot -f
+	sleep 5
+	echo b >/proc/sysrq-trigger
+}
+run_demo() {
+	if [ ! -x /mmk_demo ]; then
+		result ok demo "SKIP /mmk_demo not built"
+		return
+	fi
+	echo "# running /mmk_demo${MMK_DEMO_ARGS:+ $MMK_DEMO_ARGS}"
+	t0=$(now)
+	# shellcheck disable=SC2086
+	(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" /mmk_demo $MMK_DEMO_ARGS) </dev/null
+	rc=$?
+	echo "# /mmk_demo exit=$rc after $(since "$t0") s"
+	if [ "$rc" -eq 0 ]; then
+		result ok demo
+	else
+		result not-ok demo "exit=$rc"
+	fi
+}
+
+echo
+echo "MMK-GUEST-START mode=$MMK_MODE kernel=$(uname -r) cpus=$(nproc) uptime=$(now)"
+
+# Fault injection, when a test turns it on, must not print stack traces
+# that the dmesg scan would take for bugs.
+for f in /sys/kernel/debug/failslab/verbose /sys/kernel/debug/fail_page_alloc/verbose; do
+	[ -w "$f" ] && echo 0 >"$f"
+done
+# Forget leaks reported before the module was loaded.
+if [ -w "$KMEMLEAK" ]; then
+	echo scan >"$KMEMLEAK"
+	echo clear >"$KMEMLEAK"
+fi
+echo "mmk-guest: tests start" >/dev/kmsg
+
+for m in $(cat /etc/mmk-modules); do
+	insmod "/modules/$m" || echo "# insmod /modules/$m failed"
+done
+if insmod /mmk.ko; then
+	result ok insmod
+else
+	result not-ok insmod "exit=$?"
+fi
+
+if [ "$MMK_MODE" = check ]; then
+	for name in $(cat /etc/mmk-tests); do
+		echo "MMK-PROG-START $name"
+		t0=$(now)
+		if [ -x "/selftests/$name" ]; then
+			(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" \
+				"/selftests/$name") </dev/null
+			rc=$?
+		else
+			echo "# /selftests/$name is missing (not built?)"
+			rc=127
+		fi
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 4 ] || any_fail=1
+		echo "MMK-PROG-END $name exit=$rc secs=$(since "$t0")"
+	done
+	run_demo
+	if rmmod mmk; then
+		result ok rmmod
+	else
+		result not-ok rmmod "exit=$?"
+		lsmod
+	fi
+
+	if [ -w "$KMEMLEAK" ]; then
+		echo "# kmemleak: scanning"
+		echo scan >"$KMEMLEAK"
+		sleep 6
+		echo scan >"$KMEMLEAK"
+		cat "$KMEMLEAK" >/tmp/kmemleak.txt
+	fi
+	dmesg >/tmp/dmesg.txt
+	sed -n '/mmk-guest: tests start/,$p' /tmp/dmesg.txt >/tmp/dmesg.new
+	# The marker has scrolled out of the ring buffer: all of it is new.
+	[ -s /tmp/dmesg.new ] || cp /tmp/dmesg.txt /tmp/dmesg.new
+	[ -f /tmp/kmemleak.txt ] && cat /tmp/kmemleak.txt >>/tmp/dmesg.new
+	if grep -E "$DMESG_PATTERN" /tmp/dmesg.new >/tmp/dmesg.bad; then
+		result not-ok "dmesg clean" "$(wc -l </tmp/dmesg.bad) suspicious lines"
+		head -n 100 /tmp/dmesg.bad | sed 's/^/MMK-DMESG-BAD: /'
+	else
+		result ok "dmesg clean"
+	fi
+	if [ "$any_fail" -ne 0 ]; then
+		echo "---- guest dmesg since the tests started (last 300 lines) ----"
+		tail -n 300 /tmp/dmesg.new
+		echo "---- end of guest dmesg ----"
+	fi
+else
+	run_demo
+	if rmmod mmk; then
+		result ok rmmod
+	else
+		result not-ok rmmod "exit=$?"
+	fi
+fi
+
+echo "MMK-GUEST-DONE uptime=$(now)"
+power_off
+EOF
+chmod +x "$stage/init"
+
+# ---- initramfs -------------------------------------------------------------------
+
+# One newc cpio entry with no data (directories, device nodes, the trailer),
+# so that /dev/console exists without needing mknod on the host.
+newc_entry() {	# NAME MODE NLINK RDEVMAJOR RDEVMINOR INO
+	local name=$1 namesize=$((${#1} + 1))
+	printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
+		"$6" "$2" 0 0 "$3" 0 0 0 0 "$4" "$5" "$namesize" 0
+	printf '%s\0' "$name"
+	head -c $(((4 - (110 + namesize) % 4) % 4)) /dev/zero
+}
+cpio_out=$run/initramfs.cpio.gz
+{
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet)
+	newc_entry dev $((0040755)) 2 0 0 900001
+	newc_entry dev/console $((0020600)) 1 5 1 900002
+	newc_entry 'TRAILER!!!' 0 1 0 0 0
+} | gzip -1 >"$cpio_out"
+
+# ---- boot --------------------------------------------------------------------------
+
+# panic=-1 with -no-reboot: a panic ends qemu at once.  hung_task_panic: a
+# task stuck in D state (which no timeout can kill) ends the run after
+# about two minutes, with its stack, instead of at the guest timeout.
+append="console=ttyS0 panic=-1 oops=panic hung_task_panic=1 loglevel=$loglevel rdinit=/init"
+append+="${MMK_GUEST_APPEND:+ $MMK_GUEST_APPEND}"
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$mem" -smp "$smp"
+	-nographic -no-reboot -nic none
+	-kernel "$kernel" -initrd "$cpio_out" -append "$append")
+
+echo "guest-run: $mode: kernel $kernel${release:+ ($release)}, accel $accel, cpu $cpu, timeout ${guest_timeout}s"
+echo "guest-run: ${#tests[@]} selftest programs${tests[*]:+: ${tests[*]}}"
+echo "guest-run: ${qemu[*]}"
+if [ -t 0 ]; then
+	echo "guest-run: (Ctrl-A x quits qemu)"
+fi
+
+raw_log=$run/serial.log
+start=$(date +%s.%N)
+set +e
+# --foreground: qemu stays in the terminal's process group (so it can read
+# the terminal without being stopped); only qemu itself needs killing.
+# The firmware resets and clears the terminal: drop escape sequences.
+timeout --foreground -k 10 "$guest_timeout" "${qemu[@]}" 2>&1 |
+	sed -u -e 's/\x1bc//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$raw_log"
+statuses=("${PIPESTATUS[@]}")
+set -e
+end=$(date +%s.%N)
+qemu_rc=${statuses[0]}
+if [ -n "$stty_saved" ]; then
+	stty "$stty_saved" 2>/dev/null || true
+fi
+
+log=$gdir/$mode.log
+tr -d '\r' <"$raw_log" >"$log.$$"
+mv -f "$log.$$" "$log"
+mv -f "$cpio_out" "$gdir/initramfs-$mode.cpio.gz"
+
+# ---- report --------------------------------------------------------------------------
+
+if [ "$mode" = check ]; then
+	synthetic="insmod|demo|rmmod|dmesg clean"
+else
+	synthetic="insmod|demo|rmmod"
+fi
+wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+
+set +e
+awk -v mode="$mode" -v expected="${tests[*]}" -v synthetic="$synthetic" \
+	-v qemu_rc="$qemu_rc" -v guest_timeout="$guest_timeout" -v wall="$wall" \
+	-v kernel="$kernel${release:+ ($release)}" -v accel="$accel" -v logfile="$log" '
+function trim(s) {
+	sub(/^[ \t]+/, "", s)
+	sub(/[ \t]+$/, "", s)
+	return s
+}
+function addfail(what) { fails[++nfail] = what }
+function addskip(what) { skips[++nskip] = what }
+function signame(rc) {
+	if (rc == 124 || rc == 143) return " (timed out)"
+	if (rc == 137) return " (killed)"
+	if (rc == 127) return " (not found or not runnable)"
+	if (rc == 134) return " (aborted)"
+	if (rc == 139) return " (segmentation fault)"
+	if (rc > 128) return " (signal " rc - 128 ")"
+	return ""
+}
+# A TAP result line: "ok N name", "not ok N name", "ok N # SKIP reason"
+# (the kselftest harness names skipped tests only in its "#  RUN" line).
+function tap(line, ctx,    isnot, rest, name, directive, p, label) {
+	isnot = (line ~ /^not ok/)
+	rest = line
+	sub(/^(not )?ok[ \t]*[0-9]*[ \t]*/, "", rest)
+	name = rest
+	directive = ""
+	p = index(rest, "#")
+	if (p) {
+		name = substr(rest, 1, p - 1)
+		directive = trim(substr(rest, p + 1))
+	}
+	name = trim(name)
+	if (name == "" && lastrun != "")
+		name = lastrun
+	label = (ctx != "" ? ctx ": " : "") name
+	if (isnot) {
+		addfail(label (directive != "" ? " (" directive ")" : ""))
+		p_fail++
+	} else if (toupper(directive) ~ /^SKIP/) {
+		addskip(label (length(directive) > 4 ? " (" trim(substr(directive, 5)) ")" : ""))
+		p_skip++
+	} else {
+		npass++
+		p_pass++
+	}
+	p_res++
+}
+function prog_begin(name) {
+	cur = name
+	started[name] = 1
+	plan = -1
+	p_res = p_pass = p_fail = p_skip = 0
+	lastrun = ""
+}
+function prog_end(name, rc, secs) {
+	ended[name] = 1
+	if (p_res == 0) {
+		if (rc == 0) {
+			npass++
+			p_pass++
+		} else if (rc == 4) {
+			addskip(name " (whole program skipped)")
+			p_skip++
+		} else {
+			addfail(name ": exit status " rc signame(rc) ", no test results")
+			p_fail++
+		}
+	} else if (plan >= 0 && p_res < plan) {
+		addfail(name ": stopped after " p_res " of " plan " tests, exit status " rc signame(rc))
+		p_fail++
+	} else if (rc != 0 && rc != 4 && p_fail == 0) {
+		addfail(name ": exit status " rc signame(rc) " with no failing test reported")
+		p_fail++
+	}
+	table[++ntable] = sprintf("  %-28s exit=%-3s %7s s  %d passed, %d failed, %d skipped",
+		name, rc, secs, p_pass, p_fail, p_skip)
+	cur = ""
+}
+BEGIN {
+	npass = nfail = nskip = ndm = ntable = 0
+	cur = ""
+	nexp = split(expected, exp_prog, " ")
+	nsyn = split(synthetic, syn, "|")
+}
+/Kernel panic - not syncing/ && panic == "" { panic = $0 }
+/^MMK-PROG-START / {
+	if (cur != "") {
+		addfail(cur ": no end marker")
+		cur = ""
+	}
+	prog_begin($2)
+	next
+}
+/^MMK-PROG-END / {
+	rc = $3
+	sub(/^exit=/, "", rc)
+	secs = $4
+	sub(/^secs=/, "", secs)
+	if (cur != $2)
+		prog_begin($2)
+	prog_end($2, rc + 0, secs)
+	next
+}
+/^MMK-TEST (not )?ok / {
+	line = substr($0, 10)
+	name = line
+	sub(/^(not )?ok[ \t]*/, "", name)
+	sub(/[ \t]*#.*$/, "", name)
+	seen[name] = 1
+	save = lastrun
+	lastrun = ""
+	tap(line, "")
+	lastrun = save
+	next
+}
+/^MMK-DMESG-BAD: / { dm[++ndm] = substr($0, 16); next }
+/^MMK-GUEST-DONE/ { done = 1; next }
+cur == "" { next }
+/^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
+/^#  RUN / { lastrun = $3; next }
+/^(not )?ok [0-9]+/ { tap($0, cur); next }
+END {
+	if (cur != "") {
+		addfail(cur ": did not finish (the guest crashed, hung or timed out while it ran)")
+		ended[cur] = 1
+	}
+	for (i = 1; i <= nexp; i++)
+		if (!(exp_prog[i] in started))
+			addfail(exp_prog[i] ": not run")
+	for (i = 1; i <= nsyn; i++)
+		if (!(syn[i] in seen))
+			addfail(syn[i] ": not run")
+	if (!done) {
+		if (qemu_rc == 124 || qemu_rc == 137)
+			why = "qemu killed after the " guest_timeout " s timeout"
+		else if (panic != "")
+			why = "kernel panic"
+		else
+			why = "qemu exit status " qemu_rc
+		addfail("guest: did not reach the end of its run (" why ")")
+	}
+
+	print ""
+	print "==== mmk guest " mode " summary ===="
+	print "kernel: " kernel ", accel " accel
+	print "serial log: " logfile
+	if (ntable) {
+		print "programs:"
+		for (i = 1; i <= ntable; i++)
+			print table[i]
+	}
+	if (panic != "")
+		print "kernel panic: " trim(panic)
+	if (nskip) {
+		print "skipped:"
+		for (i = 1; i <= nskip; i++)
+			print "  SKIP " skips[i]
+	}
+	if (ndm) {
+		print "suspicious dmesg lines:"
+		for (i = 1; i <= ndm && i <= 30; i++)
+			print "  " dm[i]
+		if (ndm > 30)
+			print "  ... (" ndm - 30 " more in the serial log)"
+	}
+	if (nfail) {
+		print "failed:"
+		for (i = 1; i <= nfail; i++)
+			print "  FAIL " fails[i]
+	}
+	print "guest wall time: " wall " s"
+	line = npass " passed, " nfail " failed"
+	if (nskip)
+		line = line ", " nskip " skipped"
+	print line
+	exit(nfail > 0)
+}' "$log"
+rc=$?
+set -e
+exit "$rc"

@@ -1,0 +1,56 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Install the Debian packages needed to build mmk and test it in a qemu guest.
+# Idempotent: packages already installed are not touched, and apt is not run
+# at all when nothing is missing.
+#
+# usage: scripts/install-deps.sh [EXTRA_PACKAGE...]
+#   (extra packages, e.g. linux-image-6.12-cloud-amd64 for another guest kernel)
+
+set -euo pipefail
+
+pkgs=(
+	build-essential make gcc
+	qemu-system-x86
+	busybox-static
+	linux-image-cloud-amd64 linux-headers-cloud-amd64
+	linux-source-6.1
+	cpio kmod xz-utils
+	"$@"
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "install-deps: dpkg-query not found: this is not a Debian system." >&2
+	echo "install-deps: install the equivalents of these by hand: ${pkgs[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case $status in
+	ii*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "install-deps: all ${#pkgs[@]} packages present"
+	exit 0
+fi
+
+echo "install-deps: missing packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: not root, cannot install them. Run as root:" >&2
+	echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+	echo "or run 'sudo scripts/install-deps.sh'." >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: apt-get update"
+apt-get update
+echo "install-deps: apt-get install -y ${missing[*]}"
+apt-get install -y "${missing[@]}"
+echo "install-deps: done"
