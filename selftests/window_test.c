@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Writable windows: in-place writes under a write guard, in page-aligned
+ * pools.  The window must exist only while the guard is held.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "mmk_test.h"
+
+#define PAYLOAD	5000
+#define SLOTS	4
+
+static sigjmp_buf fault_jmp;
+static volatile sig_atomic_t fault_sig;
+
+static void on_fault(int sig)
+{
+	fault_sig = sig;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* Write one byte at p; return the signal it raised, or 0. */
+static int poke(volatile char *p, char v)
+{
+	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
+	int sig = 0;
+
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	fault_sig = 0;
+	if (!sigsetjmp(fault_jmp, 1))
+		*p = v;
+	sig = fault_sig;
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
+
+FIXTURE(window) {
+	int fd;
+	const char *map;
+	size_t len;
+	struct mmk_pool_info info;
+	uint64_t token;
+	uint64_t offset;
+};
+
+FIXTURE_SETUP(window)
+{
+	char payload[PAYLOAD];
+	struct mmk_guard g;
+
+	self->fd = mmk_create(NULL, PAYLOAD, SLOTS, 0600, 0, MMK_POOL_PAGE_ALIGNED);
+	ASSERT_LE(0, self->fd);
+	self->map = mmk_map(self->fd, &self->len);
+	ASSERT_NE(MAP_FAILED, self->map);
+	ASSERT_EQ(0, mmk_info(self->fd, &self->info));
+	ASSERT_EQ(0U, self->info.slot_size % getpagesize());
+
+	memset(payload, 0x11, sizeof(payload));
+	ASSERT_EQ(0, mmk_store_seq(self->fd, payload, 100, 1, &self->token));
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, self->token, &g));
+	self->offset = g.offset;
+	ASSERT_EQ(0, mmk_read_release(self->fd, self->token));
+}
+
+FIXTURE_TEARDOWN(window)
+{
+	munmap((void *)self->map, self->len);
+	close(self->fd);
+}
+
+static char *map_window(int fd, const struct mmk_pool_info *info, uint64_t offset, int prot)
+{
+	return mmap(NULL, info->slot_size, prot, MAP_SHARED, fd,
+		    MMK_WINDOW_OFFSET(info->pool_id, offset));
+}
+
+/* Without the write guard there is no window; a read guard is not enough. */
+TEST_F(window, refused_without_write_guard)
+{
+	struct mmk_guard g;
+
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(self->fd, &self->info, self->offset,
+					 PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, self->token, &g));
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(self->fd, &self->info, self->offset,
+					 PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(0, mmk_read_release(self->fd, self->token));
+}
+
+/* Another session's write guard does not open a window for this one. */
+TEST_F(window, refused_to_other_session)
+{
+	struct mmk_guard g;
+	int fd2 = mmk_open();
+
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	/* The same pool through an inherited fd would share the session. */
+	close(fd2);
+	fd2 = mmk_create(NULL, PAYLOAD, SLOTS, 0600, 0, MMK_POOL_PAGE_ALIGNED);
+	ASSERT_LE(0, fd2);
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(fd2, &self->info, self->offset, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EINVAL, errno);	/* the offset names another pool */
+	close(fd2);
+	EXPECT_EQ(0, mmk_write_release(self->fd, self->token));
+}
+
+/* Bad shapes: another slot, wrong length, PROT_EXEC, private, unaligned pool. */
+TEST_F(window, bad_requests)
+{
+	struct mmk_pool_info info2;
+	char b[100] = { 0 };
+	struct mmk_guard g;
+	uint64_t t;
+	void *p;
+	int fd2;
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(self->fd, &self->info,
+					 self->offset + self->info.slot_size,
+					 PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+
+	errno = 0;
+	p = mmap(NULL, self->info.slot_size * 2, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		 MMK_WINDOW_OFFSET(self->info.pool_id, self->offset));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(self->fd, &self->info, self->offset,
+					 PROT_READ | PROT_WRITE | PROT_EXEC));
+	EXPECT_EQ(EPERM, errno);
+
+	errno = 0;
+	p = mmap(NULL, self->info.slot_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd,
+		 MMK_WINDOW_OFFSET(self->info.pool_id, self->offset));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+
+	errno = 0;
+	EXPECT_EQ(MAP_FAILED, map_window(self->fd, &self->info, self->offset + 64,
+					 PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EINVAL, errno);
+
+	EXPECT_EQ(0, mmk_write_release(self->fd, self->token));
+
+	/* A pool without MMK_POOL_PAGE_ALIGNED has no windows. */
+	fd2 = mmk_create(NULL, sizeof(b), 4, 0600, 0, 0);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, mmk_info(fd2, &info2));
+	ASSERT_EQ(0, mmk_store_seq(fd2, b, sizeof(b), 0, &t));
+	ASSERT_EQ(0, mmk_guard(fd2, MMK_IOC_READ_MUT, t, &g));
+	errno = 0;
+	p = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE, MAP_SHARED, fd2,
+		 MMK_WINDOW_OFFSET(info2.pool_id, 0));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mmk_write_release(fd2, t));
+	close(fd2);
+}
+
+/* Write in place; after release readers see it, and the window is dead. */
+TEST_F(window, write_in_place_then_dies)
+{
+	struct mmk_msg_header *h;
+	struct mmk_guard g;
+	char *w;
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	w = map_window(self->fd, &self->info, g.offset, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, w);
+	h = (struct mmk_msg_header *)w;
+	EXPECT_EQ(1U, h->sequence);
+	h->sequence = 77;
+	h->payload_size = 4000;
+	memset(w + sizeof(*h), 0xab, 4000);
+	ASSERT_EQ(0, mmk_write_release(self->fd, self->token));
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, self->token, &g));
+	EXPECT_EQ(4000U, g.payload_size);
+	EXPECT_EQ(77U, mmk_at(self->map, g.offset)->sequence);
+	EXPECT_EQ(4000U, mmk_at(self->map, g.offset)->payload_size);
+	EXPECT_EQ(0xabU, mmk_payload(self->map, g.offset)[3999]);
+
+	/* The guard is gone: the window's pages are gone with it. */
+	EXPECT_EQ(SIGBUS, poke(w + 100, 1));
+	EXPECT_EQ(0xabU, mmk_payload(self->map, g.offset)[100 - sizeof(*h)]);
+	EXPECT_EQ(0, mmk_read_release(self->fd, self->token));
+
+	/* The same VMA works again under a new guard, and dies again. */
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	EXPECT_EQ(0, poke(w + 100, 2));
+	ASSERT_EQ(0, mmk_write_release(self->fd, self->token));
+	EXPECT_EQ(SIGBUS, poke(w + 100, 3));
+	munmap(w, self->info.slot_size);
+}
+
+/* A bad header left in the slot is refused and the guard kept. */
+TEST_F(window, bad_header_keeps_guard)
+{
+	struct mmk_pool_info info;
+	struct mmk_msg_header *h;
+	struct mmk_guard g;
+	char *w;
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	w = map_window(self->fd, &self->info, g.offset, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, w);
+	h = (struct mmk_msg_header *)w;
+
+	h->flags = 0x80;
+	EXPECT_EQ(-EINVAL, mmk_write_release(self->fd, self->token));
+	/* Still held: the window still works and readers are still excluded. */
+	EXPECT_EQ(0, poke(w + 200, 5));
+	EXPECT_EQ(-EBUSY, mmk_guard(self->fd, MMK_IOC_READ, self->token, &g));
+
+	h->flags = 0;
+	h->payload_size = PAYLOAD + 1;
+	EXPECT_EQ(-EMSGSIZE, mmk_write_release(self->fd, self->token));
+
+	h->payload_size = 10;
+	h->memory_class = 99;		/* the kernel owns it: overwritten */
+	h->qos = 0;			/* normalised to best-effort */
+	EXPECT_EQ(0, mmk_write_release(self->fd, self->token));
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, self->token, &g));
+	EXPECT_EQ(10U, g.payload_size);
+	EXPECT_EQ((unsigned)MMK_MEM_HOST, mmk_at(self->map, g.offset)->memory_class);
+	EXPECT_EQ((unsigned)MMK_QOS_BEST_EFFORT, mmk_at(self->map, g.offset)->qos);
+	EXPECT_EQ(0, mmk_read_release(self->fd, self->token));
+	ASSERT_EQ(0, mmk_info(self->fd, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	munmap(w, self->info.slot_size);
+}
+
+/* A forked child does not inherit the window. */
+TEST_F(window, not_inherited_by_fork)
+{
+	struct mmk_guard g;
+	int status;
+	pid_t pid;
+	char *w;
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	w = map_window(self->fd, &self->info, g.offset, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, w);
+	w[100] = 9;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(poke(w + 100, 1) == SIGSEGV ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, mmk_write_release(self->fd, self->token));
+	munmap(w, self->info.slot_size);
+}
+
+/* A writer killed while writing through its window poisons the slot. */
+TEST(killed_window_writer_poisons)
+{
+	struct mmk_pool_info info;
+	struct mmk_guard g;
+	int fd, ready[2], status;
+	char c, payload[64] = { 0 };
+	uint64_t token;
+	pid_t pid;
+
+	fd = mmk_create("window-kill", PAYLOAD, SLOTS, 0600, 0, MMK_POOL_PAGE_ALIGNED);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	ASSERT_EQ(0, mmk_store_seq(fd, payload, sizeof(payload), 1, &token));
+	ASSERT_EQ(0, pipe(ready));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* A session of its own, which dies with the child. */
+		int cfd = mmk_attach("window-kill", 0);
+		char *w;
+
+		close(fd);
+		if (cfd < 0 || mmk_guard(cfd, MMK_IOC_READ_MUT, token, &g))
+			_exit(1);
+		w = map_window(cfd, &info, g.offset, PROT_READ | PROT_WRITE);
+		if (w == MAP_FAILED)
+			_exit(2);
+		memset(w + sizeof(struct mmk_msg_header), 0xee, 32);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	close(ready[0]);
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSIGNALED(status));
+
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	EXPECT_EQ(1U, info.poisoned);
+	EXPECT_EQ(-EOWNERDEAD, mmk_guard(fd, MMK_IOC_READ, token, &g));
+	EXPECT_EQ(0, mmk_free_token(fd, token));
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	EXPECT_EQ(0U, info.poisoned);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
