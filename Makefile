@@ -63,7 +63,7 @@ module:
 		echo "       or pass KVER=<version> or KDIR=<kernel tree>." >&2; \
 		exit 1; \
 	fi
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
 $(KSELFTEST_DIR)/kselftest_harness.h:
 	bash $(CURDIR)/scripts/kselftest-headers.sh $(KSELFTEST_DIR)
