@@ -9,7 +9,7 @@
  * read, written or freed by anyone else.
  */
 #include <linux/bitfield.h>
-#include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/minmax.h>
 #include <linux/nospec.h>
 #include <linux/pagemap.h>
@@ -161,25 +161,36 @@ void mmk_store_abort(struct mmk_pool *pool, u32 idx)
 	spin_unlock(&pool->free_lock);
 }
 
-/* One attempt to take a guard; the order of checks is SPEC §4's. */
-static int mmk_guard_try(struct mmk_session *s, u32 idx, u32 gen, bool write, u32 *payload_size)
+/* One attempt to take a guard, and its outcome. */
+struct mmk_attempt {
+	struct mmk_session *s;
+	u32 idx;
+	u32 gen;
+	bool write;
+	u32 size;	/* out: payload size under the guard */
+	int ret;	/* out: 0 or the error */
+};
+
+/* Try once; the order of checks is SPEC §4's.  True unless -EBUSY. */
+static bool mmk_guard_try(struct mmk_attempt *at)
 {
-	struct mmk_slot *slot = s->pool->slots[idx];
+	struct mmk_session *s = at->s;
+	struct mmk_slot *slot = s->pool->slots[at->idx];
 	int ret;
 
 	spin_lock(&slot->lock);
-	ret = mmk_slot_check(slot, gen);
+	ret = mmk_slot_check(slot, at->gen);
 	if (ret)
 		goto out;
 	if (slot->poisoned) {
 		ret = -EOWNERDEAD;
 		goto out;
 	}
-	if (slot->writer || (write && slot->readers)) {
+	if (slot->writer || (at->write && slot->readers)) {
 		ret = -EBUSY;
 		goto out;
 	}
-	if (!write && slot->readers >= READ_ONCE(mmk_max_readers_per_slot)) {
+	if (!at->write && slot->readers >= READ_ONCE(mmk_max_readers_per_slot)) {
 		ret = -EDQUOT;
 		goto out;
 	}
@@ -187,24 +198,18 @@ static int mmk_guard_try(struct mmk_session *s, u32 idx, u32 gen, bool write, u3
 		ret = -EDQUOT;
 		goto out;
 	}
-	if (write) {
+	if (at->write) {
 		slot->writer = true;
-		s->holds[idx] |= MMK_HOLD_WRITE;
+		s->holds[at->idx] |= MMK_HOLD_WRITE;
 	} else {
 		slot->readers++;
-		s->holds[idx]++;
+		s->holds[at->idx]++;
 	}
-	*payload_size = slot->payload_size;
+	at->size = slot->payload_size;
 out:
 	spin_unlock(&slot->lock);
-	return ret;
-}
-
-static long mmk_wait_jiffies(u64 timeout_ns)
-{
-	if (!timeout_ns)
-		return MAX_SCHEDULE_TIMEOUT;
-	return clamp_t(u64, nsecs_to_jiffies(timeout_ns), 1, MAX_SCHEDULE_TIMEOUT - 1);
+	at->ret = ret;
+	return ret != -EBUSY;
 }
 
 /**
@@ -215,34 +220,35 @@ static long mmk_wait_jiffies(u64 timeout_ns)
  */
 int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
 {
+	struct mmk_attempt at = { .s = s, .write = write };
 	struct mmk_pool *pool = s->pool;
-	u32 idx, gen, size = 0;
+	ktime_t timeout;
 	int ret;
 
 	if (args->flags & ~MMK_GUARD_FLAGS_ALL || args->__reserved || args->__reserved2)
 		return -EINVAL;
 	if (!(args->flags & MMK_GUARD_WAIT) && args->timeout_ns)
 		return -EINVAL;
-	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	ret = mmk_token_parse(pool, args->token, &at.idx, &at.gen);
 	if (ret)
 		return ret;
 
-	ret = mmk_guard_try(s, idx, gen, write, &size);
-	if (ret == -EBUSY && args->flags & MMK_GUARD_WAIT) {
-		long timeout = mmk_wait_jiffies(args->timeout_ns), left;
-
-		left = wait_event_interruptible_timeout(pool->wq,
-							(ret = mmk_guard_try(s, idx, gen, write,
-									     &size)) != -EBUSY,
-							timeout);
-		if (left < 0)
-			ret = -EINTR;
+	if (!mmk_guard_try(&at) && args->flags & MMK_GUARD_WAIT) {
+		/* Each wake-up tries again; on a signal or timeout at.ret is -EBUSY. */
+		timeout = ns_to_ktime(min_t(u64, args->timeout_ns, KTIME_MAX));
+		if (args->timeout_ns)
+			ret = wait_event_interruptible_hrtimeout(pool->wq, mmk_guard_try(&at),
+								 timeout);
+		else
+			ret = wait_event_interruptible(pool->wq, mmk_guard_try(&at));
+		if (ret == -ERESTARTSYS)
+			at.ret = -EINTR;
 	}
-	if (ret)
-		return ret;
+	if (at.ret)
+		return at.ret;
 
-	args->offset = (u64)idx * pool->slot_size;
-	args->payload_size = size;
+	args->offset = (u64)at.idx * pool->slot_size;
+	args->payload_size = at.size;
 	return 0;
 }
 

@@ -18,7 +18,8 @@
  *  - The size encoded in the command is the size of the caller's struct.
  *    The kernel accepts any size from the first published version of the
  *    struct upwards; bytes past what the kernel knows must be zero (E2BIG
- *    otherwise), so the structs can grow at the end.
+ *    otherwise), so the structs can grow at the end.  On the way out, the
+ *    kernel zeroes the bytes it does not know.
  *  - Unknown flags and non-zero reserved fields fail with EINVAL.  Fields
  *    marked "out" are ignored on entry.
  *  - Nothing is changed when an ioctl fails.
