@@ -10,12 +10,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 
-#include <linux/magic.h>
+#include <linux/io_uring.h>
 
 #include "mmk_test.h"
 #include "kselftest_harness.h"
@@ -449,47 +449,39 @@ TEST_F(map, process_vm_access_fails)
 	ASSERT_EQ(0, munmap(p, len));
 }
 
-/* Direct I/O pins the user buffer; from the pool it must fail. */
-TEST_F(map, odirect_write_from_mapping_fails)
+/*
+ * io_uring fixed buffers are the long-term pin (FOLL_LONGTERM): registering
+ * ordinary memory works, registering any page of the pool's mapping fails.
+ */
+TEST_F(map, io_uring_cannot_pin_mapping)
 {
-	static const char *const dirs[] = { "/tmp", "/var/tmp", "." };
+	struct io_uring_params params = { 0 };
 	size_t len = self->info.map_size;
-	char path[128];
+	struct iovec iov;
 	void *p, *buf;
-	unsigned int i;
-	struct statfs sfs;
-	ssize_t n;
-	int out = -1;
+	int ring;
 
-	for (i = 0; i < ARRAY_SIZE(dirs) && out < 0; i++) {
-		snprintf(path, sizeof(path), "%s/mmk-odirect-%d", dirs[i], getpid());
-		out = open(path, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
-		if (out >= 0)
-			unlink(path);
-	}
-	if (out < 0)
-		SKIP(return, "no file system here supports O_DIRECT");
-	/* tmpfs (6.6 and later) takes O_DIRECT but copies: nothing is pinned. */
-	ASSERT_EQ(0, fstatfs(out, &sfs));
-	if (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC) {
-		close(out);
-		SKIP(return, "O_DIRECT on tmpfs does not pin pages");
-	}
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	if (ring < 0 && (errno == ENOSYS || errno == EPERM))
+		SKIP(return, "io_uring is not available (%s)", strerror(errno));
+	ASSERT_LE(0, ring) TH_LOG("io_uring_setup: %s", strerror(errno));
+
+	/* Control: the same call pins ordinary memory. */
 	ASSERT_EQ(0, posix_memalign(&buf, self->page, self->page));
-	memset(buf, 0, self->page);
-	n = write(out, buf, self->page);
+	iov.iov_base = buf;
+	iov.iov_len = self->page;
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1))
+		TH_LOG("registering ordinary memory: %s", strerror(errno));
+	ASSERT_EQ(0, syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0));
 	free(buf);
-	if (n != (ssize_t)self->page) {
-		close(out);
-		SKIP(return, "O_DIRECT write from ordinary memory fails here (%s)",
-		     strerror(errno));
-	}
 
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(-1, pwrite(out, p, self->page, 0));
+	iov.iov_base = p;
+	iov.iov_len = self->page;
+	EXPECT_EQ(-1, syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1));
 	EXPECT_EQ(EFAULT, errno);
-	close(out);
+	close(ring);
 	ASSERT_EQ(0, munmap(p, len));
 }
 
