@@ -54,22 +54,22 @@ static const struct vm_operations_struct mmk_vm_ops = {
 	.fault	= mmk_vm_fault,
 };
 
-static u32 mmk_window_slot(const struct mmk_pool *pool, unsigned long pgoff)
-{
-	return (((u64)pgoff << PAGE_SHIFT) & MMK_WINDOW_OFFSET_MASK) / pool->slot_size;
-}
-
 static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct mmk_session *s = mmk_vma_session(vma);
 	struct mmk_pool *pool = s->pool;
-	u32 idx = mmk_window_slot(pool, vma->vm_pgoff);
-	unsigned long off = (unsigned long)idx * pool->slot_size +
-			    ((vmf->pgoff - vma->vm_pgoff) << PAGE_SHIFT);
-	struct mmk_slot *slot = pool->slots[idx];
+	/* The file offset encodes the arena offset, even in a split VMA. */
+	u64 off = ((u64)vmf->pgoff << PAGE_SHIFT) & MMK_WINDOW_OFFSET_MASK;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
+	struct mmk_slot *slot;
 	bool held;
+	u32 idx;
+
+	if (off >= pool->map_size)
+		return VM_FAULT_SIGBUS;
+	idx = array_index_nospec(off / pool->slot_size, pool->capacity);
+	slot = pool->slots[idx];
 
 	down_read(&pool->window_lock);
 	spin_lock(&slot->lock);
