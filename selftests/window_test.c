@@ -209,6 +209,25 @@ TEST_F(window, write_in_place_then_dies)
 	munmap(w, self->info.slot_size);
 }
 
+/* After a partial munmap, the rest of the window still maps its own page. */
+TEST_F(window, split_window_maps_right_page)
+{
+	size_t page = getpagesize();
+	struct mmk_guard g;
+	char *w;
+
+	ASSERT_LE(2 * page, self->info.slot_size);
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	w = map_window(self->fd, &self->info, g.offset, PROT_READ | PROT_WRITE);
+	ASSERT_NE(MAP_FAILED, w);
+	ASSERT_EQ(0, munmap(w, page));
+	EXPECT_EQ(0, poke(w + page + 10, 0x5c));
+	ASSERT_EQ(0, mmk_write_release(self->fd, self->token));
+	EXPECT_EQ(0x5c, self->map[g.offset + page + 10]);
+	EXPECT_NE(0x5c, self->map[g.offset + 10]);
+	munmap(w + page, self->info.slot_size - page);
+}
+
 /* A bad header left in the slot is refused and the guard kept. */
 TEST_F(window, bad_header_keeps_guard)
 {
