@@ -8,6 +8,9 @@
  * Each test gets a fresh anonymous pool with one stored message, plus an
  * unbound session.  Tests that change a module parameter save it first;
  * the fixture restores it.
+ *
+ * The harness's EXPECT/ASSERT macros expand to more than one statement,
+ * so every if or loop body holding one is braced.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -272,7 +275,7 @@ TEST_F(dev, create_unknown_flags_einval)
 	struct mmk_pool_create c;
 	unsigned int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		create_args(&c);
 		c.flags = bad[i];
 		expect_create_fails(_metadata, self, &c, -EINVAL, "flags");
@@ -319,8 +322,8 @@ TEST_F(dev, guard_unknown_flags_einval)
 	struct mmk_guard g;
 	unsigned int i, j;
 
-	for (i = 0; i < 3; i++) {
-		for (j = 0; j < 3; j++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
 			memset(&g, 0, sizeof(g));
 			g.token = self->token;
 			g.flags = bad[j];
@@ -369,7 +372,7 @@ TEST_F(dev, header_unknown_flags_einval)
 	struct mmk_msg_header h;
 	unsigned int i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(&h, 0, sizeof(h));
 		h.flags = bad[i] | MMK_MSG_FIRST_IN_BATCH;
 		EXPECT_EQ(-EINVAL, store_raw(self->fd, &h, "x", 1, NULL)) TH_LOG("%#x", bad[i]);
@@ -424,7 +427,7 @@ TEST_F(dev, guard_reserved_fields_einval)
 	struct mmk_guard g;
 	unsigned int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		memset(&g, 0, sizeof(g));
 		g.token = self->token;
 		g.__reserved = 1;
@@ -612,14 +615,14 @@ TEST_F(dev, bad_argument_pointer_efault)
 	void *const bad[] = { NULL, (void *)1, KERNEL_PTR };
 	unsigned int i, j;
 
-	for (i = 0; i < sizeof(pool_cmds) / sizeof(pool_cmds[0]); i++) {
-		for (j = 0; j < 3; j++) {
+	for (i = 0; i < ARRAY_SIZE(pool_cmds); i++) {
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
 			EXPECT_EQ(-EFAULT, mmk_ioctl(self->fd, pool_cmds[i], bad[j]))
 				TH_LOG("cmd nr %lu, pointer %p", _IOC_NR(pool_cmds[i]), bad[j]);
 		}
 	}
-	for (i = 0; i < 2; i++) {
-		for (j = 0; j < 3; j++) {
+	for (i = 0; i < ARRAY_SIZE(bind_cmds); i++) {
+		for (j = 0; j < ARRAY_SIZE(bad); j++) {
 			EXPECT_EQ(-EFAULT, mmk_ioctl(self->unbound, bind_cmds[i], bad[j]))
 				TH_LOG("cmd nr %lu, pointer %p", _IOC_NR(bind_cmds[i]), bad[j]);
 		}
@@ -656,7 +659,7 @@ TEST_F(dev, readonly_argument_efault_changes_nothing)
 	EXPECT_EQ(-EFAULT, mmk_ioctl(self->fd, MMK_IOC_STORE, ro));
 	expect_pool_unchanged(_metadata, self);
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(guard_cmds); i++) {
 		ASSERT_EQ(0, mprotect(ro, page, PROT_READ | PROT_WRITE));
 		*(struct mmk_guard *)ro = (struct mmk_guard){ .token = self->token };
 		ASSERT_EQ(0, mprotect(ro, page, PROT_READ));
@@ -793,7 +796,7 @@ TEST_F(dev, create_bad_mode_einval)
 	struct mmk_pool_create c;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		create_args(&c);
 		c.mode = bad[i];
 		expect_create_fails(_metadata, self, &c, -EINVAL, "mode");
@@ -823,7 +826,7 @@ TEST_F(dev, create_unknown_memory_class_einval)
 	struct mmk_pool_create c;
 	unsigned int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		create_args(&c);
 		c.memory_class = bad[i];
 		expect_create_fails(_metadata, self, &c, -EINVAL, "memory_class");
@@ -1007,7 +1010,7 @@ TEST_F(dev, unknown_ioctl_enotty)
 	struct mmk_guard g = { .token = self->token };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		EXPECT_EQ(-ENOTTY, mmk_ioctl(self->fd, bad[i], &g)) TH_LOG("cmd %#lx", bad[i]);
 		EXPECT_EQ(-ENOTTY, mmk_ioctl(self->unbound, bad[i], &g))
 			TH_LOG("unbound cmd %#lx", bad[i]);
@@ -1066,7 +1069,7 @@ TEST_F(dev, guard_struct_size_variants)
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, self->token, &ref));
 	ASSERT_EQ(0, mmk_read_release(self->fd, self->token));
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		memset(&u, 0, sizeof(u));
 		u.g.token = self->token;
 		u.raw[big - 1] = 1;

@@ -7,6 +7,9 @@
  *
  * Every test gets a fresh anonymous pool, mapped read-only.  Tests that
  * change a module parameter save it first; the fixture restores it.
+ *
+ * The harness's EXPECT/ASSERT macros expand to more than one statement,
+ * so every if or loop body holding one is braced.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -413,7 +416,7 @@ TEST_F(pool, header_memory_class_follows_pool)
 	static const uint8_t classes[] = { MMK_MEM_PINNED_HOST, MMK_MEM_SHARED };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(classes); i++) {
+	for (i = 0; i < ARRAY_SIZE(classes); i++) {
 		struct mmk_msg_header h = { .memory_class = MMK_MEM_HOST };
 		struct mmk_pool_info info;
 		struct mmk_guard g;
@@ -1014,7 +1017,7 @@ TEST_F(pool, free_while_guard_held_gives_etxtbsy)
 	unsigned int i;
 
 	ASSERT_EQ(0, store_pattern(self->fd, 8, 1, &t));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		ASSERT_EQ(0, mmk_guard(self->fd, cmds[i], t, &g));
 		EXPECT_EQ(-ETXTBSY, mmk_free_token(self->fd, t)) TH_LOG("guard kind %u", i);
 		EXPECT_EQ(CAPACITY - 1, info_now(_metadata, self->fd).available);
@@ -1394,7 +1397,7 @@ TEST_F(pool, wait_times_out_with_ebusy)
 
 	ASSERT_EQ(0, store_pattern(self->fd, 8, 1, &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		start = now_ns();
 		EXPECT_EQ(-EBUSY, guard_wait(self->fd, cmds[i], t, WAIT_NS, &g))
 			TH_LOG("cmd %u", i);
