@@ -2,10 +2,11 @@
 /*
  * Mappings of a pool's arena.
  *
- * The arena mapping (offset 0) is read-only.  Pages are inserted one fault
- * at a time as raw PFNs (VM_PFNMAP), so get_user_pages() refuses them and
- * nothing can pin the arena.  VM_MAYWRITE and VM_MAYEXEC are cleared, so
- * mprotect() can never make it writable or executable.
+ * The arena mapping (offset 0) is read-only, and a process maps it once.
+ * Pages are inserted one fault at a time as raw PFNs (VM_PFNMAP), so
+ * get_user_pages() refuses them and nothing can pin the arena.  VM_MAYWRITE
+ * and VM_MAYEXEC are cleared, so mprotect() can never make it writable or
+ * executable.
  *
  * A window (offset MMK_WINDOW_OFFSET) maps one slot of a page-aligned pool
  * writable, for the holder of its write guard only.  Its faults check the
@@ -27,17 +28,6 @@ static struct mmk_session *mmk_vma_session(struct vm_area_struct *vma)
 	return vma->vm_file->private_data;
 }
 
-/* fork() and VMA splits: one more VMA of the session. */
-static void mmk_vm_open(struct vm_area_struct *vma)
-{
-	atomic_inc(&mmk_vma_session(vma)->nr_maps);
-}
-
-static void mmk_vm_close(struct vm_area_struct *vma)
-{
-	atomic_dec(&mmk_vma_session(vma)->nr_maps);
-}
-
 static vm_fault_t mmk_vm_fault(struct vm_fault *vmf)
 {
 	struct mmk_pool *pool = mmk_vma_session(vmf->vma)->pool;
@@ -49,10 +39,22 @@ static vm_fault_t mmk_vm_fault(struct vm_fault *vmf)
 }
 
 static const struct vm_operations_struct mmk_vm_ops = {
-	.open	= mmk_vm_open,
-	.close	= mmk_vm_close,
 	.fault	= mmk_vm_fault,
 };
+
+/* Does @mm already map the arena of @file (other than @new)?  mmap_lock held. */
+static bool mmk_arena_mapped(struct mm_struct *mm, struct file *file,
+			     struct vm_area_struct *new)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for_each_vma(vmi, vma)
+		if (vma != new && vma->vm_file == file && vma->vm_ops == &mmk_vm_ops)
+			return true;
+	return false;
+}
 
 static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
 {
@@ -148,8 +150,10 @@ void mmk_window_unmap(struct mmk_session *s, u32 idx)
  *
  * Return: -ENOTCONN if unbound; -EPERM for PROT_WRITE or PROT_EXEC;
  * -EINVAL unless MAP_SHARED at offset 0 for exactly map_size bytes;
- * -EBUSY if a mapping of this session already exists.  Offsets other than
- * 0 map a window (mmk_window_mmap); -EACCES without the write guard.
+ * -EBUSY if this process already maps the session's arena (a process that
+ * received the fd, or a forked child that unmapped its copy, may map it).
+ * Offsets other than 0 map a window (mmk_window_mmap); -EACCES without the
+ * write guard.
  */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma)
 {
@@ -165,7 +169,7 @@ int mmk_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_MAYSHARE) ||
 	    vma->vm_end - vma->vm_start != pool->map_size)
 		return -EINVAL;
-	if (atomic_cmpxchg(&s->nr_maps, 0, 1))
+	if (mmk_arena_mapped(vma->vm_mm, file, vma))
 		return -EBUSY;
 
 	vm_flags_mod(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP,

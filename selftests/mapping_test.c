@@ -520,12 +520,16 @@ TEST_F(map, partial_munmap_keeps_the_mapping)
 	EXPECT_TRUE(can_map(self));
 }
 
-/* A forked child inherits the mapping, and with it the session's one mapping. */
-TEST_F(map, fork_inherited_mapping_counts)
+/*
+ * A process maps a session's arena once.  A forked child inherits the
+ * mapping, so it cannot map a second one, but once the parent unmaps its
+ * own copy it can map again while the child keeps the inherited one.
+ */
+TEST_F(map, one_mapping_per_process)
 {
 	size_t len = self->info.map_size;
 	int ready[2], go[2];
-	void *p;
+	void *p, *q;
 	pid_t pid;
 
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, 0);
@@ -539,19 +543,27 @@ TEST_F(map, fork_inherited_mapping_counts)
 		close(go[1]);
 		if (!msg_intact(self, p))
 			_exit(1);
+		/* The inherited mapping is this process's one mapping. */
+		if (map_errno(self->fd, len, PROT_READ, MAP_SHARED, 0) != EBUSY)
+			_exit(2);
 		if (put_byte(ready[1], 'r'))
 			_exit(1);
 		if (get_byte(go[0]) != 'g')
 			_exit(1);
-		_exit(msg_intact(self, p) ? 0 : 1);
+		_exit(msg_intact(self, p) ? 0 : 3);
 	}
 	close(ready[1]);
 	close(go[0]);
 	ASSERT_EQ('r', get_byte(ready[0]));
-	ASSERT_EQ(0, munmap(p, len));
 	EXPECT_EQ(EBUSY, map_errno(self->fd, len, PROT_READ, MAP_SHARED, 0));
+	ASSERT_EQ(0, munmap(p, len));
+	/* The child still maps it; the parent may map its own again. */
+	q = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, q) TH_LOG("mmap while the child maps: %s", strerror(errno));
+	EXPECT_TRUE(msg_intact(self, q));
 	ASSERT_EQ(0, put_byte(go[1], 'g'));
 	EXPECT_EQ(0, wait_child(pid));
+	ASSERT_EQ(0, munmap(q, len));
 	EXPECT_TRUE(can_map(self));
 	close(ready[0]);
 	close(go[1]);

@@ -1399,7 +1399,8 @@ static int scm_child(int sock)
 
 /*
  * An anonymous pool reaches a process that has no other way to it through
- * SCM_RIGHTS; the receiver reads the messages through its own mapping.
+ * SCM_RIGHTS; the receiver reads the messages through its own mapping of
+ * the same session, while the sender keeps its own.
  */
 TEST(scm_rights_anonymous_pool)
 {
@@ -1434,6 +1435,9 @@ TEST(scm_rights_anonymous_pool)
 
 	fd = mmk_create(NULL, 512, 8, 0600, PT_TYPE + 1, 0);
 	ASSERT_LE(0, fd);
+	/* The sender keeps its mapping: the receiver maps the session too. */
+	map = mmk_map(fd, &len);
+	ASSERT_NE(MAP_FAILED, map);
 	for (i = 0; i < SCM_MSGS; i++) {
 		fill_pattern(payload, scm_size(i), 10 + i);
 		ASSERT_EQ(0, mmk_store_seq(fd, payload, scm_size(i), 1000 + i, &note.tokens[i]));
@@ -1452,8 +1456,6 @@ TEST(scm_rights_anonymous_pool)
 	ASSERT_EQ(0, read_full(sv[0], &reply, sizeof(reply)));
 	EXPECT_EQ(0, wait_child(pid));
 
-	map = mmk_map(fd, &len);
-	ASSERT_NE(MAP_FAILED, map);
 	fill_pattern(payload, 77, 99);
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ, reply, &g));
 	EXPECT_TRUE(msg_is(map, g.offset, payload, 77, 2000));
