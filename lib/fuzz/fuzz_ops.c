@@ -1,0 +1,1039 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fuzz_ops - libFuzzer target: operation sequences on the heap and static
+ * backends, checked against each other and against a model of the rules.
+ *
+ * The input is decoded into a pool configuration and a sequence of
+ * operations (store, read, peek_header, read_mut, their waiting variants,
+ * the releases, free, the typed wrappers of MMK_DEFINE_TYPED, runs of
+ * shared guards that reach MMK_GUARDS_MAX, releases of stale copies of
+ * guards, calls with NULL arguments, and the constructors' checks on other
+ * managers).  Every operation is applied to
+ * a heap manager and to a static manager with the same configuration, and
+ * predicted by a small model of SPEC §3-§5 (generations, check order,
+ * borrows, guard limits).  After every step:
+ *
+ *   - both backends returned the error the model predicts;
+ *   - a failed call left no token and no guard behind;
+ *   - available() + messages held == capacity, on both backends;
+ *   - every message read through a guard is, byte for byte, what was
+ *     stored or written back there, on both backends;
+ *   - the constant attributes (capacity, payload size, type id, memory
+ *     class) have not changed.
+ *
+ * Any difference aborts with a description of the step.  Any input is
+ * valid.  Build and run it with lib/fuzz/Makefile; lib/fuzz/corpus holds
+ * the seed inputs.
+ *
+ * Tokens.  The harness names messages in a model space (slot index,
+ * generation, own pool or not) and builds each backend's token from it
+ * with the token layout both share (docs/DESIGN.md): the two backends
+ * take free slots in the same order, which the harness checks at every
+ * store, so a model token means the same message on both.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mmk/mmk.h>
+
+#define MAX_CAP		16
+#define MAX_PAYLOAD	256
+#define MAX_HELD	(MMK_GUARDS_MAX + 8)
+#define MAX_HIST	64
+#define MAX_STEPS	4096
+
+#define TOK_INDEX_MASK	0xfffffULL
+#define TOK_GEN_SHIFT	20
+#define TOK_GEN_MASK	0xfffffffULL
+#define TOK_TAG_SHIFT	48
+
+/* The typed payload exercised through MMK_DEFINE_TYPED. */
+struct fz_item {
+	uint64_t stamp;
+	uint32_t id;
+	uint16_t kind;
+	uint8_t  bytes[10];
+};
+
+#define FZ_TYPE_ID	0x66757a7a2d697465ULL	/* "fuzz-ite" */
+MMK_DEFINE_TYPED(fz, struct fz_item, FZ_TYPE_ID);
+
+static MMK_STATIC_STORAGE(fz_storage, MAX_CAP, MAX_PAYLOAD);
+/* A second, small storage for the constructor checks. */
+#define PROBE_CAP	4
+#define PROBE_PAYLOAD	64
+static MMK_STATIC_STORAGE(probe_storage, PROBE_CAP, PROBE_PAYLOAD);
+
+/* ---- input ----------------------------------------------------------------------- */
+
+struct input {
+	const uint8_t *p;
+	size_t n;
+};
+
+static uint8_t u8(struct input *in)
+{
+	if (!in->n)
+		return 0;
+	in->n--;
+	return *in->p++;
+}
+
+static uint64_t u64(struct input *in)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | u8(in);
+	return v;
+}
+
+/* ---- model ------------------------------------------------------------------------- */
+
+struct mslot {
+	uint32_t gen;
+	bool ready;
+	bool writer;
+	uint32_t readers;
+	struct mmk_header hdr;
+	unsigned char payload[MAX_PAYLOAD];
+};
+
+/* A token in model space. */
+struct mtok {
+	enum { MT_SLOT, MT_RAW } type;
+	bool own;		/* MT_SLOT: this pool's tag, else another one */
+	uint32_t idx;		/* MT_SLOT: may be past the capacity */
+	uint32_t gen;
+	uint64_t raw;		/* MT_RAW: the same value for both backends */
+};
+
+enum gkind { G_READ, G_HEADER, G_WRITE };
+
+struct held {
+	enum gkind kind;
+	uint32_t idx;
+	struct mtok tok;
+	union {
+		struct {
+			struct mmk_read_guard h, s;
+		} r;
+		struct {
+			struct mmk_header_guard h, s;
+		} hd;
+		struct {
+			struct mmk_write_guard h, s;
+		} w;
+	};
+	/* G_WRITE: what the message under the guard says now. */
+	struct mmk_header want;
+	bool too_large, bad;
+};
+
+struct fz {
+	struct mmk_config cfg;
+	struct mmk_manager *h, *s;
+	uint64_t htag, stag;
+	bool tags_known;
+	struct mslot slot[MAX_CAP];
+	uint32_t allocated;
+	uint32_t guards;
+	struct held *held;		/* MAX_HELD entries, not cleared between runs */
+	uint32_t nheld;
+	struct mtok hist[MAX_HIST];
+	uint32_t nhist;
+	struct held released;		/* a guard after its release */
+	bool have_released;
+	struct held copies[16];		/* copies of guards, taken before their release */
+	uint32_t ncopies;
+	uint32_t step;
+	unsigned char buf[MAX_PAYLOAD + 64];
+};
+
+static void __attribute__((noreturn, format(printf, 2, 3))) bug(const struct fz *f,
+								const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fuzz_ops: step %" PRIu32 " (capacity %" PRIu32 ", payload %" PRIu32
+		", class %" PRIu32 ", flags 0x%" PRIx32 "): ", f->step, f->cfg.capacity,
+		f->cfg.payload_size, f->cfg.memory_class, f->cfg.flags);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+static const char *en(enum mmk_error e)
+{
+	return mmk_error_name(e);
+}
+
+/* Both backends must have returned what the model predicts. */
+static void expect(const struct fz *f, const char *op, enum mmk_error want, enum mmk_error eh,
+		   enum mmk_error es)
+{
+	if (eh != want || es != want)
+		bug(f, "%s: expected %s, heap returned %s, static returned %s", op, en(want),
+		    en(eh), en(es));
+	if (!strcmp(mmk_strerror(want), mmk_strerror((enum mmk_error)99)) ||
+	    !strcmp(mmk_error_name(want), mmk_error_name((enum mmk_error)99)))
+		bug(f, "%s: %s has no description", op, en(want));
+}
+
+static uint64_t tok_make(uint64_t tag, uint64_t gen, uint64_t idx)
+{
+	return tag << TOK_TAG_SHIFT | (gen & TOK_GEN_MASK) << TOK_GEN_SHIFT |
+	       (idx & TOK_INDEX_MASK);
+}
+
+/* The token each backend gets for a model token. */
+static void tok_pair(const struct fz *f, const struct mtok *t, uint64_t *th, uint64_t *ts)
+{
+	if (t->type == MT_RAW) {
+		*th = *ts = t->raw;
+		return;
+	}
+	/* Any tag other than the pool's own is as good as any other. */
+	*th = tok_make(t->own ? f->htag : f->htag ^ 0x5a5a, t->gen, t->idx);
+	*ts = tok_make(t->own ? f->stag : f->stag ^ 0x5a5a, t->gen, t->idx);
+}
+
+/* SPEC §3: the model slot a token names, or the error. */
+static enum mmk_error model_token(const struct fz *f, const struct mtok *t, uint32_t *idx)
+{
+	const struct mslot *s;
+
+	if (t->type == MT_RAW || !t->own || t->idx >= f->cfg.capacity)
+		return MMK_E_BAD_TOKEN;
+	s = &f->slot[t->idx];
+	if (t->gen != s->gen)
+		return MMK_E_BAD_TOKEN;
+	if (!s->ready)
+		return MMK_E_NOT_ALLOCATED;
+	*idx = t->idx;
+	return MMK_OK;
+}
+
+/* SPEC §4-§5: what acquiring a guard of @kind must return. */
+static enum mmk_error model_acquire(const struct fz *f, const struct mtok *t, enum gkind kind,
+				    uint32_t *idx)
+{
+	enum mmk_error e = model_token(f, t, idx);
+	const struct mslot *s;
+
+	if (e)
+		return e;
+	s = &f->slot[*idx];
+	if (s->writer || (kind == G_WRITE && s->readers))
+		return MMK_E_ALREADY_BORROWED;
+	if (kind != G_WRITE && s->readers >= MMK_READERS_MAX)
+		return MMK_E_LIMIT;
+	if (f->guards >= MMK_GUARDS_MAX)
+		return MMK_E_LIMIT;
+	return MMK_OK;
+}
+
+static void check_counts(const struct fz *f, const char *op)
+{
+	size_t ah = mmk_available(f->h), as = mmk_available(f->s);
+
+	if (ah + f->allocated != f->cfg.capacity || as + f->allocated != f->cfg.capacity)
+		bug(f, "after %s: available heap %zu, static %zu, but %" PRIu32 " of %" PRIu32
+		    " slots hold messages", op, ah, as, f->allocated, f->cfg.capacity);
+	if (f->nheld != f->guards)
+		bug(f, "after %s: %" PRIu32 " guards held, model counts %" PRIu32, op, f->nheld,
+		    f->guards);
+	if (mmk_capacity(f->h) != f->cfg.capacity || mmk_capacity(f->s) != f->cfg.capacity ||
+	    mmk_payload_max(f->h) != f->cfg.payload_size ||
+	    mmk_payload_max(f->s) != f->cfg.payload_size ||
+	    mmk_payload_type(f->h) != f->cfg.payload_type ||
+	    mmk_payload_type(f->s) != f->cfg.payload_type ||
+	    mmk_memory_class(f->h, NULL) != (enum mmk_memory_class)f->cfg.memory_class ||
+	    mmk_memory_class(f->s, NULL) != (enum mmk_memory_class)f->cfg.memory_class)
+		bug(f, "after %s: an attribute of a manager changed", op);
+}
+
+/* The message under a guard, on both sides, must be the model's. */
+static void check_msg(const struct fz *f, const char *op, uint32_t idx,
+		      const struct mmk_message *mh, const struct mmk_message *ms, bool header_only)
+{
+	const struct mslot *s = &f->slot[idx];
+
+	if (!mh || !ms)
+		bug(f, "%s: succeeded without a message pointer", op);
+	if (memcmp(&mh->header, &s->hdr, sizeof(s->hdr)) ||
+	    memcmp(&ms->header, &s->hdr, sizeof(s->hdr)))
+		bug(f, "%s: header differs from the one stored (payload_size heap %" PRIu32
+		    ", static %" PRIu32 ", model %" PRIu32 ")", op, mh->header.payload_size,
+		    ms->header.payload_size, s->hdr.payload_size);
+	if (header_only)
+		return;
+	if (memcmp(mh->payload, s->payload, s->hdr.payload_size) ||
+	    memcmp(ms->payload, s->payload, s->hdr.payload_size))
+		bug(f, "%s: payload differs from the one stored", op);
+	if ((uintptr_t)mh->payload % MMK_PAYLOAD_ALIGN || (uintptr_t)ms->payload % MMK_PAYLOAD_ALIGN)
+		bug(f, "%s: payload not %d-byte aligned", op, MMK_PAYLOAD_ALIGN);
+}
+
+/* ---- decoding ----------------------------------------------------------------------- */
+
+static void remember(struct fz *f, const struct mtok *t)
+{
+	f->hist[f->nhist++ % MAX_HIST] = *t;
+}
+
+static struct mtok pick_token(struct fz *f, struct input *in)
+{
+	uint8_t sel = u8(in);
+	struct mtok t = { .type = MT_RAW, .raw = MMK_TOKEN_INVALID };
+	uint32_t live[MAX_CAP], nlive = 0;
+
+	for (uint32_t i = 0; i < f->cfg.capacity; i++)
+		if (f->slot[i].ready)
+			live[nlive++] = i;
+
+	switch (sel % 8) {
+	case 0:
+	case 1:
+	case 2:		/* a message held now */
+		if (nlive) {
+			uint32_t i = live[(sel >> 3) % nlive];
+
+			t = (struct mtok){ .type = MT_SLOT, .own = true, .idx = i,
+					   .gen = f->slot[i].gen };
+		}
+		break;
+	case 3:		/* a token returned earlier: live, freed or stale */
+		if (f->nhist)
+			t = f->hist[(sel >> 3) % (f->nhist < MAX_HIST ? f->nhist : MAX_HIST)];
+		break;
+	case 4:		/* near a slot's generation, maybe past the capacity or foreign */
+		if (f->tags_known) {
+			uint8_t a = u8(in), b = u8(in);
+			uint32_t idx = a % (f->cfg.capacity + 2);
+			uint32_t base = idx < f->cfg.capacity ? f->slot[idx].gen : 1;
+
+			t = (struct mtok){ .type = MT_SLOT, .own = !(b & 0x80), .idx = idx,
+					   .gen = (uint32_t)((base + (int8_t)(b << 1) / 2) &
+							     TOK_GEN_MASK) };
+		}
+		break;
+	case 5:		/* the last slot of the pool index space, or 0 */
+		if (f->tags_known)
+			t = (struct mtok){ .type = MT_SLOT, .own = true,
+					   .idx = sel & 0x80 ? (uint32_t)TOK_INDEX_MASK : 0,
+					   .gen = 0 };
+		break;
+	case 6:		/* any 64-bit value, unless it carries either pool's tag */
+		t.raw = u64(in);
+		if (f->tags_known && ((t.raw >> TOK_TAG_SHIFT) == f->htag ||
+				      (t.raw >> TOK_TAG_SHIFT) == f->stag))
+			t.raw = MMK_TOKEN_INVALID;
+		break;
+	default:	/* MMK_TOKEN_INVALID */
+		break;
+	}
+	return t;
+}
+
+/* A header as a caller may pass it; *bad if one rule of SPEC §2 is broken. */
+static void make_header(const struct fz *f, struct input *in, struct mmk_header *h,
+			struct mmk_header *want, uint32_t size, bool *bad)
+{
+	uint8_t a = u8(in);
+
+	memset(h, 0, sizeof(*h));
+	h->trace_id = 0x7472616365000000ULL | f->step;
+	h->sequence = f->step;
+	h->created_tick = a;
+	h->flags = a & 7;
+	if (a & 8) {
+		h->flags |= MMK_MSG_HAS_DEADLINE;
+		h->deadline_ns = 1000000ULL * a;
+	}
+	h->qos = (uint8_t)((a >> 4) & 3);
+	/* Fields mmk sets itself: garbage here. */
+	h->payload_size = 0xdeadbeef;
+	h->memory_class = 0xee;
+	h->memory_device = 0xbeef;
+
+	*want = *h;
+	if (!want->qos)
+		want->qos = MMK_QOS_BEST_EFFORT;
+	want->payload_size = size;
+	want->memory_class = (uint8_t)f->cfg.memory_class;
+	want->memory_device = (uint16_t)f->cfg.memory_device;
+
+	*bad = false;
+	if (!(a & 0x40))
+		return;
+	*bad = true;
+	switch (u8(in) % 5) {
+	case 0:
+		h->flags |= 0x10;
+		break;
+	case 1:
+		h->qos = 4 + (a & 0x3f);
+		break;
+	case 2:
+		h->flags &= ~MMK_MSG_HAS_DEADLINE;
+		h->deadline_ns = 1;
+		break;
+	case 3:
+		h->reserved0 = 1;
+		break;
+	default:
+		h->reserved1[1] = 1;
+		break;
+	}
+}
+
+static void fill(unsigned char *b, uint32_t size, uint32_t seed)
+{
+	for (uint32_t i = 0; i < size; i++)
+		b[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 3));
+}
+
+/* ---- operations ------------------------------------------------------------------------ */
+
+static void record_store(struct fz *f, const char *op, uint64_t th, uint64_t ts,
+			 const struct mmk_header *want, const void *payload, uint32_t size)
+{
+	uint32_t idx = (uint32_t)(th & TOK_INDEX_MASK);
+	uint32_t gen = (uint32_t)((th >> TOK_GEN_SHIFT) & TOK_GEN_MASK);
+	struct mslot *s;
+
+	if (!f->tags_known) {
+		f->htag = th >> TOK_TAG_SHIFT;
+		f->stag = ts >> TOK_TAG_SHIFT;
+		f->tags_known = true;
+		if (f->htag == f->stag || f->htag == 0xffff)
+			bug(f, "%s: heap and static pool tags 0x%" PRIx64 ", 0x%" PRIx64, op,
+			    f->htag, f->stag);
+	}
+	if (th >> TOK_TAG_SHIFT != f->htag || ts >> TOK_TAG_SHIFT != f->stag ||
+	    (th ^ ts) & ((1ULL << TOK_TAG_SHIFT) - 1))
+		bug(f, "%s: tokens 0x%016" PRIx64 " (heap), 0x%016" PRIx64
+		    " (static) name different slots or generations", op, th, ts);
+	if (idx >= f->cfg.capacity)
+		bug(f, "%s: token names slot %" PRIu32 " of %" PRIu32, op, idx, f->cfg.capacity);
+	s = &f->slot[idx];
+	if (s->ready)
+		bug(f, "%s: stored into slot %" PRIu32 ", which holds a message", op, idx);
+	if (gen != ((s->gen + 1) & TOK_GEN_MASK))
+		bug(f, "%s: slot %" PRIu32 " generation %" PRIu32 " after %" PRIu32
+		    " (SPEC §3: one up per store)", op, idx, gen, s->gen);
+	s->gen = gen;
+	s->ready = true;
+	s->hdr = *want;
+	memcpy(s->payload, payload, size);
+	f->allocated++;
+	remember(f, &(struct mtok){ .type = MT_SLOT, .own = true, .idx = idx, .gen = gen });
+}
+
+static void op_store(struct fz *f, struct input *in)
+{
+	uint8_t a = u8(in), b = u8(in);
+	uint32_t size = (uint32_t)((a << 8 | b) % (f->cfg.payload_size + 9));
+	struct mmk_header h, want;
+	const struct mmk_header *hp = &h;
+	const void *payload = f->buf;
+	enum mmk_error e = MMK_OK, eh, es;
+	uint64_t th = 0, ts = 0;
+	bool bad;
+
+	fill(f->buf, size <= MAX_PAYLOAD ? size : 0, f->step);
+	make_header(f, in, &h, &want, size, &bad);
+	if (a & 0x80) {		/* no header: all zero */
+		hp = NULL;
+		memset(&want, 0, sizeof(want));
+		want.qos = MMK_QOS_BEST_EFFORT;
+		want.payload_size = size;
+		want.memory_class = (uint8_t)f->cfg.memory_class;
+		want.memory_device = (uint16_t)f->cfg.memory_device;
+		bad = false;
+	}
+	if (size && (a & 0x40) && (b & 1))
+		payload = NULL;
+
+	if (!payload && size)
+		e = MMK_E_INVALID;
+	else if (size > f->cfg.payload_size)
+		e = MMK_E_TOO_LARGE;
+	else if (bad)
+		e = MMK_E_INVALID;
+	else if (f->allocated == f->cfg.capacity)
+		e = MMK_E_NO_FREE_SLOTS;
+
+	eh = mmk_store(f->h, hp, payload, size, &th);
+	es = mmk_store(f->s, hp, payload, size, &ts);
+	expect(f, "store", e, eh, es);
+	if (e) {
+		if (th != MMK_TOKEN_INVALID || ts != MMK_TOKEN_INVALID)
+			bug(f, "store failed but returned a token");
+		return;
+	}
+	record_store(f, "store", th, ts, &want, f->buf, size);
+}
+
+static void op_typed_store(struct fz *f, struct input *in)
+{
+	struct fz_item item = { .stamp = u64(in), .id = f->step, .kind = u8(in) };
+	struct mmk_header h, want;
+	enum mmk_error e = MMK_OK, eh, es;
+	uint64_t th = 0, ts = 0;
+	bool bad;
+
+	memset(item.bytes, item.kind, sizeof(item.bytes));
+	make_header(f, in, &h, &want, sizeof(item), &bad);
+	if (f->cfg.payload_type != FZ_TYPE_ID || f->cfg.payload_size < sizeof(item))
+		e = MMK_E_TYPE_MISMATCH;
+	else if (bad)
+		e = MMK_E_INVALID;
+	else if (f->allocated == f->cfg.capacity)
+		e = MMK_E_NO_FREE_SLOTS;
+
+	eh = fz_store(f->h, &h, &item, &th);
+	es = fz_store(f->s, &h, &item, &ts);
+	expect(f, "typed store", e, eh, es);
+	if (e) {
+		if (th != MMK_TOKEN_INVALID || ts != MMK_TOKEN_INVALID)
+			bug(f, "typed store failed but returned a token");
+		return;
+	}
+	record_store(f, "typed store", th, ts, &want, &item, sizeof(item));
+}
+
+static void add_held(struct fz *f, struct held *g, uint32_t idx)
+{
+	if (f->nheld == MAX_HELD)
+		bug(f, "more than %d guards held", MAX_HELD);
+	g->idx = idx;
+	f->held[f->nheld++] = *g;
+	f->guards++;
+	if (g->kind == G_WRITE)
+		f->slot[idx].writer = true;
+	else
+		f->slot[idx].readers++;
+}
+
+/* Take a guard of @kind on both sides; true if it was taken. */
+static bool acquire(struct fz *f, const struct mtok *t, enum gkind kind, bool wait,
+		    bool typed)
+{
+	static const char *const name[] = { "read", "peek_header", "read_mut" };
+	struct held g = { .kind = kind };
+	enum mmk_error e, eh, es;
+	uint64_t th, ts;
+	uint32_t idx = 0;
+
+	tok_pair(f, t, &th, &ts);
+	e = model_acquire(f, t, kind, &idx);
+	if (typed) {
+		const struct fz_item *vh = NULL, *vs = NULL;
+
+		if (f->cfg.payload_type != FZ_TYPE_ID || f->cfg.payload_size < sizeof(struct fz_item))
+			e = MMK_E_TYPE_MISMATCH;
+		else if (!e && f->slot[idx].hdr.payload_size != sizeof(struct fz_item))
+			e = MMK_E_TYPE_MISMATCH;
+		eh = fz_read(f->h, th, &g.r.h, &vh);
+		es = fz_read(f->s, ts, &g.r.s, &vs);
+		expect(f, "typed read", e, eh, es);
+		if (!e && (vh != (const void *)g.r.h.msg->payload ||
+			   vs != (const void *)g.r.s.msg->payload))
+			bug(f, "typed read: the value is not the guard's payload");
+		if (e && (vh || vs))
+			bug(f, "typed read failed but gave a value");
+	} else if (kind == G_READ) {
+		eh = wait ? mmk_read_wait(f->h, th, 1, &g.r.h) : mmk_read(f->h, th, &g.r.h);
+		es = wait ? mmk_read_wait(f->s, ts, 1, &g.r.s) : mmk_read(f->s, ts, &g.r.s);
+		expect(f, name[kind], e, eh, es);
+	} else if (kind == G_HEADER) {
+		eh = wait ? mmk_peek_header_wait(f->h, th, 1, &g.hd.h) :
+			    mmk_peek_header(f->h, th, &g.hd.h);
+		es = wait ? mmk_peek_header_wait(f->s, ts, 1, &g.hd.s) :
+			    mmk_peek_header(f->s, ts, &g.hd.s);
+		expect(f, name[kind], e, eh, es);
+	} else {
+		eh = wait ? mmk_read_mut_wait(f->h, th, 1, &g.w.h) : mmk_read_mut(f->h, th, &g.w.h);
+		es = wait ? mmk_read_mut_wait(f->s, ts, 1, &g.w.s) : mmk_read_mut(f->s, ts, &g.w.s);
+		expect(f, name[kind], e, eh, es);
+	}
+
+	/* What the guards say, whatever their kind. */
+	const struct mmk_message *mh, *ms;
+	const struct mmk_manager *oh, *os;
+	uint64_t kh, ks;
+
+	if (kind == G_READ) {
+		mh = g.r.h.msg, oh = g.r.h.owner, kh = g.r.h.token;
+		ms = g.r.s.msg, os = g.r.s.owner, ks = g.r.s.token;
+	} else if (kind == G_HEADER) {
+		mh = g.hd.h.msg, oh = g.hd.h.owner, kh = g.hd.h.token;
+		ms = g.hd.s.msg, os = g.hd.s.owner, ks = g.hd.s.token;
+	} else {
+		mh = g.w.h.msg, oh = g.w.h.owner, kh = g.w.h.token;
+		ms = g.w.s.msg, os = g.w.s.owner, ks = g.w.s.token;
+	}
+	if (e) {
+		if (mh || oh || ms || os)
+			bug(f, "%s failed but left the guard marked held", name[kind]);
+		return false;
+	}
+	if (oh != f->h || os != f->s || kh != th || ks != ts)
+		bug(f, "%s: the guard does not name its manager and token", name[kind]);
+	check_msg(f, name[kind], idx, mh, ms, kind == G_HEADER);
+	if (kind == G_WRITE)
+		g.want = f->slot[idx].hdr;
+	g.tok = *t;
+	add_held(f, &g, idx);
+	return true;
+}
+
+static void drop_held(struct fz *f, uint32_t i)
+{
+	struct held *g = &f->held[i];
+
+	if (g->kind == G_WRITE)
+		f->slot[g->idx].writer = false;
+	else
+		f->slot[g->idx].readers--;
+	f->guards--;
+	f->released = *g;
+	f->have_released = true;
+	f->held[i] = f->held[--f->nheld];
+}
+
+/* Change the message under a write guard the same way on both sides. */
+static void write_edit(struct fz *f, struct held *g, struct input *in)
+{
+	uint8_t how = u8(in);
+	struct mmk_header h, want;
+	uint32_t size = g->want.payload_size;
+	bool bad;
+
+	switch (how % 4) {
+	case 0:		/* nothing */
+		return;
+	case 1:		/* a new payload (any size up to the slot) and header */
+		size = u8(in) % (f->cfg.payload_size + 1);
+		fill(f->buf, size, how);
+		memcpy(g->w.h.msg->payload, f->buf, size);
+		memcpy(g->w.s.msg->payload, f->buf, size);
+		memcpy(f->slot[g->idx].payload, f->buf, size);	/* no one can read it now */
+		/* fall through */
+	case 2:		/* a new header, maybe a bad one */
+		make_header(f, in, &h, &want, size, &bad);
+		h.payload_size = size;
+		g->want = want;
+		g->bad = bad;
+		g->too_large = false;
+		break;
+	default:	/* a payload size over the slot */
+		h = g->w.h.msg->header;
+		h.payload_size = f->cfg.payload_size + 1 + u8(in);
+		g->too_large = true;
+		break;
+	}
+	g->w.h.msg->header = h;
+	g->w.s.msg->header = h;
+}
+
+static void op_release(struct fz *f, struct input *in)
+{
+	uint8_t a = u8(in);
+	enum mmk_error e = MMK_OK, eh, es;
+	struct held *g;
+
+	if (!f->nheld) {
+		/* Releasing a released guard fails without touching anything. */
+		if (!f->have_released)
+			return;
+		g = &f->released;
+		e = MMK_E_INVALID;
+		if (g->kind == G_READ) {
+			eh = mmk_read_release(&g->r.h);
+			es = mmk_read_release(&g->r.s);
+		} else if (g->kind == G_HEADER) {
+			eh = mmk_header_release(&g->hd.h);
+			es = mmk_header_release(&g->hd.s);
+		} else {
+			eh = mmk_write_release(&g->w.h);
+			es = mmk_write_release(&g->w.s);
+		}
+		expect(f, "release of a released guard", e, eh, es);
+		return;
+	}
+	uint32_t i = a % f->nheld;
+	struct held before;
+
+	g = &f->held[i];
+	before = *g;
+	switch (g->kind) {
+	case G_READ:
+		eh = mmk_read_release(&g->r.h);
+		es = mmk_read_release(&g->r.s);
+		expect(f, "read_release", e, eh, es);
+		if (g->r.h.owner || g->r.h.msg || g->r.s.owner || g->r.s.msg)
+			bug(f, "read_release left the guard marked held");
+		break;
+	case G_HEADER:
+		eh = mmk_header_release(&g->hd.h);
+		es = mmk_header_release(&g->hd.s);
+		expect(f, "header_release", e, eh, es);
+		if (g->hd.h.owner || g->hd.h.msg || g->hd.s.owner || g->hd.s.msg)
+			bug(f, "header_release left the guard marked held");
+		break;
+	default:
+		write_edit(f, g, in);
+		if (g->too_large)
+			e = MMK_E_TOO_LARGE;
+		else if (g->bad)
+			e = MMK_E_INVALID;
+		eh = mmk_write_release(&g->w.h);
+		es = mmk_write_release(&g->w.s);
+		expect(f, "write_release", e, eh, es);
+		if (e) {
+			if (!g->w.h.owner || !g->w.s.owner)
+				bug(f, "write_release failed but dropped the guard");
+			return;
+		}
+		if (g->w.h.owner || g->w.h.msg || g->w.s.owner || g->w.s.msg)
+			bug(f, "write_release left the guard marked held");
+		f->slot[g->idx].hdr = g->want;
+		break;
+	}
+	f->copies[f->ncopies++ % 16] = before;
+	drop_held(f, i);
+}
+
+/*
+ * Release a copy of a guard taken before that guard was released (a
+ * misuse the API tolerates).  The token is checked first; then a copy of
+ * a shared guard releases one of the manager's shared guards on that
+ * message, if it holds one, and a copy of a write guard fails.  Copies of
+ * write guards are only tried while no write guard is held on the message.
+ */
+static void op_release_copy(struct fz *f, struct input *in)
+{
+	uint8_t a = u8(in);
+	enum mmk_error e, eh, es;
+	struct held c;
+	uint32_t idx = 0;
+
+	if (!f->ncopies)
+		return;
+	c = f->copies[a % (f->ncopies < 16 ? f->ncopies : 16)];
+	e = model_token(f, &c.tok, &idx);
+	if (c.kind == G_WRITE) {
+		if (!e && f->slot[idx].writer)
+			return;
+		if (!e)
+			e = MMK_E_INVALID;
+		eh = mmk_write_release(&c.w.h);
+		es = mmk_write_release(&c.w.s);
+		expect(f, "write_release of a copy", e, eh, es);
+		return;
+	}
+	if (!e && !f->slot[idx].readers)
+		e = MMK_E_INVALID;
+	if (c.kind == G_READ) {
+		eh = mmk_read_release(&c.r.h);
+		es = mmk_read_release(&c.r.s);
+	} else {
+		eh = mmk_header_release(&c.hd.h);
+		es = mmk_header_release(&c.hd.s);
+	}
+	expect(f, "release of a copy", e, eh, es);
+	if (e)
+		return;
+	/* One shared guard on the message is gone: forget one the test lists. */
+	for (uint32_t i = 0; i < f->nheld; i++) {
+		if (f->held[i].kind != G_WRITE && f->held[i].idx == idx) {
+			f->slot[idx].readers--;
+			f->guards--;
+			f->held[i] = f->held[--f->nheld];
+			return;
+		}
+	}
+	bug(f, "release of a copy: no shared guard listed on slot %" PRIu32, idx);
+}
+
+/* Calls with a NULL manager, guard or token pointer fail and change nothing. */
+static void op_null_args(struct fz *f, struct input *in)
+{
+	struct mtok t = pick_token(f, in);
+	uint8_t which = u8(in) % 9;
+	struct mmk_read_guard rg = { .msg = NULL, .owner = NULL };
+	enum mmk_error eh, es;
+	uint64_t th, ts, out = 0;
+	unsigned char b = 0;
+
+	tok_pair(f, &t, &th, &ts);
+	switch (which) {
+	case 0:
+		eh = mmk_store(NULL, NULL, &b, 1, &out);
+		es = out == MMK_TOKEN_INVALID ? MMK_E_INVALID : MMK_OK;
+		break;
+	case 1:
+		eh = mmk_store(f->h, NULL, &b, 1, NULL);
+		es = mmk_store(f->s, NULL, &b, 1, NULL);
+		break;
+	case 2:
+		rg.owner = f->h;	/* garbage in: must come back cleared */
+		eh = mmk_read(NULL, th, &rg);
+		es = rg.owner || rg.msg ? MMK_OK : MMK_E_INVALID;
+		break;
+	case 3:
+		eh = mmk_read(f->h, th, NULL);
+		es = mmk_read(f->s, ts, NULL);
+		break;
+	case 4:
+		eh = mmk_peek_header(f->h, th, NULL);
+		es = mmk_peek_header(f->s, ts, NULL);
+		break;
+	case 5:
+		eh = mmk_read_mut(f->h, th, NULL);
+		es = mmk_read_mut(f->s, ts, NULL);
+		break;
+	case 6:
+		eh = mmk_free(NULL, th);
+		es = mmk_free(NULL, ts);
+		break;
+	case 7:
+		eh = mmk_read_release(NULL);
+		es = mmk_header_release(NULL) == MMK_E_INVALID ? mmk_write_release(NULL) : MMK_OK;
+		break;
+	default:		/* a guard that was never taken */
+		eh = mmk_read_release(&rg);
+		es = mmk_write_release(&(struct mmk_write_guard){ .msg = NULL, .owner = NULL });
+		break;
+	}
+	expect(f, "a call with a NULL or unheld argument", MMK_E_INVALID, eh, es);
+}
+
+/* The constructors' checks, on a second heap manager and a second storage. */
+static void op_config_probe(struct fz *f, struct input *in)
+{
+	static const uint32_t payloads[] = { 0, 1, 64, 65, 256, MMK_PAYLOAD_MAX + 1 };
+	static const uint32_t capacities[] = { 0, 1, 4, 5, 8, MMK_CAPACITY_MAX + 1 };
+	static const uint32_t flags[] = { 0, MMK_POOL_PAGE_ALIGNED, 2, 0x80000000U };
+	static const uint32_t devices[] = { 0, 7, 65536 };
+	uint8_t a = u8(in), b = u8(in);
+	struct mmk_config c = {
+		.payload_size = payloads[a % 6],
+		.capacity = capacities[(a / 6) % 6],
+		.flags = flags[b % 4],
+		.memory_class = (b >> 2) % 6,
+		.memory_device = devices[(b >> 5) % 3],
+		.payload_type = a,
+	};
+	bool use_null = (a >= 216) && (b & 1);
+	enum mmk_error eh_want = MMK_OK, es_want, eh, es;
+	struct mmk_manager *mh = NULL, *ms = NULL;
+
+	if (!c.payload_size || c.payload_size > MMK_PAYLOAD_MAX || !c.capacity ||
+	    c.capacity > MMK_CAPACITY_MAX || c.flags & ~MMK_POOL_PAGE_ALIGNED ||
+	    c.memory_class > MMK_MEM_SHARED ||
+	    (c.memory_device && (c.memory_class != MMK_MEM_DEVICE || c.memory_device > 65535)))
+		eh_want = MMK_E_INVALID;
+	es_want = eh_want;
+	if (!es_want && (c.flags || c.payload_size > PROBE_PAYLOAD || c.capacity > PROBE_CAP))
+		es_want = MMK_E_INVALID;
+	if (use_null)	/* the storage's own capacity and payload size */
+		es_want = MMK_OK;
+
+	eh = mmk_heap_create(&c, &mh);
+	es = mmk_static_create(MMK_STATIC(probe_storage), use_null ? NULL : &c, &ms);
+	if (eh != eh_want || es != es_want || !eh != !!mh || !es != !!ms)
+		bug(f, "create (payload %" PRIu32 ", capacity %" PRIu32 ", flags 0x%" PRIx32
+		    ", class %" PRIu32 ", device %" PRIu32 "%s): heap %s (expected %s), static %s"
+		    " (expected %s)", c.payload_size, c.capacity, c.flags, c.memory_class,
+		    c.memory_device, use_null ? ", static without config" : "", en(eh),
+		    en(eh_want), en(es), en(es_want));
+	if (mh && (mmk_capacity(mh) != c.capacity || mmk_payload_max(mh) != c.payload_size ||
+		   mmk_available(mh) != c.capacity || mmk_payload_type(mh) != c.payload_type))
+		bug(f, "create: the new heap manager's attributes differ from its config");
+	if (ms && use_null && (mmk_capacity(ms) != PROBE_CAP ||
+			       mmk_payload_max(ms) != PROBE_PAYLOAD || mmk_payload_type(ms)))
+		bug(f, "create: a static manager without config is not its storage's size");
+	/* The storage in use by a manager cannot be used again. */
+	struct mmk_manager *again = NULL;
+
+	if (ms && (mmk_static_create(MMK_STATIC(probe_storage), NULL, &again) != MMK_E_INVALID ||
+		   again))
+		bug(f, "create: a static storage in use was used again");
+	if (mmk_static_create(MMK_STATIC(fz_storage), NULL, &again) != MMK_E_INVALID || again)
+		bug(f, "create: the static storage of the manager under test was used again");
+	mmk_close(mh);
+	mmk_close(ms);
+}
+
+static void op_free(struct fz *f, struct input *in)
+{
+	struct mtok t = pick_token(f, in);
+	enum mmk_error e, eh, es;
+	uint64_t th, ts;
+	uint32_t idx = 0;
+
+	tok_pair(f, &t, &th, &ts);
+	e = model_token(f, &t, &idx);
+	if (!e && (f->slot[idx].readers || f->slot[idx].writer))
+		e = MMK_E_BORROW_ACTIVE;
+	eh = mmk_free(f->h, th);
+	es = mmk_free(f->s, ts);
+	expect(f, "free", e, eh, es);
+	if (!e) {
+		f->slot[idx].ready = false;
+		f->allocated--;
+	}
+}
+
+/* Many shared guards on one message: reaches MMK_READERS_MAX / MMK_GUARDS_MAX. */
+static void op_hoard(struct fz *f, struct input *in)
+{
+	uint32_t n = 1 + u8(in) * 5u;
+	enum gkind kind = n & 1 ? G_HEADER : G_READ;
+	struct mtok t = pick_token(f, in);
+
+	while (n--)
+		if (!acquire(f, &t, kind, false, false))
+			break;
+}
+
+/* Release everything, free everything, and check both managers are empty. */
+static void finish(struct fz *f)
+{
+	while (f->nheld) {
+		struct held *g = &f->held[f->nheld - 1];
+		enum mmk_error eh, es;
+
+		if (g->kind == G_WRITE) {
+			g->w.h.msg->header = g->want;
+			g->w.s.msg->header = g->want;
+			eh = mmk_write_release(&g->w.h);
+			es = mmk_write_release(&g->w.s);
+		} else if (g->kind == G_READ) {
+			eh = mmk_read_release(&g->r.h);
+			es = mmk_read_release(&g->r.s);
+		} else {
+			eh = mmk_header_release(&g->hd.h);
+			es = mmk_header_release(&g->hd.s);
+		}
+		expect(f, "final release", MMK_OK, eh, es);
+		drop_held(f, f->nheld - 1);
+	}
+	for (uint32_t i = 0; i < f->cfg.capacity; i++) {
+		struct mtok t = { .type = MT_SLOT, .own = true, .idx = i, .gen = f->slot[i].gen };
+		uint64_t th, ts;
+
+		if (!f->slot[i].ready)
+			continue;
+		tok_pair(f, &t, &th, &ts);
+		expect(f, "final free", MMK_OK, mmk_free(f->h, th), mmk_free(f->s, ts));
+		f->slot[i].ready = false;
+		f->allocated--;
+	}
+	check_counts(f, "the final frees");
+	if (mmk_available(f->h) != f->cfg.capacity)
+		bug(f, "not every slot is free at the end");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct held held[MAX_HELD];
+	static struct fz fz;
+	struct input in = { data, size };
+	struct fz *f = &fz;
+	uint8_t c0 = u8(&in), c1 = u8(&in), c2 = u8(&in), c3 = u8(&in);
+	struct mmk_config scfg;
+	enum mmk_error eh, es;
+
+	memset(f, 0, sizeof(*f));
+	f->held = held;
+	f->cfg.capacity = 1 + c0 % MAX_CAP;
+	f->cfg.payload_size = 1 + c1 % MAX_PAYLOAD;
+	f->cfg.payload_type = c2 & 1 ? FZ_TYPE_ID : FZ_TYPE_ID ^ c3;
+	f->cfg.memory_class = (c2 >> 1) & 3;
+	f->cfg.memory_device = f->cfg.memory_class == MMK_MEM_DEVICE ? c3 : 0;
+	/* Page-aligned slots for the heap; a static manager refuses the flag. */
+	f->cfg.flags = (c2 & 0x18) == 0x18 ? MMK_POOL_PAGE_ALIGNED : 0;
+	scfg = f->cfg;
+	scfg.flags = 0;
+
+	eh = mmk_heap_create(&f->cfg, &f->h);
+	es = mmk_static_create(MMK_STATIC(fz_storage), &scfg, &f->s);
+	if (eh || es)
+		bug(f, "create: heap %s, static %s", en(eh), en(es));
+	if (mmk_backend(f->h) != MMK_BACKEND_HEAP || mmk_backend(f->s) != MMK_BACKEND_STATIC ||
+	    mmk_fd(f->h) != -1 || mmk_fd(f->s) != -1)
+		bug(f, "backend or fd of a new manager");
+	check_counts(f, "create");
+
+	for (f->step = 0; in.n && f->step < MAX_STEPS; f->step++) {
+		uint8_t op = u8(&in);
+		struct mtok t;
+
+		switch ((op & 0x7f) % 15) {
+		case 0:
+		case 1:
+			op_store(f, &in);
+			break;
+		case 2:
+		case 3:
+			t = pick_token(f, &in);
+			acquire(f, &t, G_READ, op & 0x80, false);
+			break;
+		case 4:
+			t = pick_token(f, &in);
+			acquire(f, &t, G_HEADER, op & 0x80, false);
+			break;
+		case 5:
+			t = pick_token(f, &in);
+			acquire(f, &t, G_WRITE, op & 0x80, false);
+			break;
+		case 6:
+		case 7:
+			op_release(f, &in);
+			break;
+		case 8:
+			op_free(f, &in);
+			break;
+		case 9:
+			op_typed_store(f, &in);
+			break;
+		case 10:
+			t = pick_token(f, &in);
+			acquire(f, &t, G_READ, false, true);
+			break;
+		case 11:
+			op_hoard(f, &in);
+			break;
+		case 12:
+			op_release_copy(f, &in);
+			break;
+		case 13:
+			op_null_args(f, &in);
+			break;
+		default:
+			op_config_probe(f, &in);
+			break;
+		}
+		check_counts(f, "a step");
+	}
+	finish(f);
+	mmk_close(f->h);
+	mmk_close(f->s);
+	return 0;
+}

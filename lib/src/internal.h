@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libmmk internals: the manager object and the ops table behind it.
+ *
+ * mmk.c is the front end: it checks arguments that do not depend on the
+ * backend, keeps the guard structs, and calls the ops.  core.c implements
+ * the heap and static backends over one storage descriptor; kernel.c wraps
+ * /dev/mmk.
+ */
+#ifndef MMK_LIB_INTERNAL_H
+#define MMK_LIB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmk/mmk.h>
+
+/*
+ * Token layout, the same in every backend (and the kernel's): slot index
+ * in bits 0-19, generation in bits 20-47, pool tag in bits 48-63.  Tag
+ * 0xffff is never used, so MMK_TOKEN_INVALID never names a message.
+ */
+#define TOKEN_INDEX_BITS	20
+#define TOKEN_GEN_BITS		28
+#define TOKEN_GEN_SHIFT		TOKEN_INDEX_BITS
+#define TOKEN_TAG_SHIFT		(TOKEN_INDEX_BITS + TOKEN_GEN_BITS)
+#define TOKEN_INDEX_MASK	((UINT32_C(1) << TOKEN_INDEX_BITS) - 1)
+#define TOKEN_GEN_MASK		((UINT32_C(1) << TOKEN_GEN_BITS) - 1)
+#define TOKEN_TAG_NONE		0xffffU
+
+enum guard_kind {
+	GUARD_READ,
+	GUARD_HEADER,
+	GUARD_WRITE,
+};
+
+struct mmk_ops {
+	enum mmk_error (*store)(struct mmk_manager *m, const struct mmk_header *h,
+				const void *payload, uint32_t size, uint64_t *token);
+	/* On success *msg is the message; *window is backend data for the
+	 * write release (the kernel's window record) or NULL. */
+	enum mmk_error (*acquire)(struct mmk_manager *m, uint64_t token, enum guard_kind kind,
+				  bool wait, uint64_t timeout_ns, struct mmk_message **msg,
+				  void **window);
+	enum mmk_error (*release_shared)(struct mmk_manager *m, uint64_t token);
+	enum mmk_error (*release_write)(struct mmk_manager *m, uint64_t token,
+					struct mmk_message *msg, void *window);
+	enum mmk_error (*free)(struct mmk_manager *m, uint64_t token);
+	size_t (*available)(const struct mmk_manager *m);
+	void (*close)(struct mmk_manager *m);
+};
+
+/*
+ * State of one heap or static slot: struct mmk_slot_state, so that static
+ * storage declared by the public macro is used through its own type.
+ */
+#define SLOT_GEN(s)	((s)->priv[0])	/* bumped by every store */
+#define SLOT_READERS(s)	((s)->priv[1])	/* read and header guards held */
+#define SLOT_STACK(s)	((s)->priv[2])	/* an entry of the free-slot stack */
+#define SLOT_FLAGS(s)	((s)->priv[3])	/* SLOT_* */
+#define SLOT_READY	0x1U		/* holds a message */
+#define SLOT_WRITER	0x2U		/* a write guard is held */
+#define SLOT_POISONED	0x4U		/* never set: no writer dies apart from its manager */
+
+struct core {
+	struct mmk_slot_state *slots;
+	unsigned char *arena;
+	uint32_t nr_free;
+	uint32_t nr_guards;	/* guards held, against MMK_GUARDS_MAX */
+	uint16_t tag;
+	struct mmk_static_storage *storage;	/* static only */
+};
+
+/*
+ * What the kernel backend keeps per slot for write guards.  Only the holder
+ * of the slot's write guard touches it, and the kernel makes that guard
+ * exclusive, so it needs no lock.
+ */
+struct kern_slot {
+	struct mmk_message *buf;	/* write-back buffer, allocated on first use */
+	void *window;			/* writable window mapped for the guard, or NULL */
+	int window_pid;			/* the process that mapped it */
+};
+
+struct kern {
+	int fd;
+	uint32_t pool_id;
+	const unsigned char *map;
+	size_t map_size;
+	struct kern_slot *slots;	/* capacity entries */
+};
+
+struct mmk_manager {
+	const struct mmk_ops *ops;
+	enum mmk_backend backend;
+	uint32_t capacity;
+	uint32_t payload_max;
+	uint32_t flags;
+	uint64_t payload_type;
+	uint8_t memory_class;
+	uint16_t memory_device;
+	size_t slot_size;
+	union {
+		struct core core;
+		struct kern kern;
+	};
+};
+
+extern const struct mmk_ops mmk_core_ops;
+extern const struct mmk_ops mmk_kernel_ops;
+
+/* core.c: header check shared with the kernel's rules. */
+enum mmk_error mmk_header_check(const struct mmk_manager *m, struct mmk_header *h,
+				uint32_t payload_size);
+
+#endif /* MMK_LIB_INTERNAL_H */

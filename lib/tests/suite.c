@@ -1,0 +1,1814 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libmmk test suite: every rule of the mmk contract (tokens, errors and
+ * their order, borrows), through the public API only, against one backend.
+ *
+ *   suite [kernel|heap|static]     (default: kernel)
+ *
+ * The same source runs on the build machine against the heap and static
+ * backends (built with ASan and UBSan), and in the test guest against the
+ * kernel backend.  Tests that need what only the kernel backend has (other
+ * processes, sessions that die, the read-only mapping, threads) are
+ * reported as skipped on the others.
+ *
+ * Output is TAP: "1..N", then "ok N name" or "not ok N name", with
+ * diagnostics on "#" lines.  Exit status 0 if every test passed, else 1.
+ *
+ * Some tests build tokens by hand.  They rely on the token layout that
+ * docs/LIBMMK.md documents for every backend: slot index in bits 0-19,
+ * generation in bits 20-47, pool tag in bits 48-63.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mmk/mmk.h>
+
+/* ---- a tiny TAP runner ---------------------------------------------------------- */
+
+enum backend_mask {
+	B_KERNEL = 1 << 0,
+	B_HEAP = 1 << 1,
+	B_STATIC = 1 << 2,
+	B_ALL = B_KERNEL | B_HEAP | B_STATIC,
+};
+
+#define MAX_MGRS 8
+
+struct ctx {
+	enum mmk_backend backend;
+	const char *backend_name;
+	struct mmk_manager *mgrs[MAX_MGRS];	/* closed after each test */
+	int failed;
+	char skip[128];
+};
+
+/* Say why a test failed, on a TAP diagnostic line. */
+static void __attribute__((format(printf, 4, 5)))
+fail_at(struct ctx *c, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	c->failed = 1;
+}
+
+#define FAIL(c, ...) fail_at(c, __FILE__, __LINE__, __VA_ARGS__)
+
+/* Stop the test if @cond is false. */
+#define CHECK(c, cond) do {						\
+	if (!(cond)) {							\
+		FAIL(c, "failed: %s", #cond);				\
+		return;							\
+	}								\
+} while (0)
+
+/* Stop the test unless @expr returns @want (both enum mmk_error). */
+#define CHECK_ERR(c, want, expr) do {					\
+	enum mmk_error want_ = (want), got_ = (expr);			\
+	if (want_ != got_) {						\
+		FAIL(c, "%s: %s, expected %s", #expr,			\
+		     mmk_error_name(got_), mmk_error_name(want_));	\
+		return;							\
+	}								\
+} while (0)
+
+#define CHECK_OK(c, expr) CHECK_ERR(c, MMK_OK, expr)
+
+#define SKIP(c, ...) do {						\
+	snprintf((c)->skip, sizeof((c)->skip), __VA_ARGS__);		\
+	return;								\
+} while (0)
+
+/* ---- managers ----------------------------------------------------------------- */
+
+#define PAYLOAD		256
+#define CAPACITY	8
+#define TYPE_ID		0x6c69626d6d6b0001ULL
+
+/* Static storages: one per manager a test may have open at once. */
+static MMK_STATIC_STORAGE(st0, 64, 4096);
+static MMK_STATIC_STORAGE(st1, 64, 4096);
+static MMK_STATIC_STORAGE(st2, 64, 4096);
+static struct mmk_static_storage *const storages[] = {
+	MMK_STATIC(st0), MMK_STATIC(st1), MMK_STATIC(st2),
+};
+
+static unsigned int name_seq;
+
+/* A unique pool name for the kernel backend. */
+static void pool_name(char *buf, size_t len)
+{
+	snprintf(buf, len, "libmmk-suite-%d-%u", (int)getpid(), name_seq++);
+}
+
+static void track(struct ctx *c, struct mmk_manager *m)
+{
+	for (int i = 0; i < MAX_MGRS; i++) {
+		if (!c->mgrs[i]) {
+			c->mgrs[i] = m;
+			return;
+		}
+	}
+	abort();
+}
+
+/* Forget @m (the test closed it itself). */
+static void untrack(struct ctx *c, struct mmk_manager *m)
+{
+	for (int i = 0; i < MAX_MGRS; i++)
+		if (c->mgrs[i] == m)
+			c->mgrs[i] = NULL;
+}
+
+/* Create a manager of the backend under test; tracked and closed after the test. */
+static enum mmk_error make(struct ctx *c, const struct mmk_config *cfg, struct mmk_manager **m)
+{
+	enum mmk_error err = MMK_E_INVALID;
+
+	*m = NULL;
+	switch (c->backend) {
+	case MMK_BACKEND_KERNEL:
+		err = mmk_kernel_create(cfg, m);
+		break;
+	case MMK_BACKEND_HEAP:
+		err = mmk_heap_create(cfg, m);
+		break;
+	case MMK_BACKEND_STATIC:
+		/* The first storage not in use by an open manager. */
+		for (size_t i = 0; i < sizeof(storages) / sizeof(storages[0]); i++) {
+			err = mmk_static_create(storages[i], cfg, m);
+			if (err == MMK_OK)
+				break;
+		}
+		break;
+	}
+	if (err == MMK_OK)
+		track(c, *m);
+	return err;
+}
+
+static struct mmk_config config(uint32_t capacity, uint32_t payload)
+{
+	return (struct mmk_config){
+		.payload_size = payload,
+		.capacity = capacity,
+		.payload_type = TYPE_ID,
+		.memory_class = MMK_MEM_HOST,
+		.mode = 0600,
+	};
+}
+
+/* A default manager: CAPACITY slots of PAYLOAD bytes. */
+static struct mmk_manager *pool(struct ctx *c)
+{
+	struct mmk_config cfg = config(CAPACITY, PAYLOAD);
+	struct mmk_manager *m;
+	enum mmk_error err = make(c, &cfg, &m);
+
+	if (err != MMK_OK) {
+		FAIL(c, "creating a %s manager: %s (errno %d)", c->backend_name,
+		     mmk_error_name(err), errno);
+		return NULL;
+	}
+	return m;
+}
+
+#define POOL(c, m) struct mmk_manager *m = pool(c); CHECK(c, m)
+
+/* Store @len bytes of a pattern derived from @seed. */
+static enum mmk_error store_pattern(struct mmk_manager *m, uint64_t seed, size_t len,
+				    uint64_t *token)
+{
+	unsigned char buf[4096];
+	struct mmk_header h = { .sequence = seed, .trace_id = seed * 3 };
+
+	for (size_t i = 0; i < len && i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(seed * 31 + i);
+	return mmk_store(m, &h, buf, len, token);
+}
+
+static int pattern_ok(const struct mmk_message *msg, uint64_t seed, size_t len)
+{
+	if (msg->header.sequence != seed || msg->header.trace_id != seed * 3 ||
+	    msg->header.payload_size != len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (msg->payload[i] != (unsigned char)(seed * 31 + i))
+			return 0;
+	return 1;
+}
+
+/* Token layout (docs/LIBMMK.md), for tests that forge tokens. */
+static uint32_t tok_index(uint64_t t)
+{
+	return (uint32_t)(t & 0xfffff);
+}
+
+static uint32_t tok_gen(uint64_t t)
+{
+	return (uint32_t)(t >> 20) & 0xfffffff;
+}
+
+static uint64_t tok_tag(uint64_t t)
+{
+	return t >> 48;
+}
+
+static uint64_t tok_make(uint64_t tag, uint32_t gen, uint32_t idx)
+{
+	return tag << 48 | (uint64_t)(gen & 0xfffffff) << 20 | (idx & 0xfffff);
+}
+
+/* Every guard-taking operation, by number, for tests that try them all. */
+enum op { OP_READ, OP_PEEK, OP_READ_MUT, OP_NR };
+static const char *const op_name[] = { "read", "peek_header", "read_mut" };
+
+/* Take a guard of kind @op and release it at once if taken. */
+static enum mmk_error try_op(struct mmk_manager *m, enum op op, uint64_t token)
+{
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w;
+	enum mmk_error err;
+
+	switch (op) {
+	case OP_READ:
+		err = mmk_read(m, token, &r);
+		if (err == MMK_OK)
+			(void)mmk_read_release(&r);
+		return err;
+	case OP_PEEK:
+		err = mmk_peek_header(m, token, &h);
+		if (err == MMK_OK)
+			(void)mmk_header_release(&h);
+		return err;
+	default:
+		err = mmk_read_mut(m, token, &w);
+		if (err == MMK_OK)
+			(void)mmk_write_release(&w);
+		return err;
+	}
+}
+
+#define CHECK_ALL_OPS(c, m, token, want) do {					\
+	for (int op_ = 0; op_ < OP_NR; op_++) {					\
+		enum mmk_error got_ = try_op(m, (enum op)op_, token);		\
+		if (got_ != (want)) {						\
+			FAIL(c, "%s: %s, expected %s", op_name[op_],		\
+			     mmk_error_name(got_), mmk_error_name(want));	\
+			return;							\
+		}								\
+	}									\
+} while (0)
+
+/* ---- §2: messages ----------------------------------------------------------------- */
+
+static void t_store_read_roundtrip(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_header h = {
+		.trace_id = 0x1122334455667788ULL, .sequence = 42, .created_tick = 7,
+		.deadline_ns = 1000, .flags = MMK_MSG_HAS_DEADLINE | MMK_MSG_FIRST_IN_BATCH,
+		.qos = MMK_QOS_LATENCY_CRITICAL,
+		.payload_size = 9999, .memory_class = 77, .memory_device = 5,
+	};
+	char payload[100];
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	memset(payload, 'x', sizeof(payload));
+	CHECK_OK(c, mmk_store(m, &h, payload, sizeof(payload), &t));
+	CHECK(c, t != MMK_TOKEN_INVALID);
+	CHECK_OK(c, mmk_read(m, t, &g));
+	CHECK(c, g.msg && g.owner == m && g.token == t);
+	CHECK(c, g.msg->header.trace_id == h.trace_id);
+	CHECK(c, g.msg->header.sequence == 42 && g.msg->header.created_tick == 7);
+	CHECK(c, g.msg->header.deadline_ns == 1000);
+	CHECK(c, g.msg->header.flags == (MMK_MSG_HAS_DEADLINE | MMK_MSG_FIRST_IN_BATCH));
+	CHECK(c, g.msg->header.qos == MMK_QOS_LATENCY_CRITICAL);
+	/* Set by the store, whatever the caller put there. */
+	CHECK(c, g.msg->header.payload_size == sizeof(payload));
+	CHECK(c, g.msg->header.memory_class == MMK_MEM_HOST);
+	CHECK(c, g.msg->header.memory_device == 0);
+	CHECK(c, memcmp(g.msg->payload, payload, sizeof(payload)) == 0);
+	CHECK(c, (uintptr_t)g.msg->payload % MMK_PAYLOAD_ALIGN == 0);
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK(c, !g.msg && !g.owner);
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_store_defaults(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_header_guard g;
+	uint64_t t;
+
+	/* NULL header: all zero, qos becomes best effort. */
+	CHECK_OK(c, mmk_store(m, NULL, "ab", 2, &t));
+	CHECK_OK(c, mmk_peek_header(m, t, &g));
+	CHECK(c, g.msg->header.qos == MMK_QOS_BEST_EFFORT);
+	CHECK(c, g.msg->header.payload_size == 2 && g.msg->header.flags == 0);
+	CHECK(c, g.msg->header.sequence == 0 && g.msg->header.deadline_ns == 0);
+	CHECK_OK(c, mmk_header_release(&g));
+	CHECK_OK(c, mmk_free(m, t));
+	/* Empty payload, NULL pointer. */
+	CHECK_OK(c, mmk_store(m, NULL, NULL, 0, &t));
+	CHECK_OK(c, mmk_peek_header(m, t, &g));
+	CHECK(c, g.msg->header.payload_size == 0);
+	CHECK_OK(c, mmk_header_release(&g));
+	/* A full-size payload. */
+	CHECK_OK(c, store_pattern(m, 5, PAYLOAD, &t));
+}
+
+static void t_header_validation(struct ctx *c)
+{
+	static const struct mmk_header bad[] = {
+		{ .flags = 0x10 },
+		{ .flags = 0x80000000U },
+		{ .qos = MMK_QOS_LATENCY_CRITICAL + 1 },
+		{ .qos = 255 },
+		{ .deadline_ns = 5 },
+		{ .reserved0 = 1 },
+		{ .reserved1 = { 1, 0 } },
+		{ .reserved1 = { 0, 1 } },
+	};
+	POOL(c, m);
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_ERR(c, MMK_E_INVALID, mmk_store(m, &bad[i], "x", 1, &t));
+		CHECK(c, t == MMK_TOKEN_INVALID);
+	}
+	CHECK(c, mmk_available(m) == CAPACITY);
+	for (unsigned int q = 0; q <= MMK_QOS_LATENCY_CRITICAL; q++) {
+		struct mmk_header h = { .qos = (uint8_t)q, .flags = MMK_MSG_FLAGS_ALL,
+					.deadline_ns = 9 };
+
+		CHECK_OK(c, mmk_store(m, &h, "x", 1, &t));
+		CHECK_OK(c, mmk_free(m, t));
+	}
+}
+
+static void t_payload_type_and_class(struct ctx *c)
+{
+	struct mmk_config cfg = config(4, 64);
+	struct mmk_manager *m;
+	unsigned int dev = 99;
+	uint64_t t;
+	struct mmk_read_guard g;
+
+	cfg.memory_class = MMK_MEM_SHARED;
+	cfg.payload_type = 0xfeedULL;
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK(c, mmk_memory_class(m, &dev) == MMK_MEM_SHARED && dev == 0);
+	CHECK(c, mmk_payload_type(m) == 0xfeedULL);
+	CHECK(c, mmk_payload_max(m) == 64);
+	CHECK(c, mmk_capacity(m) == 4);
+	CHECK(c, mmk_available(m) == 4);
+	CHECK_OK(c, mmk_store(m, NULL, "y", 1, &t));
+	CHECK_OK(c, mmk_read(m, t, &g));
+	CHECK(c, g.msg->header.memory_class == MMK_MEM_SHARED);
+	CHECK_OK(c, mmk_read_release(&g));
+
+	/* Device memory: only heap and static managers can claim it. */
+	cfg.memory_class = MMK_MEM_DEVICE;
+	cfg.memory_device = 3;
+	if (c->backend == MMK_BACKEND_KERNEL) {
+		CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+		return;
+	}
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK(c, mmk_memory_class(m, &dev) == MMK_MEM_DEVICE && dev == 3);
+	CHECK_OK(c, mmk_store(m, NULL, "y", 1, &t));
+	CHECK_OK(c, mmk_read(m, t, &g));
+	CHECK(c, g.msg->header.memory_class == MMK_MEM_DEVICE);
+	CHECK(c, g.msg->header.memory_device == 3);
+	CHECK_OK(c, mmk_read_release(&g));
+}
+
+static void t_config_validation(struct ctx *c)
+{
+	struct mmk_config cfg;
+	struct mmk_manager *m = (struct mmk_manager *)1;
+
+	cfg = config(0, 64);
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	CHECK(c, m == NULL);
+	cfg = config(4, 0);
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	cfg = config(MMK_CAPACITY_MAX + 1, 64);
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	cfg = config(4, 64);
+	cfg.flags = 0x100;
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	cfg = config(4, 64);
+	cfg.memory_class = 4;
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	cfg = config(4, 64);
+	cfg.memory_device = 1;		/* without MMK_MEM_DEVICE */
+	CHECK_ERR(c, MMK_E_INVALID, make(c, &cfg, &m));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_heap_create(NULL, &m));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_kernel_create(NULL, &m));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_heap_create(&cfg, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_kernel_create(&cfg, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_static_create(NULL, &cfg, &m));
+}
+
+/* ---- §3: tokens ----------------------------------------------------------------- */
+
+static void t_token_invalid(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	CHECK_ALL_OPS(c, m, MMK_TOKEN_INVALID, MMK_E_BAD_TOKEN);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, MMK_TOKEN_INVALID));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, 0));
+	CHECK_ALL_OPS(c, m, 0, MMK_E_BAD_TOKEN);
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+}
+
+static void t_token_foreign_pool(struct ctx *c)
+{
+	struct mmk_manager *a = pool(c), *b = pool(c);
+	uint64_t ta, tb;
+
+	CHECK(c, a && b);
+	CHECK_OK(c, store_pattern(a, 1, 10, &ta));
+	CHECK_OK(c, store_pattern(b, 2, 10, &tb));
+	/* Same slot, same generation: only the pool tells them apart. */
+	CHECK(c, tok_index(ta) == tok_index(tb) && tok_gen(ta) == tok_gen(tb));
+	CHECK(c, ta != tb);
+	CHECK_ALL_OPS(c, a, tb, MMK_E_BAD_TOKEN);
+	CHECK_ALL_OPS(c, b, ta, MMK_E_BAD_TOKEN);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(a, tb));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(b, ta));
+	CHECK_OK(c, mmk_free(a, ta));
+	CHECK_OK(c, mmk_free(b, tb));
+}
+
+static void t_token_index_out_of_range(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t, bad;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	for (uint32_t idx = CAPACITY; idx < CAPACITY + 3; idx++) {
+		bad = tok_make(tok_tag(t), tok_gen(t), idx);
+		CHECK_ALL_OPS(c, m, bad, MMK_E_BAD_TOKEN);
+		CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, bad));
+	}
+	bad = tok_make(tok_tag(t), tok_gen(t), 0xfffff);
+	CHECK_ALL_OPS(c, m, bad, MMK_E_BAD_TOKEN);
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_token_garbage(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t, x = 0x9e3779b97f4a7c15ULL;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	/* Random tokens with a foreign tag: all refused, nothing changes. */
+	for (int i = 0; i < 2000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (tok_tag(x) == tok_tag(t))
+			continue;
+		CHECK_ERR(c, MMK_E_BAD_TOKEN, try_op(m, (enum op)(i % OP_NR), x));
+		CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, x));
+	}
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_token_freed_not_allocated(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	CHECK_OK(c, mmk_free(m, t));
+	/* Slot empty, generation unchanged. */
+	CHECK_ALL_OPS(c, m, t, MMK_E_NOT_ALLOCATED);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t));
+}
+
+static void t_token_stale_reused(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t a, b;
+	struct mmk_read_guard g;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &a));
+	CHECK_OK(c, mmk_free(m, a));
+	CHECK_OK(c, store_pattern(m, 2, 20, &b));
+	/* The last freed slot is reused first: same slot, next generation. */
+	CHECK(c, tok_index(a) == tok_index(b) && tok_gen(b) == tok_gen(a) + 1);
+	CHECK_ALL_OPS(c, m, a, MMK_E_BAD_TOKEN);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, a));
+	CHECK_OK(c, mmk_read(m, b, &g));
+	CHECK(c, pattern_ok(g.msg, 2, 20));
+	CHECK_OK(c, mmk_read_release(&g));
+	/* Empty again, and a's generation is not the slot's: still BAD_TOKEN. */
+	CHECK_OK(c, mmk_free(m, b));
+	CHECK_ALL_OPS(c, m, a, MMK_E_BAD_TOKEN);
+	CHECK_ALL_OPS(c, m, b, MMK_E_NOT_ALLOCATED);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, a));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, b));
+}
+
+static void t_token_future_generation(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	/* A generation the slot has not reached: allocated and g != G. */
+	CHECK_ALL_OPS(c, m, tok_make(tok_tag(t), tok_gen(t) + 1, tok_index(t)), MMK_E_BAD_TOKEN);
+	CHECK_OK(c, mmk_free(m, t));
+	/* Empty and g != G. */
+	CHECK_ALL_OPS(c, m, tok_make(tok_tag(t), tok_gen(t) + 1, tok_index(t)), MMK_E_BAD_TOKEN);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN,
+		  mmk_free(m, tok_make(tok_tag(t), tok_gen(t) + 1, tok_index(t))));
+}
+
+static void t_token_never_used_slot(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t, never;
+
+	CHECK_OK(c, store_pattern(m, 1, 10, &t));
+	CHECK(c, tok_index(t) == 0);
+	/* Slot 3 is empty at generation 0. */
+	never = tok_make(tok_tag(t), 0, 3);
+	CHECK_ALL_OPS(c, m, never, MMK_E_NOT_ALLOCATED);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, never));
+	CHECK_ALL_OPS(c, m, tok_make(tok_tag(t), 1, 3), MMK_E_BAD_TOKEN);
+}
+
+static void t_generation_counts_stores(struct ctx *c)
+{
+	struct mmk_config cfg = config(1, 16);
+	struct mmk_manager *m;
+	uint64_t t, prev = MMK_TOKEN_INVALID;
+
+	CHECK_OK(c, make(c, &cfg, &m));
+	for (uint32_t i = 1; i <= 300; i++) {
+		CHECK_OK(c, store_pattern(m, i, 16, &t));
+		CHECK(c, tok_index(t) == 0 && tok_gen(t) == i);
+		CHECK(c, t != prev);
+		if (prev != MMK_TOKEN_INVALID)
+			CHECK_ALL_OPS(c, m, prev, MMK_E_BAD_TOKEN);
+		CHECK_OK(c, mmk_free(m, t));
+		prev = t;
+	}
+}
+
+static void t_slot_order(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t[CAPACITY], u;
+
+	/* Slot 0 first, then in order; a freed slot is reused first (a stack). */
+	for (uint32_t i = 0; i < CAPACITY; i++) {
+		CHECK_OK(c, store_pattern(m, i, 8, &t[i]));
+		CHECK(c, tok_index(t[i]) == i);
+	}
+	CHECK_OK(c, mmk_free(m, t[2]));
+	CHECK_OK(c, mmk_free(m, t[5]));
+	CHECK_OK(c, store_pattern(m, 9, 8, &u));
+	CHECK(c, tok_index(u) == 5);
+	CHECK_OK(c, store_pattern(m, 9, 8, &u));
+	CHECK(c, tok_index(u) == 2);
+}
+
+/* ---- §4: errors and their order -------------------------------------------------- */
+
+static void t_error_names(struct ctx *c)
+{
+	static const enum mmk_error all[] = {
+		MMK_OK, MMK_E_NO_FREE_SLOTS, MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED,
+		MMK_E_ALREADY_BORROWED, MMK_E_BORROW_ACTIVE, MMK_E_QUEUE_OWNED,
+		MMK_E_POISONED, MMK_E_TOO_LARGE, MMK_E_INVALID, MMK_E_TYPE_MISMATCH,
+		MMK_E_LIMIT, MMK_E_SYSTEM,
+	};
+	size_t n = sizeof(all) / sizeof(all[0]);
+
+	CHECK(c, MMK_OK == 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = mmk_strerror(all[i]), *name = mmk_error_name(all[i]);
+
+		CHECK(c, s && *s && strcmp(s, "unknown error") != 0);
+		CHECK(c, name && strncmp(name, "MMK_", 4) == 0);
+		for (size_t j = 0; j < i; j++) {
+			CHECK(c, all[i] != all[j]);
+			CHECK(c, strcmp(s, mmk_strerror(all[j])) != 0);
+			CHECK(c, strcmp(name, mmk_error_name(all[j])) != 0);
+		}
+	}
+	CHECK(c, strcmp(mmk_error_name(MMK_E_QUEUE_OWNED), "MMK_E_QUEUE_OWNED") == 0);
+	CHECK(c, strcmp(mmk_strerror((enum mmk_error)100), "unknown error") == 0);
+	CHECK(c, strcmp(mmk_strerror((enum mmk_error)-1), "unknown error") == 0);
+	CHECK(c, strcmp(mmk_error_name((enum mmk_error)100), "MMK_E_UNKNOWN") == 0);
+	CHECK(c, mmk_version() && mmk_version()[0] == '0' + MMK_VERSION_MAJOR);
+}
+
+static void t_null_arguments(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r = { 0 };
+	struct mmk_header_guard h = { 0 };
+	struct mmk_write_guard w = { 0 };
+	uint64_t t;
+
+	CHECK_ERR(c, MMK_E_INVALID, mmk_store(NULL, NULL, "x", 1, &t));
+	CHECK(c, t == MMK_TOKEN_INVALID);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_store(m, NULL, "x", 1, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_store(m, NULL, NULL, 1, &t));
+	CHECK_OK(c, store_pattern(m, 1, 1, &t));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read(NULL, t, &r));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read(m, t, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_peek_header(NULL, t, &h));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_peek_header(m, t, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_mut(NULL, t, &w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_mut(m, t, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_free(NULL, t));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_release(NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_header_release(NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(NULL));
+	/* Never-taken guards. */
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_release(&r));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_header_release(&h));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	mmk_close(NULL);
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_store_order(struct ctx *c)
+{
+	struct mmk_config cfg = config(2, 32);
+	struct mmk_header bad = { .flags = 0x100 }, good = { 0 };
+	unsigned char big[64] = { 0 };
+	struct mmk_manager *m;
+	uint64_t t;
+
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_store(m, &good, big, 33, &t));
+	CHECK(c, t == MMK_TOKEN_INVALID);
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_store(m, &good, big, (size_t)UINT32_MAX + 2, &t));
+	/* TOO_LARGE before INVALID header. */
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_store(m, &bad, big, 33, &t));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_store(m, &bad, big, 32, &t));
+	CHECK_OK(c, mmk_store(m, &good, big, 32, &t));
+	CHECK_OK(c, mmk_store(m, &good, big, 0, &t));
+	CHECK(c, mmk_available(m) == 0);
+	/* Full: still TOO_LARGE and INVALID first. */
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_store(m, &good, big, 33, &t));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_store(m, &bad, big, 1, &t));
+	CHECK_ERR(c, MMK_E_NO_FREE_SLOTS, mmk_store(m, &good, big, 1, &t));
+	CHECK(c, t == MMK_TOKEN_INVALID);
+}
+
+static void t_pool_full_and_available(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t[CAPACITY], x;
+
+	CHECK(c, mmk_capacity(m) == CAPACITY);
+	for (uint32_t i = 0; i < CAPACITY; i++) {
+		CHECK(c, mmk_available(m) == CAPACITY - i);
+		CHECK_OK(c, store_pattern(m, i, 4, &t[i]));
+	}
+	CHECK(c, mmk_available(m) == 0);
+	CHECK_ERR(c, MMK_E_NO_FREE_SLOTS, store_pattern(m, 99, 4, &x));
+	CHECK_ERR(c, MMK_E_NO_FREE_SLOTS, store_pattern(m, 99, 4, &x));
+	CHECK_OK(c, mmk_free(m, t[3]));
+	CHECK(c, mmk_available(m) == 1);
+	CHECK_OK(c, store_pattern(m, 100, 4, &x));
+	CHECK(c, mmk_available(m) == 0 && mmk_capacity(m) == CAPACITY);
+	for (uint32_t i = 0; i < CAPACITY; i++) {
+		if (i != 3)
+			CHECK_OK(c, mmk_free(m, t[i]));
+	}
+	CHECK_OK(c, mmk_free(m, x));
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+static void t_guard_order(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	uint64_t a, b, stale;
+
+	CHECK_OK(c, store_pattern(m, 1, 8, &a));
+	CHECK_OK(c, mmk_free(m, a));
+	CHECK_OK(c, store_pattern(m, 2, 8, &b));	/* same slot as a */
+	CHECK_OK(c, mmk_read_mut(m, b, &w));
+	/* The slot is borrowed, but a stale token is BAD_TOKEN first. */
+	CHECK_ALL_OPS(c, m, a, MMK_E_BAD_TOKEN);
+	CHECK_ALL_OPS(c, m, b, MMK_E_ALREADY_BORROWED);
+	stale = tok_make(tok_tag(b), tok_gen(b) + 5, tok_index(b));
+	CHECK_ALL_OPS(c, m, stale, MMK_E_BAD_TOKEN);
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_free(m, b));
+	/* Freed beats everything but BAD_TOKEN. */
+	CHECK_ALL_OPS(c, m, b, MMK_E_NOT_ALLOCATED);
+}
+
+static void t_free_order(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w;
+	uint64_t a, b;
+
+	CHECK_OK(c, store_pattern(m, 1, 8, &a));
+	CHECK_OK(c, mmk_free(m, a));
+	CHECK_OK(c, store_pattern(m, 2, 8, &b));
+	CHECK_OK(c, mmk_read(m, b, &r));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, a));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, b));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_peek_header(m, b, &h));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, b));
+	CHECK_OK(c, mmk_header_release(&h));
+	CHECK_OK(c, mmk_read_mut(m, b, &w));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, b));
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_free(m, b));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, b));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, a));
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+/* ---- §5: borrows ----------------------------------------------------------------- */
+
+static void t_shared_guards(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r[5];
+	struct mmk_header_guard h[5];
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 100, &t));
+	for (int i = 0; i < 5; i++) {
+		CHECK_OK(c, mmk_read(m, t, &r[i]));
+		CHECK_OK(c, mmk_peek_header(m, t, &h[i]));
+	}
+	for (int i = 0; i < 5; i++) {
+		CHECK(c, pattern_ok(r[i].msg, 3, 100));
+		CHECK(c, h[i].msg->header.sequence == 3);
+		/* In place: every guard sees the same message. */
+		CHECK(c, r[i].msg == r[0].msg && h[i].msg == r[0].msg);
+	}
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, try_op(m, OP_READ_MUT, t));
+	for (int i = 0; i < 5; i++) {
+		CHECK_OK(c, mmk_read_release(&r[i]));
+		CHECK_ERR(c, MMK_E_ALREADY_BORROWED, try_op(m, OP_READ_MUT, t));
+		CHECK_OK(c, mmk_header_release(&h[i]));
+	}
+	CHECK_OK(c, try_op(m, OP_READ_MUT, t));
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_write_exclusive(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w, w2;
+	uint64_t t, u;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	CHECK_OK(c, store_pattern(m, 4, 10, &u));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(m, t, &w));
+	CHECK(c, !w.msg && !w.owner);
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_peek_header(m, t, &h));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(m, t, &w));
+	CHECK_OK(c, mmk_header_release(&h));
+
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read(m, t, &r));
+	CHECK(c, !r.msg && !r.owner);
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_peek_header(m, t, &h));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(m, t, &w2));
+	/* Other messages are not affected. */
+	CHECK_OK(c, mmk_read_mut(m, u, &w2));
+	CHECK_OK(c, mmk_write_release(&w2));
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, pattern_ok(r.msg, 3, 10));
+	CHECK_OK(c, mmk_read_release(&r));
+}
+
+static void t_write_changes_visible(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK(c, w.msg && w.owner == m && w.token == t);
+	CHECK(c, pattern_ok(w.msg, 3, 10));
+	CHECK(c, (uintptr_t)w.msg->payload % MMK_PAYLOAD_ALIGN == 0);
+	/* Grow the payload to the slot size and change header fields. */
+	memset(w.msg->payload, 0xab, PAYLOAD);
+	w.msg->header.payload_size = PAYLOAD;
+	w.msg->header.sequence = 77;
+	w.msg->header.qos = 0;
+	w.msg->header.memory_class = 9;		/* set by mmk at release */
+	w.msg->header.flags = MMK_MSG_LAST_IN_BATCH;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK(c, !w.msg && !w.owner);
+
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.payload_size == PAYLOAD);
+	CHECK(c, r.msg->header.sequence == 77);
+	CHECK(c, r.msg->header.qos == MMK_QOS_BEST_EFFORT);
+	CHECK(c, r.msg->header.memory_class == MMK_MEM_HOST);
+	CHECK(c, r.msg->header.flags == MMK_MSG_LAST_IN_BATCH);
+	for (int i = 0; i < PAYLOAD; i++)
+		CHECK(c, r.msg->payload[i] == 0xab);
+	CHECK_OK(c, mmk_read_release(&r));
+
+	/* Shrink it. */
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK(c, w.msg->header.payload_size == PAYLOAD);
+	w.msg->header.payload_size = 1;
+	w.msg->payload[0] = 0x5a;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.payload_size == 1 && r.msg->payload[0] == 0x5a);
+	CHECK_OK(c, mmk_read_release(&r));
+
+	/* Releasing without changing anything keeps the message. */
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.payload_size == 1 && r.msg->payload[0] == 0x5a);
+	CHECK(c, r.msg->header.sequence == 77);
+	CHECK_OK(c, mmk_read_release(&r));
+}
+
+static void t_write_release_checks(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	w.msg->header.payload_size = PAYLOAD + 1;
+	w.msg->header.flags = 0x40;		/* also bad: TOO_LARGE comes first */
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_write_release(&w));
+	CHECK(c, w.msg && w.owner == m);	/* still held */
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read(m, t, &r));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	w.msg->header.payload_size = 10;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	CHECK(c, w.owner == m);
+	w.msg->header.flags = 0;
+	w.msg->header.reserved1[1] = 1;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	w.msg->header.reserved1[1] = 0;
+	w.msg->header.qos = 4;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	w.msg->header.qos = MMK_QOS_BACKGROUND;
+	w.msg->header.deadline_ns = 5;		/* without MMK_MSG_HAS_DEADLINE */
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	w.msg->header.flags = MMK_MSG_HAS_DEADLINE;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.qos == MMK_QOS_BACKGROUND && r.msg->header.deadline_ns == 5);
+	CHECK(c, pattern_ok(r.msg, 3, 10));
+	CHECK_OK(c, mmk_read_release(&r));
+}
+
+static void t_double_release(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r, rcopy;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w, wcopy;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	rcopy = r;
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_release(&r));
+	/* A copy of a released guard names no guard of this manager. */
+	CHECK_ERR(c, MMK_E_INVALID, mmk_read_release(&rcopy));
+	CHECK_OK(c, mmk_peek_header(m, t, &h));
+	CHECK_OK(c, mmk_header_release(&h));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_header_release(&h));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	wcopy = w;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&wcopy));
+	/* Nothing is held any more. */
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_scoped_guards(struct ctx *c)
+{
+	POOL(c, m);
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	{
+		MMK_SCOPED_READ(r);
+		MMK_SCOPED_HEADER(h);
+
+		CHECK_OK(c, mmk_read(m, t, &r));
+		CHECK_OK(c, mmk_peek_header(m, t, &h));
+		CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	}
+	{
+		MMK_SCOPED_WRITE(w);
+
+		CHECK_OK(c, mmk_read_mut(m, t, &w));
+		w.msg->header.sequence = 1234;
+		CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	}
+	{
+		MMK_SCOPED_READ(r);
+
+		CHECK_OK(c, mmk_read(m, t, &r));
+		CHECK(c, r.msg->header.sequence == 1234);
+		/* Released early: the end of the scope does nothing more. */
+		CHECK_OK(c, mmk_read_release(&r));
+	}
+	{
+		MMK_SCOPED_READ(never_taken);
+
+		CHECK(c, never_taken.owner == NULL);
+	}
+	CHECK_OK(c, mmk_free(m, t));
+	{
+		struct mmk_config cfg = config(2, 8);
+		MMK_SCOPED_MANAGER(sm);
+
+		if (c->backend == MMK_BACKEND_KERNEL)
+			CHECK_OK(c, mmk_kernel_create(&cfg, &sm));
+		else
+			CHECK_OK(c, mmk_heap_create(&cfg, &sm));
+		CHECK_OK(c, mmk_store(sm, NULL, "x", 1, &t));
+	}
+}
+
+static void t_wait_variants(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w, w2;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 3, 10, &t));
+	/* Nothing in the way: like the non-waiting calls. */
+	CHECK_OK(c, mmk_read_wait(m, t, 1000000, &r));
+	CHECK_OK(c, mmk_peek_header_wait(m, t, 1000000, &h));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_header_release(&h));
+	CHECK_OK(c, mmk_read_mut_wait(m, t, 1000000, &w));
+	/* Held by this very manager: the wait ends with ALREADY_BORROWED. */
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_wait(m, t, 1000000, &r));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_peek_header_wait(m, t, 1000000, &h));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut_wait(m, t, 1000000, &w2));
+	CHECK_OK(c, mmk_write_release(&w));
+	/* Other errors come back at once, even with no time limit. */
+	CHECK_OK(c, mmk_free(m, t));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_read_wait(m, t, 0, &r));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_read_mut_wait(m, MMK_TOKEN_INVALID, 0, &w));
+}
+
+/* Guard limits hold for the kernel only with the module's default values. */
+static int kernel_limits_default(void)
+{
+	static const char *const files[] = {
+		"/sys/module/mmk/parameters/max_guards_per_session",
+		"/sys/module/mmk/parameters/max_readers_per_slot",
+	};
+
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+		unsigned int v = 0;
+		int n;
+
+		if (!f)
+			return 0;
+		n = fscanf(f, "%u", &v);
+		fclose(f);
+		if (n != 1 || v != (i ? MMK_READERS_MAX : MMK_GUARDS_MAX))
+			return 0;
+	}
+	return 1;
+}
+
+static void t_guard_limits(struct ctx *c)
+{
+	static struct mmk_read_guard g[MMK_GUARDS_MAX];
+	static struct mmk_header_guard hg[MMK_GUARDS_MAX];
+	struct mmk_config cfg = config(4, 16);
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	struct mmk_manager *m;
+	uint64_t t[4];
+	int n = 0, nh = 0;
+
+	if (c->backend == MMK_BACKEND_KERNEL && !kernel_limits_default())
+		SKIP(c, "module guard limits are not the defaults");
+	CHECK_OK(c, make(c, &cfg, &m));
+	for (int i = 0; i < 4; i++)
+		CHECK_OK(c, store_pattern(m, (uint64_t)i, 16, &t[i]));
+	/* MMK_READERS_MAX read and header guards on one message (which is
+	 * also MMK_GUARDS_MAX for the manager). */
+	while (n + nh < MMK_READERS_MAX) {
+		if ((n + nh) % 2)
+			CHECK_OK(c, mmk_read(m, t[0], &g[n++]));
+		else
+			CHECK_OK(c, mmk_peek_header(m, t[0], &hg[nh++]));
+	}
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_read(m, t[0], &r));
+	CHECK_ERR(c, MMK_E_LIMIT, try_op(m, OP_PEEK, t[0]));
+	/* The contract's errors come first. */
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(m, t[0], &w));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_read(m, MMK_TOKEN_INVALID, &r));
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_read(m, t[1], &r));
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_read_mut(m, t[1], &w));
+	CHECK_OK(c, mmk_free(m, t[3]));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_read(m, t[3], &r));
+
+	/* The header guards go: the manager can take guards elsewhere again. */
+	while (nh > 0)
+		CHECK_OK(c, mmk_header_release(&hg[--nh]));
+	while (n < MMK_GUARDS_MAX - 1)
+		CHECK_OK(c, mmk_read(m, t[1], &g[n++]));
+	CHECK_OK(c, mmk_read_mut(m, t[2], &w));		/* the last one */
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_read(m, t[1], &r));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read(m, t[2], &r));
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t[1], &g[n++]));
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_read(m, t[2], &r));
+	while (n > 0)
+		CHECK_OK(c, mmk_read_release(&g[--n]));
+	CHECK_OK(c, mmk_free(m, t[0]));
+	CHECK_OK(c, mmk_free(m, t[1]));
+}
+
+static void t_many_writers(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w[CAPACITY];
+	struct mmk_read_guard r;
+	uint64_t t[CAPACITY];
+
+	/* One manager holds write guards on every message at once. */
+	for (int i = 0; i < CAPACITY; i++)
+		CHECK_OK(c, store_pattern(m, (uint64_t)i, 16, &t[i]));
+	for (int i = 0; i < CAPACITY; i++) {
+		CHECK_OK(c, mmk_read_mut(m, t[i], &w[i]));
+		CHECK(c, pattern_ok(w[i].msg, (uint64_t)i, 16));
+	}
+	for (int i = 0; i < CAPACITY; i++) {
+		w[i].msg->header.sequence = 1000 + (uint64_t)i;
+		for (int j = 0; j < 16; j++)
+			w[i].msg->payload[j] = (unsigned char)(i + 1);
+	}
+	for (int i = CAPACITY - 1; i >= 0; i--)
+		CHECK_OK(c, mmk_write_release(&w[i]));
+	for (int i = 0; i < CAPACITY; i++) {
+		CHECK_OK(c, mmk_read(m, t[i], &r));
+		CHECK(c, r.msg->header.sequence == 1000 + (uint64_t)i);
+		CHECK(c, r.msg->payload[0] == i + 1 && r.msg->payload[15] == i + 1);
+		CHECK_OK(c, mmk_read_release(&r));
+		CHECK_OK(c, mmk_free(m, t[i]));
+	}
+}
+
+/* ---- typed payloads -------------------------------------------------------------- */
+
+struct frame {
+	uint64_t t_ns;
+	float xyz[3];
+	uint32_t id;
+};
+
+MMK_DEFINE_TYPED(frame, struct frame, 0x6672616d65000001ULL);
+
+static void t_typed(struct ctx *c)
+{
+	struct mmk_config cfg;
+	struct mmk_manager *m, *other;
+	struct mmk_read_guard r;
+	struct mmk_write_guard w;
+	const struct frame *fr;
+	struct frame f = { .t_ns = 5, .xyz = { 1, 2, 3 }, .id = 9 }, *fw;
+	uint64_t t;
+
+	frame_config(&cfg, 4);
+	CHECK(c, cfg.payload_size == sizeof(struct frame) && cfg.capacity == 4);
+	CHECK(c, cfg.payload_type == frame_type_id());
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK_OK(c, frame_check(m));
+	CHECK_OK(c, frame_store(m, NULL, &f, &t));
+	CHECK_OK(c, frame_read(m, t, &r, &fr));
+	CHECK(c, fr == frame_payload(&r));
+	CHECK(c, fr->t_ns == 5 && fr->xyz[2] == 3 && fr->id == 9);
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, frame_read_mut(m, t, &w, &fw));
+	fw->id = 10;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, frame_read(m, t, &r, &fr));
+	CHECK(c, fr->id == 10);
+	CHECK_OK(c, mmk_read_release(&r));
+	/* A message of another size is not a frame. */
+	CHECK_OK(c, mmk_store(m, NULL, "abc", 3, &t));
+	CHECK_ERR(c, MMK_E_TYPE_MISMATCH, frame_read(m, t, &r, &fr));
+	CHECK(c, fr == NULL && r.owner == NULL);
+	CHECK_ERR(c, MMK_E_TYPE_MISMATCH, frame_read_mut(m, t, &w, &fw));
+	CHECK_OK(c, mmk_free(m, t));	/* no guard left behind */
+
+	/* A pool of another type. */
+	cfg = config(4, 64);
+	CHECK_OK(c, make(c, &cfg, &other));
+	CHECK_ERR(c, MMK_E_TYPE_MISMATCH, frame_check(other));
+	CHECK_ERR(c, MMK_E_TYPE_MISMATCH, frame_store(other, NULL, &f, &t));
+	CHECK(c, t == MMK_TOKEN_INVALID);
+	CHECK(c, mmk_available(other) == 4);
+}
+
+/* ---- static storage ------------------------------------------------------------- */
+
+static MMK_STATIC_STORAGE(st_small, 3, 40);
+
+static void t_static_storage(struct ctx *c)
+{
+	struct mmk_config cfg = config(3, 40);
+	struct mmk_manager *m, *m2;
+	uint64_t t;
+
+	CHECK(c, MMK_STATIC(st_small)->slot_size == MMK_SLOT_SIZE(40));
+	CHECK(c, sizeof(st_small.arena) == 3 * MMK_SLOT_SIZE(40));
+	CHECK_OK(c, mmk_static_create(MMK_STATIC(st_small), &cfg, &m));
+	CHECK(c, mmk_backend(m) == MMK_BACKEND_STATIC && mmk_fd(m) == -1);
+	/* The manager lives in the storage. */
+	CHECK(c, (void *)m >= (void *)&st_small && (void *)m < (void *)(&st_small + 1));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_static_create(MMK_STATIC(st_small), &cfg, &m2));
+	CHECK_OK(c, mmk_store(m, NULL, "hello", 5, &t));
+	mmk_close(m);
+	/* Free again: NULL config means the storage's own sizes. */
+	CHECK_OK(c, mmk_static_create(MMK_STATIC(st_small), NULL, &m));
+	CHECK(c, mmk_capacity(m) == 3 && mmk_payload_max(m) == 40 && mmk_available(m) == 3);
+	CHECK(c, mmk_memory_class(m, NULL) == MMK_MEM_HOST && mmk_payload_type(m) == 0);
+	/* The old manager's token is from another pool. */
+	CHECK_ALL_OPS(c, m, t, MMK_E_BAD_TOKEN);
+	mmk_close(m);
+	cfg = config(4, 40);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_static_create(MMK_STATIC(st_small), &cfg, &m));
+	cfg = config(3, 41);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_static_create(MMK_STATIC(st_small), &cfg, &m));
+	cfg = config(3, 40);
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_static_create(MMK_STATIC(st_small), &cfg, &m));
+	cfg = config(2, 8);
+	CHECK_OK(c, mmk_static_create(MMK_STATIC(st_small), &cfg, &m));
+	CHECK(c, mmk_capacity(m) == 2);
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_store(m, NULL, "123456789", 9, &t));
+	mmk_close(m);
+}
+
+static void t_page_aligned(struct ctx *c)
+{
+	struct mmk_config cfg = config(3, 100);
+	struct mmk_manager *m;
+	struct mmk_read_guard r[3];
+	uint64_t t[3];
+	long page = sysconf(_SC_PAGESIZE);
+
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_OK(c, make(c, &cfg, &m));
+	for (int i = 0; i < 3; i++) {
+		CHECK_OK(c, store_pattern(m, (uint64_t)i, 100, &t[i]));
+		CHECK_OK(c, mmk_read(m, t[i], &r[i]));
+		CHECK(c, (uintptr_t)r[i].msg % (uintptr_t)page == 0);
+	}
+	for (int i = 0; i < 3; i++)
+		CHECK_OK(c, mmk_read_release(&r[i]));
+}
+
+/* ---- kernel backend only ------------------------------------------------------------ */
+
+static pid_t start_child(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+static struct mmk_manager *named_pool(struct ctx *c, char *name, size_t len)
+{
+	struct mmk_config cfg = config(CAPACITY, PAYLOAD);
+	struct mmk_manager *m;
+	enum mmk_error err;
+
+	pool_name(name, len);
+	cfg.name = name;
+	err = make(c, &cfg, &m);
+	if (err != MMK_OK) {
+		FAIL(c, "creating pool %s: %s (errno %d)", name, mmk_error_name(err), errno);
+		return NULL;
+	}
+	return m;
+}
+
+static void t_kernel_attach(struct ctx *c)
+{
+	char name[MMK_NAME_MAX];
+	struct mmk_manager *a, *b, *x;
+	struct mmk_read_guard r;
+	struct mmk_write_guard w;
+	uint64_t t;
+
+	a = named_pool(c, name, sizeof(name));
+	CHECK(c, a);
+	CHECK_ERR(c, MMK_E_TYPE_MISMATCH, mmk_kernel_attach(name, TYPE_ID + 1, &x));
+	CHECK(c, x == NULL);
+	CHECK_ERR(c, MMK_E_SYSTEM, mmk_kernel_attach("libmmk-suite-no-such-pool", TYPE_ID, &x));
+	CHECK(c, errno == ENOENT);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_kernel_attach("", TYPE_ID, &x));
+	CHECK_OK(c, mmk_kernel_attach(name, TYPE_ID, &b));
+	track(c, b);
+	CHECK(c, mmk_capacity(b) == CAPACITY && mmk_payload_max(b) == PAYLOAD);
+	CHECK(c, mmk_payload_type(b) == TYPE_ID && mmk_backend(b) == MMK_BACKEND_KERNEL);
+	/* Store in one session, read in the other. */
+	CHECK_OK(c, store_pattern(a, 8, 200, &t));
+	CHECK(c, mmk_available(b) == CAPACITY - 1);
+	CHECK_OK(c, mmk_read(b, t, &r));
+	CHECK(c, pattern_ok(r.msg, 8, 200));
+	/* Borrows hold across sessions. */
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(a, t, &w));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(a, t));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_read_mut(a, t, &w));
+	w.msg->header.sequence = 99;
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read(b, t, &r));
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(b, t, &r));
+	CHECK(c, r.msg->header.sequence == 99);
+	CHECK_OK(c, mmk_read_release(&r));
+	/* A name in use. */
+	{
+		struct mmk_config cfg = config(2, 8);
+
+		cfg.name = name;
+		CHECK_ERR(c, MMK_E_SYSTEM, mmk_kernel_create(&cfg, &x));
+		CHECK(c, errno == EEXIST);
+	}
+	CHECK_OK(c, mmk_free(b, t));
+}
+
+static void t_kernel_close_releases_guards(struct ctx *c)
+{
+	char name[MMK_NAME_MAX];
+	struct mmk_manager *a, *b;
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct mmk_write_guard w;
+	uint64_t t, u;
+
+	a = named_pool(c, name, sizeof(name));
+	CHECK(c, a);
+	CHECK_OK(c, mmk_kernel_attach(name, TYPE_ID, &b));
+	track(c, b);
+	CHECK_OK(c, store_pattern(a, 1, 10, &t));
+	CHECK_OK(c, store_pattern(a, 2, 10, &u));
+	CHECK_OK(c, mmk_read(b, t, &r));
+	CHECK_OK(c, mmk_peek_header(b, t, &h));
+	CHECK_OK(c, mmk_read_mut(b, u, &w));
+	untrack(c, b);
+	mmk_close(b);
+	/* Shared guards are simply gone; the write guard poisoned its message. */
+	CHECK_OK(c, try_op(a, OP_READ_MUT, t));
+	CHECK_ALL_OPS(c, a, u, MMK_E_POISONED);
+	CHECK_OK(c, mmk_free(a, t));
+	/* A poisoned message can be freed, and its slot reused. */
+	CHECK_OK(c, mmk_free(a, u));
+	CHECK_ALL_OPS(c, a, u, MMK_E_NOT_ALLOCATED);
+	CHECK_OK(c, store_pattern(a, 3, 10, &u));
+	CHECK_OK(c, try_op(a, OP_READ, u));
+}
+
+static void t_kernel_killed_writer_poisons(struct ctx *c)
+{
+	char name[MMK_NAME_MAX];
+	struct mmk_manager *a;
+	struct mmk_read_guard r;
+	uint64_t t;
+	int p[2];
+	pid_t pid;
+	char byte;
+
+	a = named_pool(c, name, sizeof(name));
+	CHECK(c, a);
+	CHECK_OK(c, store_pattern(a, 1, 10, &t));
+	CHECK(c, pipe(p) == 0);
+	pid = start_child();
+	CHECK(c, pid >= 0);
+	if (pid == 0) {
+		struct mmk_manager *own;
+		struct mmk_write_guard w;
+
+		/* Its own session, so that its death ends the session. */
+		if (mmk_kernel_attach(name, TYPE_ID, &own) || mmk_read_mut(own, t, &w))
+			_exit(1);
+		memset(w.msg->payload, 0, 5);	/* half-written */
+		if (write(p[1], "w", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(2);
+	}
+	close(p[1]);
+	if (read(p[0], &byte, 1) != 1) {
+		close(p[0]);
+		FAIL(c, "child exited with %d", wait_child(pid));
+		return;
+	}
+	close(p[0]);
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read(a, t, &r));
+	CHECK(c, kill(pid, SIGKILL) == 0);
+	CHECK(c, wait_child(pid) == 128 + SIGKILL);
+	CHECK_ALL_OPS(c, a, t, MMK_E_POISONED);
+	/* POISONED comes after BAD_TOKEN. */
+	CHECK_ALL_OPS(c, a, tok_make(tok_tag(t), tok_gen(t) + 1, tok_index(t)), MMK_E_BAD_TOKEN);
+	CHECK_OK(c, mmk_free(a, t));
+	CHECK_ALL_OPS(c, a, t, MMK_E_NOT_ALLOCATED);
+}
+
+static void t_kernel_fork_shares_session(struct ctx *c)
+{
+	struct mmk_read_guard r;
+	uint64_t t;
+	int p[2];
+	pid_t pid;
+
+	POOL(c, m);
+	CHECK_OK(c, store_pattern(m, 4, 50, &t));
+	CHECK(c, pipe(p) == 0);
+	pid = start_child();
+	CHECK(c, pid >= 0);
+	if (pid == 0) {
+		struct mmk_read_guard g;
+
+		/* The child uses its copy of the parent's manager. */
+		if (mmk_read(m, t, &g) || !pattern_ok(g.msg, 4, 50))
+			_exit(1);
+		/* Hand the guard to the parent and exit without releasing it. */
+		if (write(p[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	CHECK(c, wait_child(pid) == 0);
+	if (read(p[0], &r, sizeof(r)) != sizeof(r)) {
+		close(p[0]);
+		FAIL(c, "no guard from the child");
+		return;
+	}
+	close(p[0]);
+	/* The session lives on in the parent, and so does the child's guard. */
+	CHECK(c, r.owner == m && r.token == t);
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, try_op(m, OP_READ_MUT, t));
+	/* It is a guard of the session: the parent can release it. */
+	CHECK(c, pattern_ok(r.msg, 4, 50));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+static void t_kernel_from_fd(struct ctx *c)
+{
+	struct mmk_manager *m, *b, *x;
+	struct mmk_read_guard r;
+	uint64_t t;
+	int fd;
+
+	m = pool(c);
+	CHECK(c, m);
+	CHECK(c, mmk_fd(m) >= 0);
+	CHECK_OK(c, store_pattern(m, 6, 30, &t));
+	/* The session is mapped by m: a second mapping is refused. */
+	CHECK_ERR(c, MMK_E_SYSTEM, mmk_kernel_from_fd(mmk_fd(m), &x));
+	CHECK(c, errno == EBUSY && x == NULL);
+	fd = dup(mmk_fd(m));
+	CHECK(c, fd >= 0);
+	untrack(c, m);
+	mmk_close(m);
+	/* The session lives on through fd, with its pool and messages. */
+	if (mmk_kernel_from_fd(fd, &b) != MMK_OK) {
+		close(fd);
+		FAIL(c, "mmk_kernel_from_fd failed, errno %d", errno);
+		return;
+	}
+	close(fd);
+	track(c, b);
+	CHECK(c, mmk_capacity(b) == CAPACITY && mmk_available(b) == CAPACITY - 1);
+	CHECK_OK(c, mmk_read(b, t, &r));
+	CHECK(c, pattern_ok(r.msg, 6, 30));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_free(b, t));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_kernel_from_fd(-1, &x));
+	/* Not a /dev/mmk descriptor. */
+	{
+		int p[2];
+		enum mmk_error e;
+
+		CHECK(c, pipe(p) == 0);
+		e = mmk_kernel_from_fd(p[0], &x);
+		close(p[0]);
+		close(p[1]);
+		CHECK_ERR(c, MMK_E_INVALID, e);
+		CHECK(c, x == NULL);
+	}
+	/* An unbound session. */
+	{
+		int u = open("/dev/mmk", O_RDWR | O_CLOEXEC);
+		enum mmk_error e;
+
+		CHECK(c, u >= 0);
+		e = mmk_kernel_from_fd(u, &x);
+		close(u);
+		CHECK_ERR(c, MMK_E_INVALID, e);
+	}
+}
+
+static sigjmp_buf segv_jmp;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jmp, 1);
+}
+
+static void t_kernel_read_only_mapping(struct ctx *c)
+{
+	struct mmk_read_guard r;
+	struct sigaction sa = { .sa_handler = on_segv }, old;
+	volatile int faulted = 0;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uint64_t t;
+
+	POOL(c, m);
+	CHECK_OK(c, store_pattern(m, 6, 30, &t));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	/* The read guard points into a mapping that can never be written. */
+	CHECK(c, mprotect((void *)((uintptr_t)r.msg & ~(page - 1)), page,
+			  PROT_READ | PROT_WRITE) == -1);
+	CHECK(c, errno == EACCES || errno == EPERM);
+	sigemptyset(&sa.sa_mask);
+	CHECK(c, sigaction(SIGSEGV, &sa, &old) == 0);
+	if (sigsetjmp(segv_jmp, 1) == 0)
+		((volatile unsigned char *)(uintptr_t)r.msg->payload)[0] = 1;
+	else
+		faulted = 1;
+	sigaction(SIGSEGV, &old, NULL);
+	CHECK(c, faulted);
+	CHECK(c, pattern_ok(r.msg, 6, 30));
+	CHECK_OK(c, mmk_read_release(&r));
+}
+
+static void t_kernel_window_writes(struct ctx *c)
+{
+	struct mmk_config cfg = config(4, 5000);
+	struct mmk_manager *m;
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	uint64_t t;
+
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK_OK(c, store_pattern(m, 6, 300, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	/* In place: a writable window, distinct from the read-only mapping. */
+	CHECK(c, w.window != NULL);
+	CHECK(c, pattern_ok(w.msg, 6, 300));
+	memset(w.msg->payload, 0x77, 5000);
+	w.msg->header.payload_size = 5000;
+	w.msg->header.qos = 7;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	CHECK(c, w.owner == m);
+	w.msg->header.payload_size = 5001;
+	w.msg->header.qos = 0;
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_write_release(&w));
+	w.msg->header.payload_size = 5000;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.payload_size == 5000 && r.msg->header.qos == MMK_QOS_BEST_EFFORT);
+	CHECK(c, r.msg->payload[0] == 0x77 && r.msg->payload[4999] == 0x77);
+	CHECK_OK(c, mmk_read_release(&r));
+}
+
+/* Closing a manager unmaps its windows too, so the session really ends. */
+static void t_kernel_close_with_window(struct ctx *c)
+{
+	struct mmk_config cfg = config(2, 100);
+	char name[MMK_NAME_MAX];
+	struct mmk_manager *a, *b;
+	struct mmk_write_guard w;
+	uint64_t t;
+
+	pool_name(name, sizeof(name));
+	cfg.name = name;
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_OK(c, make(c, &cfg, &a));
+	CHECK_OK(c, mmk_kernel_attach(name, TYPE_ID, &b));
+	track(c, b);
+	CHECK_OK(c, store_pattern(a, 1, 10, &t));
+	CHECK_OK(c, mmk_read_mut(b, t, &w));
+	CHECK(c, w.window != NULL);
+	w.msg->payload[0] ^= 0xff;		/* half-written */
+	untrack(c, b);
+	mmk_close(b);
+	CHECK_ALL_OPS(c, a, t, MMK_E_POISONED);
+	CHECK_OK(c, mmk_free(a, t));
+}
+
+struct waiter {
+	struct mmk_manager *m;
+	uint64_t token;
+	enum mmk_error err;
+	uint64_t seq;
+};
+
+static void *wait_reader(void *arg)
+{
+	struct waiter *wt = arg;
+	struct mmk_read_guard r;
+
+	wt->err = mmk_read_wait(wt->m, wt->token, 0, &r);
+	if (wt->err == MMK_OK) {
+		wt->seq = r.msg->header.sequence;
+		wt->err = mmk_read_release(&r);
+	}
+	return NULL;
+}
+
+static void t_kernel_wait_for_writer(struct ctx *c)
+{
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	struct mmk_header_guard h;
+	struct waiter wt;
+	pthread_t th;
+	uint64_t t;
+
+	POOL(c, m);
+	CHECK_OK(c, store_pattern(m, 6, 30, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	w.msg->header.sequence = 4242;
+	wt = (struct waiter){ .m = m, .token = t, .err = MMK_E_SYSTEM };
+	CHECK(c, pthread_create(&th, NULL, wait_reader, &wt) == 0);
+	/* Whenever the reader runs, it can only see the released message. */
+	sched_yield();
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK(c, pthread_join(th, NULL) == 0);
+	CHECK_OK(c, wt.err);
+	CHECK(c, wt.seq == 4242);
+	/* Held by this session itself: the timeout ends the wait. */
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_wait(m, t, 2000000, &r));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_peek_header_wait(m, t, 2000000, &h));
+	CHECK_OK(c, mmk_write_release(&w));
+}
+
+#define THREADS		4
+#define THREAD_OPS	2000
+
+static void *hammer(void *arg)
+{
+	struct waiter *wt = arg;
+	uint64_t seed = wt->seq;
+
+	wt->err = MMK_OK;
+	for (int i = 0; i < THREAD_OPS; i++) {
+		struct mmk_read_guard r;
+		struct mmk_write_guard w;
+		enum mmk_error e;
+		uint64_t t, s = seed * 100000 + (uint64_t)i;
+
+		e = store_pattern(wt->m, s, 64, &t);
+		if (e == MMK_E_NO_FREE_SLOTS)
+			continue;
+		if (e || (e = mmk_read(wt->m, t, &r)))
+			goto fail;
+		if (!pattern_ok(r.msg, s, 64)) {
+			e = MMK_E_SYSTEM;
+			goto fail;
+		}
+		if ((e = mmk_read_release(&r)) || (e = mmk_read_mut(wt->m, t, &w)))
+			goto fail;
+		w.msg->header.payload_size = 32;
+		if ((e = mmk_write_release(&w)) || (e = mmk_read(wt->m, t, &r)))
+			goto fail;
+		if (!pattern_ok(r.msg, s, 32)) {
+			e = MMK_E_SYSTEM;
+			goto fail;
+		}
+		if ((e = mmk_read_release(&r)) || (e = mmk_free(wt->m, t)))
+			goto fail;
+		continue;
+fail:
+		wt->err = e;
+		return NULL;
+	}
+	return NULL;
+}
+
+static void t_kernel_threads(struct ctx *c)
+{
+	struct waiter wt[THREADS];
+	pthread_t th[THREADS];
+
+	POOL(c, m);
+	for (int i = 0; i < THREADS; i++) {
+		wt[i] = (struct waiter){ .m = m, .seq = (uint64_t)i + 1 };
+		CHECK(c, pthread_create(&th[i], NULL, hammer, &wt[i]) == 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		CHECK(c, pthread_join(th[i], NULL) == 0);
+	for (int i = 0; i < THREADS; i++)
+		CHECK_OK(c, wt[i].err);
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+static void t_backend_identity(struct ctx *c)
+{
+	POOL(c, m);
+
+	CHECK(c, mmk_backend(m) == c->backend);
+	if (c->backend == MMK_BACKEND_KERNEL)
+		CHECK(c, mmk_fd(m) >= 0);
+	else
+		CHECK(c, mmk_fd(m) == -1);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static const struct test {
+	const char *name;
+	void (*fn)(struct ctx *c);
+	unsigned int backends;		/* enum backend_mask */
+} tests[] = {
+#define T(fn) { &#fn[2], fn, B_ALL }
+#define T_KERNEL(fn) { &#fn[2], fn, B_KERNEL }
+	T(t_backend_identity),
+	T(t_store_read_roundtrip),
+	T(t_store_defaults),
+	T(t_header_validation),
+	T(t_payload_type_and_class),
+	T(t_config_validation),
+	T(t_token_invalid),
+	T(t_token_foreign_pool),
+	T(t_token_index_out_of_range),
+	T(t_token_garbage),
+	T(t_token_freed_not_allocated),
+	T(t_token_stale_reused),
+	T(t_token_future_generation),
+	T(t_token_never_used_slot),
+	T(t_generation_counts_stores),
+	T(t_slot_order),
+	T(t_error_names),
+	T(t_null_arguments),
+	T(t_store_order),
+	T(t_pool_full_and_available),
+	T(t_guard_order),
+	T(t_free_order),
+	T(t_shared_guards),
+	T(t_write_exclusive),
+	T(t_write_changes_visible),
+	T(t_write_release_checks),
+	T(t_double_release),
+	T(t_scoped_guards),
+	T(t_wait_variants),
+	T(t_guard_limits),
+	T(t_many_writers),
+	T(t_typed),
+	{ "static_storage", t_static_storage, B_STATIC },
+	{ "page_aligned", t_page_aligned, B_KERNEL | B_HEAP },
+	T_KERNEL(t_kernel_attach),
+	T_KERNEL(t_kernel_close_releases_guards),
+	T_KERNEL(t_kernel_killed_writer_poisons),
+	T_KERNEL(t_kernel_fork_shares_session),
+	T_KERNEL(t_kernel_from_fd),
+	T_KERNEL(t_kernel_read_only_mapping),
+	T_KERNEL(t_kernel_window_writes),
+	T_KERNEL(t_kernel_close_with_window),
+	T_KERNEL(t_kernel_wait_for_writer),
+	T_KERNEL(t_kernel_threads),
+#undef T
+#undef T_KERNEL
+};
+
+int main(int argc, char **argv)
+{
+	const char *which = argc > 1 ? argv[1] : "kernel";
+	size_t n = 0, num = 0;
+	struct ctx c = { 0 };
+	unsigned int mask;
+	int failed = 0;
+
+	if (!strcmp(which, "kernel")) {
+		c.backend = MMK_BACKEND_KERNEL;
+	} else if (!strcmp(which, "heap")) {
+		c.backend = MMK_BACKEND_HEAP;
+	} else if (!strcmp(which, "static")) {
+		c.backend = MMK_BACKEND_STATIC;
+	} else {
+		fprintf(stderr, "usage: %s [kernel|heap|static]\n", argv[0]);
+		return 2;
+	}
+	c.backend_name = which;
+	mask = c.backend == MMK_BACKEND_KERNEL ? B_KERNEL :
+	       c.backend == MMK_BACKEND_HEAP ? B_HEAP : B_STATIC;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# libmmk suite, %s backend, libmmk %s\n", which, mmk_version());
+	/* Tests that need another backend's features are not part of the plan. */
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (tests[i].backends & mask)
+			n++;
+		else
+			printf("# not applicable to the %s backend: %s\n", which, tests[i].name);
+	}
+	printf("1..%zu\n", n);
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (!(tests[i].backends & mask))
+			continue;
+		num++;
+		c.failed = 0;
+		c.skip[0] = 0;
+		tests[i].fn(&c);
+		for (int j = 0; j < MAX_MGRS; j++) {
+			mmk_close(c.mgrs[j]);
+			c.mgrs[j] = NULL;
+		}
+		if (c.failed) {
+			failed++;
+			printf("not ok %zu %s\n", num, tests[i].name);
+		} else if (c.skip[0]) {
+			printf("ok %zu %s # SKIP %s\n", num, tests[i].name, c.skip);
+		} else {
+			printf("ok %zu %s\n", num, tests[i].name);
+		}
+	}
+	printf("# %s backend: %zu tests, %d failed\n", which, n, failed);
+	return failed ? 1 : 0;
+}
