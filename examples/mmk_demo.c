@@ -2,19 +2,24 @@
 /*
  * mmk_demo - a producer and a consumer sharing one mmk pool.
  *
- * The producer creates an anonymous pool on /dev/mmk, maps it read-only and
- * forks a consumer.  Because the consumer is a fork, it shares the producer's
- * session (the open file) and inherits its mapping: it opens nothing itself.
+ * The producer creates an anonymous pool on /dev/mmk with libmmk's kernel
+ * backend (mmk_kernel_create, which also maps the pool read-only) and forks
+ * a consumer.  Because the consumer is a fork, it shares the producer's
+ * session (the open file) and inherits its mapping: it goes on using the
+ * same struct mmk_manager and opens nothing itself.
  *
- * The producer stores each message with MMK_IOC_STORE and sends only the
+ * The producer stores each message with mmk_store() and sends only the
  * 8-byte token through a pipe.  The consumer takes a read guard on the token
- * (MMK_IOC_READ), checks the message in place through the mapping, without
- * copying it out, drops the guard (MMK_IOC_READ_RELEASE) and frees the slot
- * (MMK_IOC_FREE).  When the pool is full, the store fails with ENOSPC and the
- * producer blocks on a second pipe on which the consumer posts a credit after
- * every batch it has freed.
+ * (mmk_read), checks the message in place through the mapping, without
+ * copying it out, drops the guard (mmk_read_release) and frees the slot
+ * (mmk_free).  When the pool is full, the store fails with
+ * MMK_E_NO_FREE_SLOTS and the producer blocks on a second pipe on which the
+ * consumer posts a credit after every batch it has freed.
  *
- * This program uses the raw ioctl interface of <linux/mmk.h>.
+ * Everything goes through <mmk/mmk.h>, except the pool's statistics at the
+ * end: libmmk has no call for them, so the demo reads them with the
+ * MMK_IOC_POOL_INFO ioctl of <linux/mmk.h> on the manager's descriptor
+ * (mmk_fd).
  *
  *	mmk_demo [-n messages] [-s payload_size] [-c capacity]
  */
@@ -36,7 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* <linux/mmk.h> goes first when a file uses both (see <mmk/mmk.h>). */
 #include <linux/mmk.h>
+#include <mmk/mmk.h>
 
 #define DEMO_PAYLOAD_TYPE	0x6d6d6b2d64656d6fULL	/* "mmk-demo" */
 #define DEMO_TRACE_ID(seq)	(0x74726163ULL << 32 | (seq))	/* "trac" + seq, seq < 2^32 */
@@ -45,41 +52,38 @@
 
 static const char *prog = "mmk_demo";
 
-/* What each mmk errno means, as listed in <linux/mmk.h>. */
-static const char *mmk_meaning(int err)
-{
-	switch (err) {
-	case ENOSPC:		return "pool full";
-	case EBADSLT:		return "malformed, foreign or stale token";
-	case ENODATA:		return "the message was freed";
-	case EBUSY:		return "an incompatible guard is held";
-	case ETXTBSY:		return "free while a guard is held";
-	case EOWNERDEAD:	return "a writer died holding the slot";
-	case EMSGSIZE:		return "payload larger than the slot";
-	case EINVAL:		return "bad argument, or over a limit in /sys/module/mmk/parameters";
-	case EPROTOTYPE:	return "payload type id differs";
-	case EDQUOT:		return "a module or session limit was hit";
-	case ENOTCONN:		return "session not bound to a pool";
-	case ENOENT:		return "no such pool, or no such guard held";
-	default:		return NULL;
-	}
-}
-
-/* Print "mmk_demo: <what>: <strerror> (<meaning>)" for errno and exit. */
+/* Print "mmk_demo: <what>: <strerror>" for errno and exit. */
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
 	int err = errno;
-	const char *meaning = mmk_meaning(err);
 	va_list ap;
 
 	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	if (meaning)
-		fprintf(stderr, ": %s (%s)\n", strerror(err), meaning);
-	else
-		fprintf(stderr, ": %s\n", strerror(err));
+	fprintf(stderr, ": %s\n", strerror(err));
+	exit(EXIT_FAILURE);
+}
+
+/*
+ * Print "mmk_demo: <what>: <mmk_strerror> (MMK_E_...)" for a libmmk error,
+ * with errno's text for MMK_E_SYSTEM, and exit.
+ */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die_mmk(enum mmk_error err, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s (%s)", mmk_strerror(err), mmk_error_name(err));
+	if (err == MMK_E_SYSTEM)
+		fprintf(stderr, ": %s", strerror(saved));
+	fputc('\n', stderr);
 	exit(EXIT_FAILURE);
 }
 
@@ -181,9 +185,7 @@ static ssize_t read_tokens(int fd, uint64_t *tokens, size_t max)
 }
 
 struct demo {
-	int fd;				/* the session; shared with the consumer */
-	const unsigned char *map;	/* the pool, mapped read-only */
-	struct mmk_pool_info info;
+	struct mmk_manager *m;		/* the session; shared with the consumer */
 	uint64_t count;			/* messages to send */
 	uint32_t size;			/* payload bytes of each message */
 };
@@ -195,27 +197,19 @@ struct consumer_result {
 };
 
 /* Check one message in place.  Returns true if it is what the producer sent. */
-static bool check_message(const struct demo *d, const struct mmk_guard *g, uint64_t seq,
+static bool check_message(const struct demo *d, const struct mmk_read_guard *g, uint64_t seq,
 			  unsigned char *expect, uint64_t *reported)
 {
-	const struct mmk_msg_header *h;
-	const unsigned char *payload;
+	/* The message in the pool's read-only mapping: nothing was copied. */
+	const struct mmk_header *h = &g->msg->header;
+	const unsigned char *payload = g->msg->payload;
 	const char *what = NULL;
-
-	/* The kernel gives the offset; never step outside the mapping. */
-	if (g->offset > d->info.map_size ||
-	    d->info.map_size - g->offset < d->info.header_size + (uint64_t)g->payload_size) {
-		what = "guard offset outside the mapping";
-		goto bad;
-	}
-	h = (const void *)(d->map + g->offset);
-	payload = d->map + g->offset + d->info.header_size;
 
 	if (h->sequence != seq)
 		what = "header.sequence";
 	else if (h->trace_id != DEMO_TRACE_ID(seq))
 		what = "header.trace_id";
-	else if (h->payload_size != d->size || g->payload_size != d->size)
+	else if (h->payload_size != d->size)
 		what = "payload_size";
 	else if (h->flags != batch_flags(seq, d->count))
 		what = "header.flags";
@@ -228,7 +222,6 @@ static bool check_message(const struct demo *d, const struct mmk_guard *g, uint6
 	}
 	if (!what)
 		return true;
-bad:
 	if ((*reported)++ < MAX_REPORTED)
 		fprintf(stderr, "%s: consumer: message %" PRIu64 " (token 0x%016" PRIx64
 			"): wrong %s\n", prog, seq, (uint64_t)g->token, what);
@@ -254,21 +247,23 @@ static int consume(const struct demo *d, int token_rd, int credit_wr,
 
 	while ((n = read_tokens(token_rd, tokens, TOKEN_BATCH)) > 0) {
 		for (ssize_t i = 0; i < n; i++, seq++) {
-			struct mmk_guard g = { .token = tokens[i] };
-			struct mmk_release rel = { .token = tokens[i] };
-			struct mmk_free fr = { .token = tokens[i] };
+			struct mmk_read_guard g;
+			enum mmk_error err;
 
-			if (ioctl(d->fd, MMK_IOC_READ, &g))
-				die("consumer: MMK_IOC_READ of message %" PRIu64, seq);
+			err = mmk_read(d->m, tokens[i], &g);
+			if (err)
+				die_mmk(err, "consumer: mmk_read of message %" PRIu64, seq);
 
 			if (!check_message(d, &g, seq, expect, &reported))
 				res->mismatches++;
 			res->checked++;
 
-			if (ioctl(d->fd, MMK_IOC_READ_RELEASE, &rel))
-				die("consumer: MMK_IOC_READ_RELEASE of message %" PRIu64, seq);
-			if (ioctl(d->fd, MMK_IOC_FREE, &fr))
-				die("consumer: MMK_IOC_FREE of message %" PRIu64, seq);
+			err = mmk_read_release(&g);
+			if (err)
+				die_mmk(err, "consumer: mmk_read_release of message %" PRIu64, seq);
+			err = mmk_free(d->m, tokens[i]);
+			if (err)
+				die_mmk(err, "consumer: mmk_free of message %" PRIu64, seq);
 		}
 		if (write(credit_wr, "", 1) < 0 && errno != EAGAIN)
 			die("consumer: write credit");
@@ -316,24 +311,21 @@ static uint64_t produce(const struct demo *d, int token_wr, int credit_rd)
 		die("malloc");
 
 	for (uint64_t seq = 0; seq < d->count; seq++) {
-		struct mmk_msg_header h = {
+		struct mmk_header h = {
 			.trace_id = DEMO_TRACE_ID(seq),
 			.sequence = seq,
 			.created_tick = now_ns(),
 			.flags = batch_flags(seq, d->count),
 			.qos = MMK_QOS_BEST_EFFORT,
-			/* payload_size and memory_class are set by the kernel. */
+			/* payload_size and memory_class are set by mmk. */
 		};
-		struct mmk_store st = {
-			.header = (uintptr_t)&h,
-			.payload = (uintptr_t)payload,
-			.payload_size = d->size,
-		};
+		enum mmk_error err;
+		uint64_t token;
 
 		fill_payload(payload, d->size, seq);
-		while (ioctl(d->fd, MMK_IOC_STORE, &st)) {
-			if (errno != ENOSPC)
-				die("MMK_IOC_STORE of message %" PRIu64, seq);
+		while ((err = mmk_store(d->m, &h, payload, d->size, &token)) != MMK_OK) {
+			if (err != MMK_E_NO_FREE_SLOTS)
+				die_mmk(err, "mmk_store of message %" PRIu64, seq);
 			/*
 			 * Pool full.  Every slot is held by a token we have
 			 * produced, so hand the pending ones over first, then
@@ -343,7 +335,7 @@ static uint64_t produce(const struct demo *d, int token_wr, int credit_rd)
 			send_tokens(token_wr, tokens, &nr);
 			wait_for_credit(credit_rd);
 		}
-		tokens[nr++] = st.token;
+		tokens[nr++] = token;
 		if (nr == TOKEN_BATCH)
 			send_tokens(token_wr, tokens, &nr);
 	}
@@ -373,17 +365,26 @@ static void usage(FILE *f)
 		   "  -c  slots in the pool       (default 64)\n", prog);
 }
 
+/* The pool's statistics, which libmmk does not report: read them from the kernel. */
+static void pool_info(const struct demo *d, struct mmk_pool_info *info)
+{
+	if (ioctl(mmk_fd(d->m), MMK_IOC_POOL_INFO, info))
+		die("MMK_IOC_POOL_INFO");
+}
+
 int main(int argc, char **argv)
 {
-	struct mmk_pool_create create = {
+	struct mmk_config cfg = {
 		.mode = 0600,
 		.payload_type = DEMO_PAYLOAD_TYPE,
 		.memory_class = MMK_MEM_HOST,
-		/* .name left empty: an anonymous pool, shared only by fork or fd passing. */
+		/* .name left NULL: an anonymous pool, shared only by fork or fd passing. */
 	};
 	struct demo d = { .count = 200000, .size = 256 };
 	uint32_t capacity = 64;
+	struct mmk_pool_info info;
 	struct consumer_result *res;
+	enum mmk_error err;
 	int token_pipe[2], credit_pipe[2];
 	uint64_t t0, elapsed, full;
 	double secs;
@@ -418,30 +419,22 @@ int main(int argc, char **argv)
 	       PRIu32 " slots; a forked consumer reads each in place, checks it, frees it\n",
 	       prog, d.count, d.size, capacity);
 
-	/* 1. One open file of /dev/mmk is one session; bind it to a new pool. */
-	d.fd = open(MMK_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-	if (d.fd < 0 && errno == ENOENT)
+	/*
+	 * 1-2. Open a session of /dev/mmk, create the pool and map it
+	 * read-only: one call.  Only the constructor names the backend.
+	 */
+	cfg.payload_size = d.size;
+	cfg.capacity = capacity;
+	err = mmk_kernel_create(&cfg, &d.m);
+	if (err == MMK_E_SYSTEM && errno == ENOENT)
 		fail("%s does not exist: is the mmk module loaded?", MMK_DEVICE_PATH);
-	if (d.fd < 0)
-		die("open %s", MMK_DEVICE_PATH);
-	create.payload_size = d.size;
-	create.capacity = capacity;
-	if (ioctl(d.fd, MMK_IOC_CREATE, &create))
-		die("MMK_IOC_CREATE (payload %" PRIu32 " bytes, %" PRIu32 " slots)", d.size,
-		    capacity);
-	if (ioctl(d.fd, MMK_IOC_POOL_INFO, &d.info))
-		die("MMK_IOC_POOL_INFO");
-	if (d.info.header_size != sizeof(struct mmk_msg_header))
-		fail("kernel header size %" PRIu32 " differs from <linux/mmk.h> (%zu)",
-		     d.info.header_size, sizeof(struct mmk_msg_header));
-
-	/* 2. Map the whole pool once, read-only.  PROT_WRITE would fail with EPERM. */
-	d.map = mmap(NULL, d.info.map_size, PROT_READ, MAP_SHARED, d.fd, 0);
-	if (d.map == MAP_FAILED)
-		die("mmap %" PRIu64 " bytes", (uint64_t)d.info.map_size);
+	if (err)
+		die_mmk(err, "mmk_kernel_create (payload %" PRIu32 " bytes, %" PRIu32 " slots)",
+			d.size, capacity);
+	pool_info(&d, &info);
 	printf("pool %" PRIu32 ": %" PRIu32 " slots of %" PRIu32 " bytes, %" PRIu64
-	       " bytes mapped read-only\n", d.info.pool_id, d.info.capacity,
-	       d.info.slot_size, (uint64_t)d.info.map_size);
+	       " bytes mapped read-only\n", info.pool_id, info.capacity,
+	       info.slot_size, (uint64_t)info.map_size);
 
 	/* The consumer's tally, in memory shared across the fork. */
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -458,7 +451,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	fflush(stdout);
-	/* 3. Fork: the child shares the session and inherits the mapping. */
+	/* 3. Fork: the child shares the session, the mapping and the manager. */
 	pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -485,8 +478,7 @@ int main(int argc, char **argv)
 		fail("the consumer was killed by signal %d", WTERMSIG(status));
 
 	/* 5. Report.  The pool's counters must agree with what both sides did. */
-	if (ioctl(d.fd, MMK_IOC_POOL_INFO, &d.info))
-		die("MMK_IOC_POOL_INFO");
+	pool_info(&d, &info);
 	secs = (double)elapsed / 1e9;
 	printf("sent     %" PRIu64 " messages in %.3f s: %.0f messages/s, %.2f MB/s\n",
 	       d.count, secs, (double)d.count / secs,
@@ -498,22 +490,24 @@ int main(int argc, char **argv)
 	       ", available %" PRIu32 "/%" PRIu32 ",\n"
 	       "         read guards %" PRIu32 ", write guards %" PRIu32 ", poisoned %" PRIu32
 	       ", sessions %" PRIu32 "\n",
-	       (uint64_t)d.info.stores, (uint64_t)d.info.frees, (uint64_t)d.info.no_free_slots,
-	       d.info.available, d.info.capacity, d.info.read_guards, d.info.write_guards,
-	       d.info.poisoned, d.info.sessions);
+	       (uint64_t)info.stores, (uint64_t)info.frees, (uint64_t)info.no_free_slots,
+	       info.available, info.capacity, info.read_guards, info.write_guards,
+	       info.poisoned, info.sessions);
 
 	if (WEXITSTATUS(status) != EXIT_SUCCESS && !res->mismatches)
 		fail("the consumer failed (exit status %d)", WEXITSTATUS(status));
 	if (res->checked != d.count || res->mismatches)
 		fail("FAILED: %" PRIu64 " of %" PRIu64 " messages checked, %" PRIu64
 		     " mismatches", res->checked, d.count, res->mismatches);
-	if (d.info.stores != d.count || d.info.frees != d.count ||
-	    d.info.no_free_slots != full || d.info.available != d.info.capacity ||
-	    d.info.read_guards || d.info.write_guards || d.info.poisoned)
+	if (info.stores != d.count || info.frees != d.count ||
+	    info.no_free_slots != full || info.available != info.capacity ||
+	    info.read_guards || info.write_guards || info.poisoned)
 		fail("FAILED: the pool's counters do not match what the demo did");
 
-	munmap((void *)d.map, d.info.map_size);
-	close(d.fd);	/* the last reference: the kernel frees the pool */
+	if (mmk_available(d.m) != mmk_capacity(d.m))
+		fail("FAILED: mmk_available() says %zu of %zu slots are free", mmk_available(d.m),
+		     mmk_capacity(d.m));
+	mmk_close(d.m);	/* the last reference: the kernel frees the pool */
 	printf("%s: OK\n", prog);
 	return EXIT_SUCCESS;
 }
