@@ -7,6 +7,7 @@
 #define MMK_COMPAT_H
 
 #include <linux/mm.h>
+#include <net/genetlink.h>
 
 /* kmod/Kbuild probes the target kernel's headers and sets the MMK_HAVE_*. */
 #ifndef MMK_HAVE_VM_FLAGS_MOD
@@ -16,5 +17,15 @@ static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_f
 	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 }
 #endif
+
+/* The attributes of a dump request, parsed and checked against the policy. */
+static inline struct nlattr **mmk_genl_dump_attrs(struct netlink_callback *cb)
+{
+#ifdef MMK_HAVE_GENL_INFO_DUMP
+	return genl_info_dump(cb)->attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
+#endif
+}
 
 #endif /* MMK_COMPAT_H */

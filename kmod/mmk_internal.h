@@ -117,6 +117,9 @@ struct mmk_pool {
 	atomic64_t stores;
 	atomic64_t frees;
 	atomic64_t no_free_slots;
+
+	/* jiffies of the last exhausted event, 0 if none; cmpxchg, no lock. */
+	unsigned long nl_exhausted_at;
 };
 
 /**
@@ -129,7 +132,6 @@ struct mmk_session {
 	struct mmk_pool *pool;	/* set once under bind_lock, then constant */
 	u32 *holds;		/* per slot; under that slot's lock */
 	atomic_t nr_guards;	/* guards held, against the session cap */
-	atomic_t nr_maps;	/* live VMAs of this session */
 };
 
 /* The pool a session is bound to, or NULL.  Pairs with mmk_session_bind(). */
@@ -153,6 +155,8 @@ void mmk_pool_put(struct mmk_pool *pool);
 void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info);
 unsigned int mmk_pool_count(void);
 u64 mmk_pool_bytes(void);
+struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
+struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
 
 /* Sessions */
 struct mmk_session *mmk_session_new(struct address_space *mapping);
@@ -173,5 +177,16 @@ void mmk_pool_wake(struct mmk_pool *pool);
 /* Mapping */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma);
 void mmk_window_unmap(struct mmk_session *s, u32 idx);
+
+/*
+ * Management over generic netlink.  The event functions may sleep: call
+ * them from process context with no spinlock (and no mmk_pools_lock) held.
+ */
+int mmk_netlink_init(void);
+void mmk_netlink_exit(void);
+void mmk_nl_pool_created(struct mmk_pool *pool);
+void mmk_nl_pool_destroyed(struct mmk_pool *pool);
+void mmk_nl_pool_exhausted(struct mmk_pool *pool);
+void mmk_nl_slot_poisoned(struct mmk_pool *pool, u64 token);
 
 #endif /* MMK_INTERNAL_H */

@@ -321,15 +321,27 @@ static int __init mmk_init(void)
 	ret = mmk_pool_init();
 	if (ret)
 		return ret;
+	/* Before the device: a pool's events need the family registered. */
+	ret = mmk_netlink_init();
+	if (ret)
+		goto err_pool;
 	ret = misc_register(&mmk_misc);
 	if (ret)
-		mmk_pool_exit();
+		goto err_netlink;
+	return 0;
+
+err_netlink:
+	mmk_netlink_exit();
+err_pool:
+	mmk_pool_exit();
 	return ret;
 }
 
 static void __exit mmk_exit(void)
 {
+	/* No pool is left: each open file or mapping pins the module. */
 	misc_deregister(&mmk_misc);
+	mmk_netlink_exit();
 	mmk_pool_exit();
 }
 

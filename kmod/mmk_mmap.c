@@ -49,7 +49,7 @@ static bool mmk_arena_mapped(struct mm_struct *mm, struct file *file,
 	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
 
-	mmap_assert_locked(mm);
+	lockdep_assert_held(&mm->mmap_lock);
 	for_each_vma(vmi, vma)
 		if (vma != new && vma->vm_file == file && vma->vm_ops == &mmk_vm_ops)
 			return true;

@@ -14,14 +14,17 @@
 #include "mmk_internal.h"
 
 /*
- * Protects mmk_pool_idr, mmk_nr_pools and mmk_total_bytes, and makes the
- * final put of a pool atomic with respect to lookups (kref_put_mutex).
- * Never taken on the data path.
+ * Protects mmk_pool_idr, mmk_nr_pools, mmk_total_bytes and mmk_pools_gen,
+ * and makes the final put of a pool atomic with respect to lookups
+ * (kref_put_mutex).  Never taken on the data path, and never held while a
+ * netlink message is sent.
  */
 static DEFINE_MUTEX(mmk_pools_lock);
 static DEFINE_IDR(mmk_pool_idr);
 static unsigned int mmk_nr_pools;
 static u64 mmk_total_bytes;
+/* Changes whenever a pool is published or removed; never 0 (netlink dumps). */
+static unsigned int mmk_pools_gen = 1;
 
 static struct kmem_cache *mmk_slot_cache;
 
@@ -243,8 +246,8 @@ unlock:
 	return 0;
 }
 
-/* File-like permission check: read and write are both needed to attach. */
-static bool mmk_pool_may_attach(const struct mmk_pool *pool)
+/* File-like mode check: read and write are both needed to attach. */
+static bool mmk_pool_mode_allows(const struct mmk_pool *pool)
 {
 	umode_t mode = pool->mode;
 
@@ -252,9 +255,12 @@ static bool mmk_pool_may_attach(const struct mmk_pool *pool)
 		mode >>= 6;
 	else if (in_group_p(pool->gid))
 		mode >>= 3;
-	if ((mode & 06) == 06)
-		return true;
-	return capable(CAP_IPC_OWNER);
+	return (mode & 06) == 06;
+}
+
+static bool mmk_pool_may_attach(const struct mmk_pool *pool)
+{
+	return mmk_pool_mode_allows(pool) || capable(CAP_IPC_OWNER);
 }
 
 /**
@@ -295,7 +301,9 @@ void mmk_pool_publish(struct mmk_pool *pool)
 {
 	mutex_lock(&mmk_pools_lock);
 	pool->live = true;
+	mmk_pools_gen = mmk_pools_gen + 1 ?: 1;
 	mutex_unlock(&mmk_pools_lock);
+	mmk_nl_pool_created(pool);
 }
 
 /* Called by kref_put_mutex() with mmk_pools_lock held; drops it. */
@@ -306,7 +314,11 @@ static void mmk_pool_release(struct kref *ref)
 	idr_remove(&mmk_pool_idr, pool->id);
 	mmk_nr_pools--;
 	mmk_total_bytes -= pool->map_size;
+	mmk_pools_gen = mmk_pools_gen + 1 ?: 1;
 	mutex_unlock(&mmk_pools_lock);
+	/* Unreachable now: @live no longer changes.  Announced pools only. */
+	if (pool->live)
+		mmk_nl_pool_destroyed(pool);
 	mmk_pool_free(pool);
 }
 
@@ -316,8 +328,76 @@ void mmk_pool_put(struct mmk_pool *pool)
 }
 
 /*
+ * What management (netlink) shows; see docs/DESIGN.md, "Management".  An
+ * @admin caller sees every live pool.  Anyone else sees the named pools it
+ * could attach; the capability is checked without auditing a refusal,
+ * since listing is not an attempt to attach.  Anonymous pools cannot be
+ * attached by anyone, so only @admin sees them.
+ */
+static bool mmk_pool_visible(const struct mmk_pool *pool, bool admin)
+{
+	lockdep_assert_held(&mmk_pools_lock);
+	if (!pool->live)
+		return false;
+	if (admin)
+		return true;
+	return pool->name[0] &&
+	       (mmk_pool_mode_allows(pool) || ns_capable_noaudit(&init_user_ns, CAP_IPC_OWNER));
+}
+
+/**
+ * mmk_pool_get_visible - find a pool the caller may see
+ * @id: the pool's id, or 0 to find it by @name
+ * @name: the pool's name, NUL-terminated (used when @id is 0)
+ * @admin: the caller may see every pool
+ *
+ * Return: the pool with a reference held for the caller (mmk_pool_put()),
+ * or NULL if there is no such pool or the caller may not see it.
+ */
+struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin)
+{
+	struct mmk_pool *pool;
+
+	mutex_lock(&mmk_pools_lock);
+	pool = id ? idr_find(&mmk_pool_idr, id) : mmk_pool_lookup(name);
+	if (pool && mmk_pool_visible(pool, admin))
+		kref_get(&pool->ref);
+	else
+		pool = NULL;
+	mutex_unlock(&mmk_pools_lock);
+	return pool;
+}
+
+/**
+ * mmk_pool_get_next_visible - the visible pool with the lowest id >= *@id
+ * @id: in: where to start; out: the id of the pool returned
+ * @admin: the caller may see every pool
+ * @gen: out: the registry's generation, which changes whenever a pool is
+ *	published or removed
+ *
+ * Return: the pool with a reference held for the caller, or NULL.
+ */
+struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen)
+{
+	struct mmk_pool *pool;
+	int next = *id;
+
+	mutex_lock(&mmk_pools_lock);
+	*gen = mmk_pools_gen;
+	while ((pool = idr_get_next(&mmk_pool_idr, &next)) && !mmk_pool_visible(pool, admin))
+		next++;
+	if (pool) {
+		kref_get(&pool->ref);
+		*id = next;
+	}
+	mutex_unlock(&mmk_pools_lock);
+	return pool;
+}
+
+/*
  * Fill @info.  Guard and poison counts are summed slot by slot, so the
  * data path keeps no pool-wide counters for them; the sum is a snapshot.
+ * Process context: it may sleep.
  */
 void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info)
 {
@@ -352,5 +432,7 @@ void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info)
 		info->write_guards += slot->writer;
 		info->poisoned += slot->poisoned;
 		spin_unlock(&slot->lock);
+		if (!(i % 1024))
+			cond_resched();
 	}
 }

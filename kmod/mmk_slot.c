@@ -122,6 +122,7 @@ int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
 	if (!pool->nr_free) {
 		spin_unlock(&pool->free_lock);
 		atomic64_inc(&pool->no_free_slots);
+		mmk_nl_pool_exhausted(pool);
 		return -ENOSPC;
 	}
 	*idx = pool->free_stack[--pool->nr_free];
@@ -398,6 +399,8 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 
 	atomic_dec(&s->nr_guards);
 	mmk_pool_wake(pool);
+	if (torn)
+		mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, idx));
 	return ret;
 }
 
@@ -445,7 +448,7 @@ void mmk_slots_drop_session(struct mmk_session *s)
 {
 	struct mmk_pool *pool = s->pool;
 	int left = atomic_read(&s->nr_guards);
-	u32 i, hold;
+	u32 i, hold, gen;
 
 	for (i = 0; left > 0 && i < pool->capacity; i++) {
 		struct mmk_slot *slot = pool->slots[i];
@@ -459,8 +462,11 @@ void mmk_slots_drop_session(struct mmk_session *s)
 			slot->writer = false;
 			slot->poisoned = true;
 		}
+		gen = slot->gen;
 		s->holds[i] = 0;
 		spin_unlock(&slot->lock);
+		if (hold & MMK_HOLD_WRITE)
+			mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, i));
 		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
 		cond_resched();
 	}
