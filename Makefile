@@ -4,6 +4,7 @@
 #
 #   make            build the module, the selftests and the examples
 #   make check      install build dependencies, build, and run every test in a qemu guest
+#   make install    install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR)
 #   make demo       build and run the demo in a qemu guest
 #   make help       list every target and variable
 #
@@ -54,7 +55,7 @@ GUEST_RUN_ENV	= MMK_GUEST_SERIES='$(GUEST_SERIES)' MMK_GUEST_FLAVOUR='$(GUEST_FL
 
 # ---- build -------------------------------------------------------------------
 
-all: module selftests examples
+all: module lib selftests examples tools
 
 module:
 	@if [ ! -d "$(KDIR)" ]; then \
@@ -70,10 +71,18 @@ $(KSELFTEST_DIR)/kselftest_harness.h:
 
 kselftest-headers: $(KSELFTEST_DIR)/kselftest_harness.h
 
-selftests: $(KSELFTEST_DIR)/kselftest_harness.h
+lib:
+	$(MAKE) -C lib TOP=$(CURDIR)
+
+# The selftests include libmmk's suite, linked with build/lib/libmmk.a.
+selftests: $(KSELFTEST_DIR)/kselftest_harness.h lib
 	$(MAKE) -C selftests TOP=$(CURDIR) KSELFTEST_DIR=$(KSELFTEST_DIR)
 
-examples:
+# mmkctl, linked with libmnl (shared only, so mmkctl is not static).
+tools:
+	$(MAKE) -C tools/mmkctl TOP=$(CURDIR)
+
+examples: lib
 	$(if $(wildcard examples/Makefile),$(MAKE) -C examples TOP=$(CURDIR),@echo "examples: none yet")
 
 # ---- dependencies, tests, demo ---------------------------------------------
@@ -81,22 +90,55 @@ examples:
 deps:
 	@bash $(CURDIR)/scripts/install-deps.sh $(GUEST_PKGS)
 
+# Tests that need no module run on this machine first: libmmk's suite on
+# the heap and static backends and its differential test (heap against
+# static), under ASan and UBSan, and a bounded run of the libFuzzer target
+# (lib/fuzz, FUZZ_TIME seconds).  Their results go to HOST_RESULTS, which
+# the guest runner counts with its own.
+HOST_RESULTS	:= $(BUILD)/host/results.log
+HOST_RUN	:= bash $(CURDIR)/scripts/host-run.sh $(HOST_RESULTS)
+FUZZ_TIME	?= 20
+
+host-check:
+	@rm -f $(HOST_RESULTS)
+	@+$(SUBMAKE) -C lib TOP=$(CURDIR) host-tests
+	@$(HOST_RUN) libmmk_heap $(BUILD)/lib/tests/suite-san heap
+	@$(HOST_RUN) libmmk_static $(BUILD)/lib/tests/suite-san static
+	@$(HOST_RUN) diff_heap_static $(BUILD)/lib/tests/diff-san -b static
+	@+$(SUBMAKE) -C lib/fuzz TOP=$(CURDIR)
+	@MMK_FUZZ_TIME='$(FUZZ_TIME)' $(HOST_RUN) fuzz_ops $(CURDIR)/lib/fuzz/run.sh \
+		$(BUILD)/lib/fuzz/fuzz_ops
+	@$(HOST_RUN) netlink_spec $(CURDIR)/scripts/check-netlink-spec.py
+
 # The build runs in its own make so that variables derived from what is
 # installed (KVER, KDIR) are computed after 'deps' has installed it.  The
 # last line printed is the guest runner's "N passed, N failed" summary.
 check:
 	@+$(SUBMAKE) deps
 	@+$(SUBMAKE) all
-	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh check
+	@+$(SUBMAKE) host-check
+	@$(GUEST_RUN_ENV) MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/guest-run.sh check
 
 demo:
 	@+$(SUBMAKE) deps
-	@+$(SUBMAKE) module examples
+	@+$(SUBMAKE) module examples tools
 	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh demo
 
 # Run the guest without building anything first.
 guest-check guest-demo: guest-%:
 	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh $*
+
+# ---- install -------------------------------------------------------------------
+
+# libmmk: <mmk/mmk.h>, libmmk.so.0, libmmk.a and mmk.pc under PREFIX (in DESTDIR).
+install uninstall:
+	$(MAKE) -C lib TOP=$(CURDIR) $@
+
+# mmkctl: PREFIX/sbin/mmkctl and its man page, PREFIX/share/man/man8/mmkctl.8.
+install: install-mmkctl
+uninstall: uninstall-mmkctl
+install-mmkctl uninstall-mmkctl: %-mmkctl:
+	$(MAKE) -C tools/mmkctl TOP=$(CURDIR) $*
 
 # ---- housekeeping ------------------------------------------------------------
 
@@ -113,11 +155,17 @@ help:
 	@echo 'Targets:'
 	@echo '  all (default)  build module, selftests and examples'
 	@echo '  module         build kmod/mmk.ko against KDIR'
+	@echo '  lib            build libmmk (build/lib/libmmk.so, libmmk.a)'
 	@echo '  selftests      build the kselftest programs into build/selftests/'
 	@echo '  examples       build the examples into build/examples/'
+	@echo '  tools          build mmkctl into build/tools/'
 	@echo '  kselftest-headers  extract the kselftest headers into build/kselftest/'
 	@echo '  deps           install the Debian packages needed (as root)'
-	@echo '  check          deps + build + run all tests in a qemu guest'
+	@echo '  check          deps + build + host tests + all tests in a qemu guest'
+	@echo '  host-check     run the tests that need no module (libmmk heap/static, sanitizers,'
+	@echo '                 and the libFuzzer target for FUZZ_TIME seconds)'
+	@echo '  install        install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR=)'
+	@echo '  uninstall      remove what install installed'
 	@echo '  demo           deps + build + run the demo in a qemu guest'
 	@echo '  guest-check    run the tests in the guest without building'
 	@echo '  guest-demo     run the demo in the guest without building'
@@ -129,11 +177,12 @@ help:
 	@echo '  KDIR=$(KDIR)'
 	@echo '  GUEST_KERNEL_IMAGE=$(GUEST_KERNEL_IMAGE)'
 	@echo '  KSELFTEST_DIR=$(KSELFTEST_DIR)'
+	@echo '  FUZZ_TIME=$(FUZZ_TIME) (seconds of fuzzing in host-check)'
 	@echo
 	@echo 'Environment for scripts/guest-run.sh:'
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
 	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
 	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
 
-.PHONY: all module selftests examples kselftest-headers deps check demo \
-	guest-check guest-demo clean help
+.PHONY: all module lib selftests examples tools kselftest-headers deps check host-check demo \
+	guest-check guest-demo install uninstall install-mmkctl uninstall-mmkctl clean help

@@ -8,9 +8,12 @@
 # usage: scripts/guest-run.sh check|demo
 #
 #   check  insmod, every selftest program (in 'make -C selftests list' order),
-#          the demo with small arguments, rmmod, then a scan of dmesg.
+#          the demo with small arguments, the sensor_frames example, rmmod,
+#          then a scan of dmesg.
 #          The last line printed is "N passed, N failed[, N skipped]".
-#   demo   insmod, the demo with its default arguments, rmmod.
+#   demo   insmod, the demo with its default arguments, 'mmkctl list' taken
+#          while the demo's pool exists and the events 'mmkctl monitor' saw,
+#          rmmod.
 #
 # Exit status: 0 if nothing failed, 1 otherwise, 2 for a usage or setup error.
 #
@@ -30,6 +33,8 @@
 #   MMK_CONSOLE_LOGLEVEL  kernel console loglevel (default: 4, errors only; 8 shows all)
 #   MMK_GUEST_APPEND      extra kernel command line arguments
 #   MMK_BUSYBOX           static busybox binary (default: /bin/busybox)
+#   MMK_HOST_RESULTS      check mode: output of tests already run on this
+#                         machine (scripts/host-run.sh), counted in the summary
 #
 # Outputs: build/guest/<mode>.log (the serial console, \r removed) and
 # build/guest/initramfs-<mode>.cpio.gz.
@@ -85,7 +90,7 @@ demo_bin=$top/build/examples/mmk_demo
 
 # ---- host checks ---------------------------------------------------------------
 
-for tool in qemu-system-x86_64 cpio gzip timeout readelf; do
+for tool in qemu-system-x86_64 cpio gzip timeout readelf ldd; do
 	command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run 'make deps'"
 done
 [ -e "$kernel" ] || die "guest kernel $kernel not found; run 'make deps' or set MMK_KERNEL"
@@ -203,6 +208,23 @@ if [ -x "$demo_bin" ]; then
 elif [ "$mode" = demo ]; then
 	die "$demo_bin not found; run 'make examples'"
 fi
+frames_bin=$top/build/examples/sensor_frames
+if [ "$mode" = check ] && [ -x "$frames_bin" ]; then
+	is_static "$frames_bin" || echo "guest-run: warning: $frames_bin is not static" >&2
+	cp "$frames_bin" "$stage/sensor_frames"
+fi
+# mmkctl is linked with libmnl, which Debian ships only as a shared
+# library: copy it with the libraries and the dynamic loader it needs.
+mmkctl_bin=$top/build/tools/mmkctl
+if [ -x "$mmkctl_bin" ]; then
+	cp "$mmkctl_bin" "$stage/usr/bin/mmkctl"
+	for lib in $(ldd "$mmkctl_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+else
+	echo "guest-run: warning: $mmkctl_bin not built; mmkctl will be missing in the guest" >&2
+fi
 
 cat >"$stage/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
@@ -288,6 +310,62 @@ run_demo() {
 		result not-ok demo "exit=$rc"
 	fi
 }
+# The typed-payload example: one producer, two consumers, a named pool.
+run_sensor_frames() {
+	if [ ! -x /sensor_frames ]; then
+		result ok sensor_frames "SKIP /sensor_frames not built"
+		return
+	fi
+	echo "# running /sensor_frames"
+	t0=$(now)
+	(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" /sensor_frames) </dev/null
+	rc=$?
+	echo "# /sensor_frames exit=$rc after $(since "$t0") s"
+	if [ "$rc" -eq 0 ]; then
+		result ok sensor_frames
+	else
+		result not-ok sensor_frames "exit=$rc"
+	fi
+}
+# Demo mode: the demo, then what mmkctl saw of its pool.  'mmkctl list' is
+# taken while the pool exists and holds messages (polled: the demo says
+# nothing when it starts); 'mmkctl monitor' runs throughout.
+run_demo_mmkctl() {
+	if [ ! -x /usr/bin/mmkctl ]; then
+		run_demo
+		echo "# mmkctl was not built: no pool listing"
+		return
+	fi
+	rm -f /tmp/mmkctl-list.txt
+	mmkctl monitor >/tmp/mmkctl-monitor.txt 2>&1 &
+	monitor=$!
+	sleep 1		# let it join the group before the demo starts
+	(
+		while :; do
+			out=$(mmkctl list 2>&1)
+			case $out in
+			*" stores "[1-9]*) break ;;
+			esac
+			sleep 0.05
+		done
+		echo "$out" >/tmp/mmkctl-list.txt
+	) &
+	lister=$!
+	run_demo
+	kill "$lister" "$monitor" 2>/dev/null
+	wait "$lister" "$monitor" 2>/dev/null
+	if [ -s /tmp/mmkctl-list.txt ]; then
+		echo "# mmkctl list (taken while the demo ran):"
+		cat /tmp/mmkctl-list.txt
+	else
+		echo "# the demo ended before mmkctl list saw its pool"
+	fi
+	echo "# mmkctl monitor (during the demo):"
+	cat /tmp/mmkctl-monitor.txt
+	echo "# mmkctl list (after the demo):"
+	out=$(mmkctl list 2>&1)
+	echo "${out:-(no pool: the demo's pool went away with its last file)}"
+}
 
 echo
 echo "MMK-GUEST-START mode=$MMK_MODE kernel=$(uname -r) cpus=$(nproc) uptime=$(now)"
@@ -329,6 +407,7 @@ if [ "$MMK_MODE" = check ]; then
 		echo "MMK-PROG-END $name exit=$rc secs=$(since "$t0")"
 	done
 	run_demo
+	run_sensor_frames
 	if rmmod mmk; then
 		result ok rmmod
 	else
@@ -360,7 +439,7 @@ if [ "$MMK_MODE" = check ]; then
 		echo "---- end of guest dmesg ----"
 	fi
 else
-	run_demo
+	run_demo_mmkctl
 	if rmmod mmk; then
 		result ok rmmod
 	else
@@ -434,11 +513,22 @@ mv -f "$cpio_out" "$gdir/initramfs-$mode.cpio.gz"
 # ---- report --------------------------------------------------------------------------
 
 if [ "$mode" = check ]; then
-	synthetic="insmod|demo|rmmod|dmesg clean"
+	synthetic="insmod|demo|sensor_frames|rmmod|dmesg clean"
 else
 	synthetic="insmod|demo|rmmod"
 fi
 wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+
+# Tests run on this machine before the guest, framed like guest programs.
+host_results=()
+if [ "$mode" = check ] && [ -n "${MMK_HOST_RESULTS:-}" ]; then
+	if [ -f "$MMK_HOST_RESULTS" ]; then
+		host_results=("$MMK_HOST_RESULTS")
+	else
+		printf 'MMK-PROG-START host\nMMK-PROG-END host exit=127 secs=0\n' >"$run/host.log"
+		host_results=("$run/host.log")
+	fi
+fi
 
 set +e
 awk -v mode="$mode" -v expected="${tests[*]}" -v synthetic="$synthetic" \
@@ -618,7 +708,7 @@ END {
 		line = line ", " nskip " skipped"
 	print line
 	exit(nfail > 0)
-}' "$log"
+}' "${host_results[@]}" "$log"
 rc=$?
 set -e
 exit "$rc"

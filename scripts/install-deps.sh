@@ -17,6 +17,9 @@ pkgs=(
 	linux-image-cloud-amd64 linux-headers-cloud-amd64
 	linux-source-6.1
 	cpio kmod xz-utils
+	libmnl-dev libmnl0 pkg-config
+	python3 python3-yaml
+	clang libclang-rt-14-dev
 	"$@"
 )
 
