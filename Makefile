@@ -108,16 +108,23 @@ host-check:
 	@+$(SUBMAKE) -C lib/fuzz TOP=$(CURDIR)
 	@MMK_FUZZ_TIME='$(FUZZ_TIME)' $(HOST_RUN) fuzz_ops $(CURDIR)/lib/fuzz/run.sh \
 		$(BUILD)/lib/fuzz/fuzz_ops
-	@$(HOST_RUN) netlink_spec $(CURDIR)/scripts/check-netlink-spec.py
+	@$(HOST_RUN) netlink_spec /usr/bin/python3 $(CURDIR)/scripts/check-netlink-spec.py
+	@$(HOST_RUN) static_checks $(CURDIR)/scripts/static-checks.sh
 
 # The build runs in its own make so that variables derived from what is
 # installed (KVER, KDIR) are computed after 'deps' has installed it.  The
-# last line printed is the guest runner's "N passed, N failed" summary.
+# guest suite runs once per kernel of CHECK_KERNELS, each with the module
+# built for it (scripts/check-kernels.sh); the last line printed is the
+# "N passed, N failed" summary over all of them and the host tests.  Add
+# 'debug' for the KASAN/lockdep/kmemleak/fault-injection kernel of
+# scripts/debug-kernel.sh (built once and cached; its run takes longer).
+CHECK_KERNELS	?= 6.1 6.12
+
 check:
 	@+$(SUBMAKE) deps
 	@+$(SUBMAKE) all
 	@+$(SUBMAKE) host-check
-	@$(GUEST_RUN_ENV) MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/guest-run.sh check
+	@MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)
 
 demo:
 	@+$(SUBMAKE) deps
@@ -178,6 +185,7 @@ help:
 	@echo '  GUEST_KERNEL_IMAGE=$(GUEST_KERNEL_IMAGE)'
 	@echo '  KSELFTEST_DIR=$(KSELFTEST_DIR)'
 	@echo '  FUZZ_TIME=$(FUZZ_TIME) (seconds of fuzzing in host-check)'
+	@echo '  CHECK_KERNELS=$(CHECK_KERNELS) (guest kernels of make check: any of 6.1, 6.12, debug)'
 	@echo
 	@echo 'Environment for scripts/guest-run.sh:'
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'

@@ -15,7 +15,9 @@ pkgs=(
 	qemu-system-x86
 	busybox-static
 	linux-image-cloud-amd64 linux-headers-cloud-amd64
+	linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
 	linux-source-6.1
+	sparse flex bison bc libelf-dev
 	cpio kmod xz-utils
 	libmnl-dev libmnl0 pkg-config
 	python3 python3-yaml
