@@ -335,8 +335,10 @@ static struct mtok pick_token(struct fz *f, struct input *in)
 		break;
 	case 6:		/* any 64-bit value, unless it carries either pool's tag */
 		t.raw = u64(in);
-		if (f->tags_known && ((t.raw >> TOK_TAG_SHIFT) == f->htag ||
-				      (t.raw >> TOK_TAG_SHIFT) == f->stag))
+		if (!f->tags_known)
+			/* Tags are learnt at the first store; tag 0 is never a pool's. */
+			t.raw &= ~((uint64_t)0xffff << TOK_TAG_SHIFT);
+		else if ((t.raw >> TOK_TAG_SHIFT) == f->htag || (t.raw >> TOK_TAG_SHIFT) == f->stag)
 			t.raw = MMK_TOKEN_INVALID;
 		break;
 	default:	/* MMK_TOKEN_INVALID */
