@@ -34,6 +34,12 @@
 #define MMK_SLOT_ALIGN		64	/* slots start on a cache line */
 #define MMK_WINDOW_OFFSET_MASK	(BIT_ULL(MMK_WINDOW_SHIFT) - 1)
 
+/*
+ * Allocations whose size a caller chooses (capacity, slot size): charged to
+ * its memcg, and a failure is the caller's ENOMEM, not a kernel warning.
+ */
+#define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
+
 /* A session's hold word for one slot: write bit plus shared guard count. */
 #define MMK_HOLD_WRITE		BIT(31)
 #define MMK_HOLD_READERS	GENMASK(30, 0)

@@ -124,7 +124,7 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	init_rwsem(&pool->window_lock);
 	init_waitqueue_head(&pool->wq);
 
-	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), GFP_KERNEL_ACCOUNT);
+	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), MMK_GFP_USER_SIZED);
 	if (!pool->slots)
 		goto fail;
 	for (i = 0; i < pool->capacity; i++) {
@@ -136,14 +136,14 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 
 	/* Stack of free indices; slot 0 is handed out first. */
 	pool->free_stack = kvmalloc_array(pool->capacity, sizeof(*pool->free_stack),
-					  GFP_KERNEL_ACCOUNT);
+					  MMK_GFP_USER_SIZED);
 	if (!pool->free_stack)
 		goto fail;
 	for (i = 0; i < pool->capacity; i++)
 		pool->free_stack[i] = pool->capacity - 1 - i;
 	pool->nr_free = pool->capacity;
 
-	pool->arena = __vmalloc(map_size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	pool->arena = __vmalloc(map_size, MMK_GFP_USER_SIZED | __GFP_ZERO);
 	if (!pool->arena)
 		goto fail;
 	return pool;

@@ -32,7 +32,7 @@ int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool)
 	u32 *holds;
 
 	lockdep_assert_held(&s->bind_lock);
-	holds = kvcalloc(pool->capacity, sizeof(*holds), GFP_KERNEL_ACCOUNT);
+	holds = kvcalloc(pool->capacity, sizeof(*holds), MMK_GFP_USER_SIZED);
 	if (!holds)
 		return -ENOMEM;
 	s->holds = holds;

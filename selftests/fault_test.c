@@ -4,15 +4,19 @@
  * mmap and the page faults of a mapping, store and commit, and the netlink
  * events.  Each test runs one operation again and again, making the first,
  * then the second, then the third... allocation of that operation fail,
- * until a run goes through with nothing left to fail.  Every allocation
- * site on the path is therefore failed once, in the order the kernel
- * reaches it (the kernel's "fail-nth" interface, see
- * Documentation/fault-injection/fault-injection.rst, "Systematic faults
- * using fail-nth").  Each sweep runs twice: once failing only that one
- * allocation, and once failing it and every allocation after it until the
- * call returns (fail-nth plus probability 100 under make-it-fail), which
+ * until a run goes through with nothing left to fail (the kernel's
+ * "fail-nth" interface, see Documentation/fault-injection/
+ * fault-injection.rst, "Systematic faults using fail-nth").
+ *
+ * Counting slab allocations only, the points of a run come in the same
+ * order every time, so such a sweep fails each slab allocation site of the
+ * path exactly once.  Counting page allocations too (vmalloc's pages, page
+ * tables, new slab pages), the order can shift a little from run to run;
+ * those sweeps run twice, once failing only the nth allocation and once
+ * failing it and every allocation after it until the call returns
+ * (fail-nth, then probability 100 under make-it-fail).  The second kind
  * also fails the fallbacks and retries that absorb a single failure:
- * kvmalloc()'s vmalloc fallback, a copy_from_user() that retries a failed
+ * kvmalloc()'s vmalloc fallback, copy_from_user()'s retry of a failed
  * page fault.  After each run the test checks that:
  *
  *  - the caller got a clean error (ENOMEM; EFAULT where the failing
@@ -25,17 +29,20 @@
  * A last test lets kmemleak look for anything the failures leaked.
  *
  * The failures are injected by failslab (slab allocations) and
- * fail_page_alloc (pages, page tables, vmalloc), restricted to this test's
- * thread: fail-nth applies to the one task that wrote it, probability stays
- * 0, and task-filter is on, so no other task ever sees a failure.  The
+ * fail_page_alloc (pages, page tables, vmalloc), restricted to this test:
+ * fail-nth applies to the one task that wrote it, and with task-filter on,
+ * a non-zero probability applies only to tasks with make-it-fail set,
+ * which this process sets on itself around the call under test only.  The
  * fixture sets and restores the debugfs knobs.  On a kernel without
  * CONFIG_FAULT_INJECTION, CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC or
  * CONFIG_FAULT_INJECTION_DEBUG_FS the tests are skipped.
  *
- * A failed vmalloc() prints a warning with a stack trace ("vmalloc error:
- * ... Call Trace: ...") by design.  The fixture brackets every test with
- * the kernel log lines "mmk-fault: inject begin" and "mmk-fault: inject
- * end", so that a log scan can tell those expected reports from bugs.
+ * Some failures are reported in the kernel log by design: a failed
+ * vmalloc() prints "vmalloc error: ..." with a stack trace, and kmemleak
+ * "Cannot allocate a scan area" once.  The fixture brackets every test
+ * with the kernel log lines "mmk-fault: inject begin" and "mmk-fault:
+ * inject end", so that a log scan can tell those expected reports from
+ * bugs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -733,14 +740,15 @@ TEST_F_TIMEOUT(fi, create_fails_at_every_slot, 300)
  * than a page, so kvmalloc tries kmalloc and then falls back to vmalloc.
  * Failing the first attempt alone is absorbed; failing the fallback too is
  * ENOMEM.  The slots themselves (covered above) are skipped: only the
- * first 12 and the last 160 points are failed, which hold the pool, the
- * slot array, the free stack, the arena, the pool id and the hold words.
+ * first 12 and the last 60 points are failed, which hold the pool, the
+ * slot array, the last slots, the free stack, the arena, the pool id and
+ * the hold words.
  */
 TEST_F_TIMEOUT(fi, create_large_pool, 600)
 {
 	struct sweep one = {
 		.what = "create 1025 x 16", .ops = &create_ops,
-		.light = true, .head = 12, .tail = 160,
+		.light = true, .head = 12, .tail = 60,
 	}, from;
 
 	NEED_FAILSLAB();
