@@ -116,12 +116,17 @@ host-check:
 # guest suite runs once per kernel of CHECK_KERNELS, each with the module
 # built for it (scripts/check-kernels.sh); the last line printed is the
 # "N passed, N failed" summary over all of them and the host tests.  Add
-# 'debug' for the KASAN/lockdep/kmemleak/fault-injection kernel of
-# scripts/debug-kernel.sh (built once and cached; its run takes longer).
-CHECK_KERNELS	?= 6.1 6.12
+# 'debug' is the KASAN/lockdep/kmemleak/fault-injection kernel of
+# scripts/debug-kernel.sh: built once and cached outside the tree, its
+# build starts in the background as soon as the dependencies are in, and
+# its guest runs last.
+CHECK_KERNELS	?= 6.1 6.12 debug
 
 check:
 	@+$(SUBMAKE) deps
+	@$(if $(filter debug,$(CHECK_KERNELS)),mkdir -p $(BUILD)/guest && \
+		bash $(CURDIR)/scripts/debug-kernel.sh build \
+		>$(BUILD)/guest/debug-kernel-prebuild.log 2>&1 &)
 	@+$(SUBMAKE) all
 	@+$(SUBMAKE) host-check
 	@MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)

@@ -15,6 +15,11 @@
 # whose module or image cannot be built counts as one failed test.  The
 # last line printed is "N passed, N failed[, N skipped]".
 #
+# The debug kernel, if it is not cached yet, takes long to build: its build
+# starts in the background at once, and the debug guest runs last.  Its
+# guest gets MMK_DEBUG_KERNEL=1 and, unless set, a longer MMK_GUEST_TIMEOUT
+# (3600 s): everything runs several times slower under KASAN and lockdep.
+#
 # Environment: MMK_HOST_RESULTS (host results, counted with the first
 # kernel); everything else is passed on to scripts/guest-run.sh.
 
@@ -22,6 +27,23 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 KERNEL..." >&2; exit 2; }
+
+# Debug last, so that its build overlaps the other kernels' runs.
+kernels=()
+debug_build=
+for k in "$@"; do
+	[ "$k" = debug ] || kernels+=("$k")
+done
+for k in "$@"; do
+	[ "$k" != debug ] || { kernels+=(debug); break; }
+done
+if [[ " ${kernels[*]} " == *" debug "* ]]; then
+	mkdir -p "$top/build/guest"
+	build_log=$top/build/guest/debug-kernel-build.log
+	echo "==== building the debug kernel in the background (progress: $build_log) ===="
+	bash "$top/scripts/debug-kernel.sh" build >"$build_log" 2>&1 &
+	debug_build=$!
+fi
 
 pass=0 fail=0 skip=0
 lines=()
@@ -36,11 +58,19 @@ count() {	# count LABEL "N passed, N failed[, N skipped]"
 	lines+=("$(printf '  %-8s %s' "$1" "$2")")
 }
 
-for k in "$@"; do
+for k in "${kernels[@]}"; do
 	echo "==== kernel $k ===="
 	start=$(date +%s)
+	guest_env=()
 	case $k in
 	debug)
+		if ! wait "$debug_build"; then
+			tail -n 30 "$build_log"
+			count "$k" "0 passed, 1 failed (debug kernel build)"
+			continue
+		fi
+		cat "$build_log"
+		guest_env=(MMK_DEBUG_KERNEL=1 MMK_GUEST_TIMEOUT="${MMK_GUEST_TIMEOUT:-3600}")
 		kdir=$(bash "$top/scripts/debug-kernel.sh" print-kdir) &&
 			image=$(bash "$top/scripts/debug-kernel.sh" print-image) ||
 			{ count "$k" "0 passed, 1 failed (debug kernel build)"; continue; }
@@ -73,7 +103,8 @@ for k in "$@"; do
 	# TCG: a double fault in early boot) never ran a test: boot it again,
 	# up to twice.  Anything after insmod counts as it is.
 	for try in 1 2 3; do
-		MMK_KERNEL=$image MMK_KO=$src/kmod/mmk.ko MMK_HOST_RESULTS=$host_results \
+		env "${guest_env[@]}" MMK_KERNEL="$image" MMK_KO="$src/kmod/mmk.ko" \
+			MMK_HOST_RESULTS="$host_results" \
 			bash "$top/scripts/guest-run.sh" check 2>&1 | tee "$out"
 		grep -q 'MMK-TEST .*insmod' "$out" && break
 		[ "$try" -lt 3 ] && echo "==== kernel $k: the guest did not boot to insmod; booting again ===="
