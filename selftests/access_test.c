@@ -22,6 +22,7 @@
 #include <linux/capability.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define AT_TYPE		0x6163636573733031ULL
@@ -35,34 +36,6 @@
 #define EX_OPEN		202	/* could not open /dev/mmk */
 #define EX_CHECK	203	/* attached, but something after it was wrong */
 #define EX_CAPS		204	/* could not drop the capability */
-
-static pid_t start_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
 
 static int read_full(int fd, void *buf, size_t len)
 {

@@ -18,6 +18,7 @@
 #include <linux/io_uring.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define MT_PAYLOAD	4032	/* header + payload = one 4 KiB page */
@@ -27,50 +28,6 @@
 
 #define SYSFS_BYTES	"/sys/class/misc/mmk/bytes"
 #define SYSFS_POOLS	"/sys/class/misc/mmk/pools"
-
-static pid_t start_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
-
-static int put_byte(int fd, char c)
-{
-	return write(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-static int get_byte(int fd)
-{
-	unsigned char c;
-	ssize_t n;
-
-	do {
-		n = read(fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	return n == 1 ? c : -1;
-}
 
 static void fill_pattern(unsigned char *buf, size_t len, unsigned int seed)
 {

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define MOD_NAME	"mmk"
@@ -83,44 +84,6 @@ static int read_long(const char *path, long *val)
 	buf[n] = '\0';
 	*val = strtol(buf, NULL, 10);
 	return 0;
-}
-
-static pid_t start_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
-
-static int get_byte(int fd)
-{
-	unsigned char c;
-	ssize_t n;
-
-	do {
-		n = read(fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	return n == 1 ? c : -1;
 }
 
 FIXTURE(mod) {

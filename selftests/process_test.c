@@ -22,76 +22,13 @@
 #include <sys/wait.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define PT_TYPE		0x70726f6365737331ULL
 #define PT_PAYLOAD	256
 #define PT_SEQ		11
 #define PT_NPROC	4
-
-/* A failed check in a child: say where, and exit non-zero. */
-#define CHILD_ASSERT(cond) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "# child %d: %s:%d: failed: %s (errno %d)\n",	\
-			getpid(), __FILE__, __LINE__, #cond, errno);		\
-		_exit(1);							\
-	}									\
-} while (0)
-
-#define CHILD_EQ(expected, actual) do {						\
-	long long __exp = (long long)(expected);				\
-	long long __act = (long long)(actual);					\
-	if (__exp != __act) {							\
-		fprintf(stderr, "# child %d: %s:%d: %s is %lld, expected %lld\n", \
-			getpid(), __FILE__, __LINE__, #actual, __act, __exp);	\
-		_exit(1);							\
-	}									\
-} while (0)
-
-static pid_t start_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
-
-static int put_byte(int fd, char c)
-{
-	return write(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-/* The byte read, or -1 at end of file or on error. */
-static int get_byte(int fd)
-{
-	unsigned char c;
-	ssize_t n;
-
-	do {
-		n = read(fd, &c, 1);
-	} while (n < 0 && errno == EINTR);
-	return n == 1 ? c : -1;
-}
 
 static int read_full(int fd, void *buf, size_t len)
 {

@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define SEC_TYPE	0x7365637572697479ULL
@@ -58,34 +59,6 @@
 /* ---------------------------------------------------------------------- */
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
-
-static pid_t start_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
-}
 
 static int become_nobody(void)
 {

@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 #include "kselftest_harness.h"
 
 #define ST_TYPE		0x7374726573733031ULL
@@ -123,31 +124,6 @@ struct st_thread {
 	int proc, thread;
 	unsigned char buf[ST_MAX_PAYLOAD];
 };
-
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t rnd(uint64_t *s, uint32_t n)
-{
-	return n ? (uint32_t)(splitmix64(s) % n) : 0;
-}
-
-static uint64_t seed_from_env(void)
-{
-	const char *e = getenv("MMK_SEED");
-	struct timespec ts;
-
-	if (e && *e)
-		return strtoull(e, NULL, 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
-}
 
 static int seconds_from_env(void)
 {
@@ -656,19 +632,6 @@ FIXTURE_TEARDOWN(stress)
 	}
 	if (self->sh != MAP_FAILED)
 		munmap(self->sh, sizeof(*self->sh));
-}
-
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 
 TEST_F_TIMEOUT(stress, processes_and_threads, 540)

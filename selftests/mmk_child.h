@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Child processes for the mmk selftests: start one, wait for it, check
+ * inside it, talk to it one byte at a time; and the seeded random numbers
+ * that the randomised tests share.
+ */
+#ifndef MMK_CHILD_H
+#define MMK_CHILD_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+/* A failed check in a child: say where, and exit non-zero. */
+#define CHILD_ASSERT(cond) do {							\
+	if (!(cond)) {								\
+		fprintf(stderr, "# child %d: %s:%d: failed: %s (errno %d)\n",	\
+			getpid(), __FILE__, __LINE__, #cond, errno);		\
+		_exit(1);							\
+	}									\
+} while (0)
+
+#define CHILD_EQ(expected, actual) do {						\
+	long long __exp = (long long)(expected);				\
+	long long __act = (long long)(actual);					\
+	if (__exp != __act) {							\
+		fprintf(stderr, "# child %d: %s:%d: %s is %lld, expected %lld\n", \
+			getpid(), __FILE__, __LINE__, #actual, __act, __exp);	\
+		_exit(1);							\
+	}									\
+} while (0)
+
+/* fork(), with the child killed if the test process dies first. */
+static inline pid_t start_child(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
+static inline int wait_child(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+static inline int put_byte(int fd, char c)
+{
+	return write(fd, &c, 1) == 1 ? 0 : -1;
+}
+
+/* The byte read, or -1 at end of file or on error. */
+static inline int get_byte(int fd)
+{
+	unsigned char c;
+	ssize_t n;
+
+	do {
+		n = read(fd, &c, 1);
+	} while (n < 0 && errno == EINTR);
+	return n == 1 ? c : -1;
+}
+
+static inline uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n); 0 when n is 0. */
+static inline uint32_t rnd(uint64_t *s, uint32_t n)
+{
+	return n ? (uint32_t)(splitmix64(s) % n) : 0;
+}
+
+/* MMK_SEED if set (to replay a run), else one from the clock. */
+static inline uint64_t seed_from_env(void)
+{
+	const char *e = getenv("MMK_SEED");
+	struct timespec ts;
+
+	if (e && *e)
+		return strtoull(e, NULL, 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+}
+
+#endif /* MMK_CHILD_H */
