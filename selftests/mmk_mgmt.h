@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mmk_test.h"
+#include "mmk_child.h"
 
 #define NOBODY		65534
 #define PARAM_DIR	"/sys/module/mmk/parameters/"
@@ -32,27 +33,7 @@
 static inline int mgmt_create(const char *name, uint32_t payload_size, uint32_t capacity,
 			      uint32_t mode, uint64_t type, uint32_t *id)
 {
-	struct mmk_pool_create c = {
-		.payload_size = payload_size,
-		.capacity = capacity,
-		.mode = mode,
-		.payload_type = type,
-		.memory_class = MMK_MEM_HOST,
-	};
-	int fd, ret;
-
-	if (name)
-		snprintf(c.name, sizeof(c.name), "%s", name);
-	fd = mmk_open();
-	if (fd < 0)
-		return -errno;
-	ret = mmk_ioctl(fd, MMK_IOC_CREATE, &c);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	*id = c.pool_id;
-	return fd;
+	return mmk_create_id(name, payload_size, capacity, mode, type, 0, id);
 }
 
 static inline int mgmt_store(int fd, uint64_t seq, uint64_t *token)
@@ -60,34 +41,6 @@ static inline int mgmt_store(int fd, uint64_t seq, uint64_t *token)
 	char payload[8] = "mgmt";
 
 	return mmk_store_seq(fd, payload, sizeof(payload), seq, token);
-}
-
-static inline pid_t mgmt_fork(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* Exit status of a child, 128 + signal if it was killed, -1 on error. */
-static inline int mgmt_wait(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return -1;
 }
 
 /* Take every id of uid/gid with no supplementary group (drops capabilities). */
@@ -110,7 +63,7 @@ static inline pid_t mgmt_start_writer(const char *name, uint64_t type, uint64_t 
 
 	if (pipe2(pfd, O_CLOEXEC))
 		return -1;
-	pid = mgmt_fork();
+	pid = start_child();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
@@ -128,7 +81,7 @@ static inline pid_t mgmt_start_writer(const char *name, uint64_t type, uint64_t 
 	close(pfd[1]);
 	if (read(pfd[0], &c, 1) != 1) {
 		close(pfd[0]);
-		mgmt_wait(pid);
+		wait_child(pid);
 		return -1;
 	}
 	close(pfd[0]);
@@ -140,7 +93,7 @@ static inline int mgmt_kill_writer(pid_t pid)
 {
 	if (kill(pid, SIGKILL))
 		return -errno;
-	return mgmt_wait(pid) == 128 + SIGKILL ? 0 : -ECHILD;
+	return wait_child(pid) == 128 + SIGKILL ? 0 : -ECHILD;
 }
 
 static inline int mgmt_read_ulong(const char *path, unsigned long *val)

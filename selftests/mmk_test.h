@@ -31,10 +31,11 @@ static inline int mmk_open(void)
 
 /*
  * Open /dev/mmk and create a pool.  name may be NULL (anonymous).
- * Returns the fd, or -errno with nothing left open.
+ * Returns the fd, or -errno with nothing left open; sets *id (if not
+ * NULL) to the new pool's id.
  */
-static inline int mmk_create(const char *name, uint32_t payload_size, uint32_t capacity,
-			     uint32_t mode, uint64_t type, uint32_t flags)
+static inline int mmk_create_id(const char *name, uint32_t payload_size, uint32_t capacity,
+				uint32_t mode, uint64_t type, uint32_t flags, uint32_t *id)
 {
 	struct mmk_pool_create c = {
 		.flags = flags,
@@ -56,7 +57,15 @@ static inline int mmk_create(const char *name, uint32_t payload_size, uint32_t c
 		close(fd);
 		return ret;
 	}
+	if (id)
+		*id = c.pool_id;
 	return fd;
+}
+
+static inline int mmk_create(const char *name, uint32_t payload_size, uint32_t capacity,
+			     uint32_t mode, uint64_t type, uint32_t flags)
+{
+	return mmk_create_id(name, payload_size, capacity, mode, type, flags, NULL);
 }
 
 /* Open /dev/mmk and attach to a named pool.  Returns the fd or -errno. */

@@ -83,7 +83,7 @@ static int run_ctl(struct run *r, int uid, const char *const *argv)
 	args[i + 1] = NULL;
 	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
 		return -errno;
-	pid = mgmt_fork();
+	pid = start_child();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
@@ -116,7 +116,7 @@ static int run_ctl(struct run *r, int uid, const char *const *argv)
 	}
 	close(out[0]);
 	close(err[0]);
-	r->status = mgmt_wait(pid);
+	r->status = wait_child(pid);
 	return 0;
 }
 
@@ -577,7 +577,7 @@ static int monitor_start(struct monitor *m, bool json)
 	memset(m, 0, sizeof(*m));
 	if (pipe2(out, O_CLOEXEC))
 		return -errno;
-	m->pid = mgmt_fork();
+	m->pid = start_child();
 	if (m->pid < 0)
 		return -errno;
 	if (m->pid == 0) {
@@ -628,7 +628,7 @@ static char *monitor_line(struct monitor *m, int timeout_ms)
 static void monitor_stop(struct monitor *m)
 {
 	kill(m->pid, SIGTERM);
-	mgmt_wait(m->pid);
+	wait_child(m->pid);
 	close(m->fd);
 }
 

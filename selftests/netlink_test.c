@@ -529,11 +529,11 @@ TEST_F(nl, unprivileged_sees_only_attachable_pools)
 		ASSERT_LE(0, fds[i]);
 	}
 
-	pid = mgmt_fork();
+	pid = start_child();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		unprivileged_child(&p);
-	status = mgmt_wait(pid);
+	status = wait_child(pid);
 	EXPECT_EQ(UNPRIV_OK, status);
 
 	/* Root (CAP_SYS_ADMIN) sees all of them. */
