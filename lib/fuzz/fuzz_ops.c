@@ -48,6 +48,7 @@
 #define MAX_HELD	(MMK_GUARDS_MAX + 8)
 #define MAX_HIST	64
 #define MAX_STEPS	4096
+#define MAX_BATCH	12
 
 #define TOK_INDEX_MASK	0xfffffULL
 #define TOK_GEN_SHIFT	20
@@ -135,6 +136,7 @@ struct held {
 	/* G_WRITE: what the message under the guard says now. */
 	struct mmk_header want;
 	bool too_large, bad;
+	bool loan;		/* G_WRITE from mmk_loan, not yet published */
 };
 
 struct fz {
@@ -155,6 +157,7 @@ struct fz {
 	uint32_t ncopies;
 	uint32_t step;
 	unsigned char buf[MAX_PAYLOAD + 64];
+	unsigned char batch_buf[MAX_BATCH][MAX_PAYLOAD + 16];	/* payloads of batch stores */
 };
 
 static void __attribute__((noreturn, format(printf, 2, 3))) bug(const struct fz *f,
@@ -407,8 +410,8 @@ static void fill(unsigned char *b, uint32_t size, uint32_t seed)
 
 /* ---- operations ------------------------------------------------------------------------ */
 
-static void record_store(struct fz *f, const char *op, uint64_t th, uint64_t ts,
-			 const struct mmk_header *want, const void *payload, uint32_t size)
+/* A store or a loan took a slot: check the tokens, and the slot holds a message now. */
+static uint32_t claim_slot(struct fz *f, const char *op, uint64_t th, uint64_t ts)
 {
 	uint32_t idx = (uint32_t)(th & TOK_INDEX_MASK);
 	uint32_t gen = (uint32_t)((th >> TOK_GEN_SHIFT) & TOK_GEN_MASK);
@@ -436,10 +439,18 @@ static void record_store(struct fz *f, const char *op, uint64_t th, uint64_t ts,
 		    " (SPEC §3: one up per store)", op, idx, gen, s->gen);
 	s->gen = gen;
 	s->ready = true;
-	s->hdr = *want;
-	memcpy(s->payload, payload, size);
 	f->allocated++;
 	remember(f, &(struct mtok){ .type = MT_SLOT, .own = true, .idx = idx, .gen = gen });
+	return idx;
+}
+
+static void record_store(struct fz *f, const char *op, uint64_t th, uint64_t ts,
+			 const struct mmk_header *want, const void *payload, uint32_t size)
+{
+	struct mslot *s = &f->slot[claim_slot(f, op, th, ts)];
+
+	s->hdr = *want;
+	memcpy(s->payload, payload, size);
 }
 
 static void op_store(struct fz *f, struct input *in)
@@ -718,6 +729,20 @@ static void op_release(struct fz *f, struct input *in)
 	drop_held(f, i);
 }
 
+/* One shared guard on slot @idx was released by token: forget one the test lists. */
+static void forget_shared(struct fz *f, const char *op, uint32_t idx)
+{
+	for (uint32_t i = 0; i < f->nheld; i++) {
+		if (f->held[i].kind != G_WRITE && f->held[i].idx == idx) {
+			f->slot[idx].readers--;
+			f->guards--;
+			f->held[i] = f->held[--f->nheld];
+			return;
+		}
+	}
+	bug(f, "%s: no shared guard listed on slot %" PRIu32, op, idx);
+}
+
 /*
  * Release a copy of a guard taken before that guard was released (a
  * misuse the API tolerates).  The token is checked first; then a copy of
@@ -725,7 +750,7 @@ static void op_release(struct fz *f, struct input *in)
  * message, if it holds one, and a copy of a write guard fails.  Copies of
  * write guards are only tried while no write guard is held on the message.
  */
-static void op_release_copy(struct fz *f, struct input *in)
+static void op_release_copy(struct fz *f, struct input *in, bool cancel)
 {
 	uint8_t a = u8(in);
 	enum mmk_error e, eh, es;
@@ -741,11 +766,13 @@ static void op_release_copy(struct fz *f, struct input *in)
 			return;
 		if (!e)
 			e = MMK_E_INVALID;
-		eh = mmk_write_release(&c.w.h);
-		es = mmk_write_release(&c.w.s);
-		expect(f, "write_release of a copy", e, eh, es);
+		eh = cancel ? mmk_write_cancel(&c.w.h) : mmk_write_release(&c.w.h);
+		es = cancel ? mmk_write_cancel(&c.w.s) : mmk_write_release(&c.w.s);
+		expect(f, cancel ? "write_cancel of a copy" : "write_release of a copy", e, eh, es);
 		return;
 	}
+	if (cancel)	/* only write guards can be cancelled */
+		return;
 	if (!e && !f->slot[idx].readers)
 		e = MMK_E_INVALID;
 	if (c.kind == G_READ) {
@@ -756,18 +783,8 @@ static void op_release_copy(struct fz *f, struct input *in)
 		es = mmk_header_release(&c.hd.s);
 	}
 	expect(f, "release of a copy", e, eh, es);
-	if (e)
-		return;
-	/* One shared guard on the message is gone: forget one the test lists. */
-	for (uint32_t i = 0; i < f->nheld; i++) {
-		if (f->held[i].kind != G_WRITE && f->held[i].idx == idx) {
-			f->slot[idx].readers--;
-			f->guards--;
-			f->held[i] = f->held[--f->nheld];
-			return;
-		}
-	}
-	bug(f, "release of a copy: no shared guard listed on slot %" PRIu32, idx);
+	if (!e)
+		forget_shared(f, "release of a copy", idx);
 }
 
 /* Calls with a NULL manager, guard or token pointer fail and change nothing. */
@@ -912,6 +929,347 @@ static void op_hoard(struct fz *f, struct input *in)
 			break;
 }
 
+/* ---- loans --------------------------------------------------------------------------- */
+
+/* What a loan's empty message says once published unchanged (SPEC: header checked). */
+static struct mmk_header empty_header(const struct fz *f)
+{
+	return (struct mmk_header){ .qos = MMK_QOS_BEST_EFFORT,
+				    .memory_class = (uint8_t)f->cfg.memory_class,
+				    .memory_device = (uint16_t)f->cfg.memory_device };
+}
+
+/* Calls of the loan, cancel and batch functions with a NULL or unheld argument. */
+static void loan_null_args(struct fz *f, uint8_t which)
+{
+	struct mmk_write_guard gh = { .msg = (void *)f->buf, .token = 1, .owner = f->s },
+			       gs = gh;
+	struct mmk_batch_op op = { .op = MMK_OP_FREE, .token = 7 };
+	size_t dh = 99, ds = 99;
+	enum mmk_error eh, es;
+
+	switch (which % 5) {
+	case 0:		/* garbage in the guard: must come back cleared */
+		eh = mmk_loan(NULL, &gh);
+		es = mmk_loan(NULL, &gs);
+		if (gh.msg || gh.owner || gh.token != MMK_TOKEN_INVALID || gs.msg || gs.owner)
+			bug(f, "loan without a manager left the guard filled");
+		break;
+	case 1:
+		eh = mmk_loan(f->h, NULL);
+		es = mmk_loan(f->s, NULL);
+		break;
+	case 2:		/* a guard never taken, and no guard */
+		gh.owner = NULL;
+		eh = mmk_write_cancel(&gh);
+		es = mmk_write_cancel(NULL);
+		break;
+	case 3:		/* ops NULL but n not 0: nothing runs */
+		eh = mmk_batch(f->h, NULL, 1 + which, &dh);
+		es = mmk_batch(f->s, NULL, 1 + which, &ds);
+		if (dh || ds)
+			bug(f, "batch with NULL ops: done %zu (heap), %zu (static)", dh, ds);
+		break;
+	default:	/* no manager: the op is not touched */
+		op.result = (enum mmk_error)0x55;
+		eh = mmk_batch(NULL, &op, 1, &dh);
+		es = mmk_batch(NULL, &op, 1, NULL);
+		if (dh || op.result != (enum mmk_error)0x55 || op.token != 7)
+			bug(f, "batch without a manager touched its op or done");
+		break;
+	}
+	expect(f, "a loan, cancel or batch call with a NULL or unheld argument", MMK_E_INVALID,
+	       eh, es);
+}
+
+/* mmk_loan: a free slot under a write guard, as an empty message. */
+static void op_loan(struct fz *f, struct input *in)
+{
+	static const struct mmk_header zero;
+	uint8_t a = u8(in);
+	struct held g = { .kind = G_WRITE, .loan = true };
+	enum mmk_error e = MMK_OK, eh, es;
+	uint32_t idx;
+
+	if ((a & 0x1f) == 0x1f) {
+		loan_null_args(f, a >> 5);
+		return;
+	}
+	if (f->allocated == f->cfg.capacity)
+		e = MMK_E_NO_FREE_SLOTS;
+	else if (f->guards >= MMK_GUARDS_MAX)
+		e = MMK_E_LIMIT;
+	/* Garbage in the guards: the loan ignores it. */
+	g.w.h = (struct mmk_write_guard){ .msg = (void *)f->buf, .token = 1, .owner = f->s,
+					  .window = f->buf };
+	g.w.s = (struct mmk_write_guard){ .msg = (void *)f->buf, .token = 1, .owner = f->h,
+					  .window = f->buf };
+	eh = mmk_loan(f->h, &g.w.h);
+	es = mmk_loan(f->s, &g.w.s);
+	expect(f, "loan", e, eh, es);
+	if (e) {
+		if (g.w.h.msg || g.w.h.owner || g.w.h.token != MMK_TOKEN_INVALID || g.w.s.msg ||
+		    g.w.s.owner || g.w.s.token != MMK_TOKEN_INVALID)
+			bug(f, "loan failed but left a guard or a token");
+		return;
+	}
+	if (g.w.h.owner != f->h || g.w.s.owner != f->s || !g.w.h.msg || !g.w.s.msg)
+		bug(f, "loan: the guard does not name its manager and message");
+	if (memcmp(&g.w.h.msg->header, &zero, sizeof(zero)) ||
+	    memcmp(&g.w.s.msg->header, &zero, sizeof(zero)))
+		bug(f, "loan: the empty message's header is not zeroed");
+	if ((uintptr_t)g.w.h.msg->payload % MMK_PAYLOAD_ALIGN ||
+	    (uintptr_t)g.w.s.msg->payload % MMK_PAYLOAD_ALIGN)
+		bug(f, "loan: payload not %d-byte aligned", MMK_PAYLOAD_ALIGN);
+	idx = claim_slot(f, "loan", g.w.h.token, g.w.s.token);
+	g.want = empty_header(f);
+	g.tok = (struct mtok){ .type = MT_SLOT, .own = true, .idx = idx, .gen = f->slot[idx].gen };
+	add_held(f, &g, idx);
+}
+
+/*
+ * mmk_write_cancel on a held write guard, after an edit of the message.  A
+ * loan goes back to the free list whatever it says, its token stale; a
+ * read_mut guard on heap and static memory is checked and kept as a release.
+ */
+static void op_cancel(struct fz *f, struct input *in)
+{
+	uint8_t a = u8(in);
+	uint32_t w[MAX_HELD], nw = 0, i;
+	enum mmk_error e = MMK_OK, eh, es;
+	struct held *g, before;
+
+	for (i = 0; i < f->nheld; i++)
+		if (f->held[i].kind == G_WRITE)
+			w[nw++] = i;
+	if (!nw) {
+		/* Cancelling a released write guard fails without touching anything. */
+		if (f->have_released && f->released.kind == G_WRITE)
+			expect(f, "cancel of a released guard", MMK_E_INVALID,
+			       mmk_write_cancel(&f->released.w.h),
+			       mmk_write_cancel(&f->released.w.s));
+		return;
+	}
+	i = w[a % nw];
+	g = &f->held[i];
+	before = *g;
+	write_edit(f, g, in);
+	if (!g->loan && g->too_large)
+		e = MMK_E_TOO_LARGE;
+	else if (!g->loan && g->bad)
+		e = MMK_E_INVALID;
+	eh = mmk_write_cancel(&g->w.h);
+	es = mmk_write_cancel(&g->w.s);
+	expect(f, g->loan ? "write_cancel of a loan" : "write_cancel", e, eh, es);
+	if (e) {
+		if (!g->w.h.owner || !g->w.s.owner)
+			bug(f, "write_cancel failed but dropped the guard");
+		return;
+	}
+	if (g->w.h.owner || g->w.h.msg || g->w.s.owner || g->w.s.msg)
+		bug(f, "write_cancel left the guard marked held");
+	if (g->loan) {
+		struct mslot *s = &f->slot[g->idx];
+
+		s->gen = (s->gen + 1) & TOK_GEN_MASK;	/* the loan's token is stale now */
+		s->ready = false;
+		f->allocated--;
+	} else {
+		f->slot[g->idx].hdr = g->want;
+	}
+	f->copies[f->ncopies++ % 16] = before;
+	drop_held(f, i);
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+#define BATCH_UNTOUCHED		((enum mmk_error)0x55)
+
+/* What one op of a batch must have done, given the model before it; updates the model. */
+static enum mmk_error batch_model_op(struct fz *f, size_t i, struct mmk_batch_op *oh,
+				     struct mmk_batch_op *os, const struct mtok *t,
+				     const struct mmk_header *want, bool bad)
+{
+	enum mmk_error e = MMK_OK;
+	uint32_t idx = 0;
+	char name[48];
+
+	switch (oh->op) {
+	case MMK_OP_STORE:
+		snprintf(name, sizeof(name), "batch op %zu (store)", i);
+		if (!oh->payload && oh->payload_size)
+			e = MMK_E_INVALID;
+		else if (oh->payload_size > f->cfg.payload_size)
+			e = MMK_E_TOO_LARGE;
+		else if (bad)
+			e = MMK_E_INVALID;
+		else if (f->allocated == f->cfg.capacity)
+			e = MMK_E_NO_FREE_SLOTS;
+		expect(f, name, e, oh->result, os->result);
+		if (e && (oh->token != MMK_TOKEN_INVALID || os->token != MMK_TOKEN_INVALID))
+			bug(f, "%s failed but returned a token", name);
+		if (!e)
+			record_store(f, name, oh->token, os->token, want, oh->payload,
+				     (uint32_t)oh->payload_size);
+		break;
+	case MMK_OP_READ:
+	case MMK_OP_PEEK_HEADER: {
+		enum gkind kind = oh->op == MMK_OP_READ ? G_READ : G_HEADER;
+		struct held g = { .kind = kind, .tok = *t };
+
+		snprintf(name, sizeof(name), "batch op %zu (%s)", i,
+			 kind == G_READ ? "read" : "peek_header");
+		e = model_acquire(f, t, kind, &idx);
+		expect(f, name, e, oh->result, os->result);
+		if (e) {
+			if (oh->msg || os->msg)
+				bug(f, "%s failed but gave a message", name);
+			break;
+		}
+		if (!oh->msg || !os->msg)
+			bug(f, "%s succeeded without a message pointer", name);
+		/* The guard the batch took, as a guard struct the test can release. */
+		if (kind == G_READ) {
+			g.r.h = (struct mmk_read_guard){ oh->msg, oh->token, f->h };
+			g.r.s = (struct mmk_read_guard){ os->msg, os->token, f->s };
+		} else {
+			g.hd.h = (struct mmk_header_guard){ oh->msg, oh->token, f->h };
+			g.hd.s = (struct mmk_header_guard){ os->msg, os->token, f->s };
+		}
+		add_held(f, &g, idx);
+		break;
+	}
+	case MMK_OP_READ_RELEASE:
+		snprintf(name, sizeof(name), "batch op %zu (read_release)", i);
+		e = model_token(f, t, &idx);
+		if (!e && !f->slot[idx].readers)
+			e = MMK_E_INVALID;	/* no shared guard held on it */
+		expect(f, name, e, oh->result, os->result);
+		if (!e)
+			forget_shared(f, name, idx);
+		break;
+	case MMK_OP_FREE:
+		snprintf(name, sizeof(name), "batch op %zu (free)", i);
+		e = model_token(f, t, &idx);
+		if (!e && (f->slot[idx].readers || f->slot[idx].writer))
+			e = MMK_E_BORROW_ACTIVE;
+		expect(f, name, e, oh->result, os->result);
+		if (!e) {
+			f->slot[idx].ready = false;
+			f->allocated--;
+		}
+		break;
+	default:
+		snprintf(name, sizeof(name), "batch op %zu (opcode %d)", i, (int)oh->op);
+		e = MMK_E_INVALID;
+		expect(f, name, e, oh->result, os->result);
+		break;
+	}
+	if ((oh->op != MMK_OP_READ && oh->op != MMK_OP_PEEK_HEADER) && (oh->msg || os->msg))
+		bug(f, "%s gave a message", name);
+	return e;
+}
+
+/*
+ * mmk_batch of up to MAX_BATCH random ops on tokens live, freed, stale or
+ * random, or of earlier ops of the batch.  The model replays the ops in
+ * order and stops at the first it predicts to fail: every op before it
+ * succeeded as its function would, it failed with that function's error,
+ * and no op after it was touched.
+ */
+static void op_batch(struct fz *f, struct input *in)
+{
+	static const enum mmk_batch_opcode code[] = {
+		MMK_OP_STORE, MMK_OP_READ, MMK_OP_PEEK_HEADER, MMK_OP_READ_RELEASE, MMK_OP_FREE,
+		MMK_OP_READ, MMK_OP_STORE, MMK_OP_READ_RELEASE,
+	};
+	uint8_t a = u8(in);
+	size_t n = a % (MAX_BATCH + 1), dh = 99, ds = 99, i;
+	struct mmk_batch_op oh[MAX_BATCH], os[MAX_BATCH];
+	struct mmk_header hdr[MAX_BATCH], want[MAX_BATCH];
+	struct mtok tok[MAX_BATCH];
+	bool bad[MAX_BATCH], no_done = a & 0x80;
+	enum mmk_error e = MMK_OK, eh, es;
+	uint64_t th, ts;
+
+	for (i = 0; i < n; i++) {
+		uint8_t b = u8(in);
+		struct mmk_batch_op *o = &oh[i];
+
+		memset(o, 0, sizeof(*o));
+		tok[i] = (struct mtok){ .type = MT_RAW, .raw = MMK_TOKEN_INVALID };
+		bad[i] = false;
+		o->op = code[b & 7];
+		if ((b & 0xf8) == 0xf8)		/* not an opcode */
+			o->op = (enum mmk_batch_opcode)(5u + (b & 3u) * 0x3fffffffu);
+		if (o->op == MMK_OP_STORE) {
+			uint8_t c = u8(in);
+			uint32_t size = (uint32_t)(c * 3u) % (f->cfg.payload_size + 9);
+
+			fill(f->batch_buf[i], size <= MAX_PAYLOAD ? size : 0, f->step * 16 + i);
+			o->payload = f->batch_buf[i];
+			o->payload_size = size;
+			if (size && (c & 0x40) && (b & 0x20))
+				o->payload = NULL;
+			make_header(f, in, &hdr[i], &want[i], size, &bad[i]);
+			o->header = &hdr[i];
+			if (c & 0x80) {		/* no header: all zero */
+				o->header = NULL;
+				want[i] = empty_header(f);
+				want[i].payload_size = size;
+				bad[i] = false;
+			}
+			o->token = 0x1234;	/* out only */
+		} else if ((b & 0x10) && i) {	/* an earlier op's token, maybe freed by now */
+			tok[i] = tok[(b >> 5) % i];
+		} else if (o->op == MMK_OP_READ_RELEASE && (b & 0x20) && f->nheld) {
+			/* a guard the test holds, of any kind */
+			tok[i] = f->held[(b >> 6) % f->nheld].tok;
+		} else {
+			tok[i] = pick_token(f, in);
+		}
+		if (o->op != MMK_OP_STORE) {
+			tok_pair(f, &tok[i], &th, &ts);
+			o->token = th;
+		}
+		o->msg = (const struct mmk_message *)(const void *)f->buf;	/* out only */
+		o->result = BATCH_UNTOUCHED;
+		os[i] = *o;
+		if (o->op != MMK_OP_STORE)
+			os[i].token = ts;
+	}
+
+	eh = mmk_batch(f->h, oh, n, no_done ? NULL : &dh);
+	es = mmk_batch(f->s, os, n, no_done ? NULL : &ds);
+
+	for (i = 0; i < n; i++) {
+		e = batch_model_op(f, i, &oh[i], &os[i], &tok[i], &want[i], bad[i]);
+		if (e)
+			break;
+	}
+	expect(f, "batch", e, eh, es);
+	/*
+	 * What the reads saw, now that the batch is over: later ops of it may
+	 * have released, freed and stored over a message read early, so only
+	 * a message still there at the same generation is compared.
+	 */
+	for (size_t j = 0; j < i; j++) {
+		uint32_t idx = 0;
+
+		if ((oh[j].op == MMK_OP_READ || oh[j].op == MMK_OP_PEEK_HEADER) &&
+		    !model_token(f, &tok[j], &idx))
+			check_msg(f, "batch read or peek_header", idx, oh[j].msg, os[j].msg,
+				  oh[j].op == MMK_OP_PEEK_HEADER);
+	}
+	if (!no_done && (dh != i || ds != i))
+		bug(f, "batch of %zu: done %zu (heap), %zu (static), expected %zu", n, dh, ds, i);
+	for (i++; i < n; i++)
+		if (oh[i].result != BATCH_UNTOUCHED || os[i].result != BATCH_UNTOUCHED ||
+		    oh[i].msg != (const void *)f->buf || os[i].msg != (const void *)f->buf ||
+		    (oh[i].op == MMK_OP_STORE && (oh[i].token != 0x1234 || os[i].token != 0x1234)))
+			bug(f, "batch: op %zu, after the failing one, was touched", i);
+}
+
 /* Release everything, free everything, and check both managers are empty. */
 static void finish(struct fz *f)
 {
@@ -987,6 +1345,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t op = u8(&in);
 		struct mtok t;
 
+		/*
+		 * Loans, cancels and batches: selectors whose top bit meant
+		 * nothing before, so that older inputs keep their meaning.
+		 */
+		if (op & 0x80) {
+			bool done = true;
+
+			switch ((op & 0x7f) % 15) {
+			case 0:
+			case 1:
+				op_loan(f, &in);
+				break;
+			case 6:
+			case 7:
+				op_cancel(f, &in);
+				break;
+			case 8:
+				op_batch(f, &in);
+				break;
+			case 12:
+				op_release_copy(f, &in, true);
+				break;
+			default:
+				done = false;
+				break;
+			}
+			if (done) {
+				check_counts(f, "a step");
+				continue;
+			}
+		}
 		switch ((op & 0x7f) % 15) {
 		case 0:
 		case 1:
@@ -1023,7 +1412,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_hoard(f, &in);
 			break;
 		case 12:
-			op_release_copy(f, &in);
+			op_release_copy(f, &in, false);
 			break;
 		case 13:
 			op_null_args(f, &in);
