@@ -140,12 +140,12 @@ static void fill(unsigned char *buf, size_t size, uint64_t seed)
 
 enum op {
 	OP_STORE, OP_READ, OP_PEEK, OP_READ_MUT, OP_READ_REL, OP_HDR_REL, OP_WRITE_REL,
-	OP_FREE, OP_COPY_REL, NR_OPS
+	OP_FREE, OP_COPY_REL, OP_LOAN, OP_CANCEL, OP_BATCH, NR_OPS
 };
 
 static const char *const op_name[NR_OPS] = {
 	"store", "read", "peek_header", "read_mut", "read_release", "header_release",
-	"write_release", "free", "release_of_copy",
+	"write_release", "free", "release_of_copy", "loan", "write_cancel", "batch",
 };
 
 enum tok_kind {
@@ -161,12 +161,12 @@ enum phase { PH_BALANCED, PH_FILL, PH_DRAIN, PH_HOARD, PH_FOCUS, NR_PHASES };
 
 /* Relative weight of each operation in each phase. */
 static const unsigned int weights[NR_PHASES][NR_OPS] = {
-	/*		  store read peek mut  rrel hrel wrel free copy */
-	[PH_BALANCED] = { 20,   14,  8,   6,   12,  8,   8,   22,  2 },
-	[PH_FILL]     = { 45,   10,  5,   4,   10,  6,   6,   12,  2 },
-	[PH_DRAIN]    = {  6,    5,  3,   2,   26,  18,  16,  23,  1 },
-	[PH_HOARD]    = {  8,   48,  30,  7,   0,   0,   0,   7,   0 },
-	[PH_FOCUS]    = { 10,   30,  15,  15,  10,  8,   8,   4,   0 },
+	/*		  store read peek mut  rrel hrel wrel free copy loan cncl batch */
+	[PH_BALANCED] = { 20,   14,  8,   6,   12,  8,   8,   22,  2,   6,   4,   6 },
+	[PH_FILL]     = { 45,   10,  5,   4,   10,  6,   6,   12,  2,   12,  2,   8 },
+	[PH_DRAIN]    = {  6,    5,  3,   2,   26,  18,  16,  23,  1,   2,   8,   6 },
+	[PH_HOARD]    = {  8,   48,  30,  7,   0,   0,   0,   7,   0,   2,   0,   10 },
+	[PH_FOCUS]    = { 10,   30,  15,  15,  10,  8,   8,   4,   0,   4,   4,   4 },
 };
 
 static const char *const phase_name[NR_PHASES] = {
@@ -196,6 +196,8 @@ struct wguard {
 	struct mmk_write_guard h, k;
 	struct mmk_header want;	/* what the message says now (normalised) */
 	bool bad;		/* the last edit left a header release must refuse */
+	bool edited;		/* written through since it was taken */
+	bool loan;		/* from mmk_loan, not yet published */
 	unsigned char *payload;	/* what its payload is now */
 };
 
@@ -206,6 +208,20 @@ struct copy {			/* a copy of a guard taken before its release */
 		struct hguard hd;
 		struct wguard w;
 	};
+};
+
+/* The ops of one mmk_batch call, for each side, and what the test expects of them. */
+#define BATCH_CHUNK		256	/* ops per MMK_IOC_BATCH */
+#define BATCH_MAX		600
+#define BATCH_PAYLOAD		64	/* largest payload a batch stores */
+
+struct batch {
+	struct mmk_batch_op h[BATCH_MAX], k[BATCH_MAX];
+	struct pair tok[BATCH_MAX];
+	struct mmk_header hdr[BATCH_MAX], want[BATCH_MAX];
+	bool ok_hdr[BATCH_MAX];
+	bool clean;		/* meant to run through: live tokens, good stores */
+	unsigned char payload[BATCH_MAX * BATCH_PAYLOAD];
 };
 
 struct run {
@@ -248,6 +264,9 @@ struct run {
 	uint64_t outcome[NR_OPS][MMK_E_SYSTEM + 1];
 	uint64_t tk_count[NR_TK];
 	uint64_t max_guards;
+	uint64_t batch_ops;				/* ops that succeeded in batches */
+
+	struct batch batch;
 };
 
 /* ---- reporting ------------------------------------------------------------------- */
@@ -562,6 +581,9 @@ static uint64_t guards_held(const struct run *r)
 	return (uint64_t)r->nrg + r->nhg + r->nwg;
 }
 
+static bool add_live(struct run *r, const char *what, struct pair t,
+		     const struct mmk_header *want, const void *payload, uint32_t size);
+
 static bool do_store(struct run *r)
 {
 	uint32_t pmax = r->cfg.payload_size, size;
@@ -601,14 +623,27 @@ static bool do_store(struct run *r)
 	}
 	if (!ok_hdr || size > pmax || !payload)
 		return fail(r, "store succeeded on both sides with a bad argument");
+	if (!add_live(r, "store", (struct pair){ th, tk }, &want, r->scratch, size))
+		return false;
+	logstep(r, "store %" PRIu32 " bytes -> 0x%016" PRIx64 "/0x%016" PRIx64,
+		size, th, tk);
+	return true;
+}
+
+/* A store or a loan returned tokens @t: the message is live, with this content. */
+static bool add_live(struct run *r, const char *what, struct pair t,
+		     const struct mmk_header *want, const void *payload, uint32_t size)
+{
+	uint64_t th = t.h, tk = t.k;
+
 	if (r->nlive >= r->cfg.capacity)
-		return fail(r, "store succeeded on a full pool");
+		return fail(r, "%s succeeded on a full pool", what);
 
 	struct live *l = &r->live[r->nlive++];
 
-	l->tok = (struct pair){ th, tk };
-	l->hdr = want;
-	memcpy(l->payload, r->scratch, size);
+	l->tok = t;
+	l->hdr = *want;
+	memcpy(l->payload, payload, size);
 	if (r->nhist == r->hist_cap) {
 		r->hist_cap *= 2;
 		r->hist = realloc(r->hist, r->hist_cap * sizeof(*r->hist));
@@ -623,8 +658,6 @@ static bool do_store(struct run *r)
 		r->kern_tag = tok_tag(tk);
 		r->tags_known = true;
 	}
-	logstep(r, "store %" PRIu32 " bytes -> 0x%016" PRIx64 "/0x%016" PRIx64,
-		size, th, tk);
 	return true;
 }
 
@@ -690,6 +723,8 @@ static bool do_acquire(struct run *r, enum op op)
 		ok = check_msg(r, "read_mut", g->h.msg, g->k.msg, l, false);
 		g->want = l->hdr;
 		g->bad = false;
+		g->edited = false;
+		g->loan = false;
 		memcpy(g->payload, l->payload, l->hdr.payload_size);
 	}
 	if (guards_held(r) > r->max_guards)
@@ -787,6 +822,7 @@ static unsigned int write_edit(struct run *r, struct wguard *g)
 	if (how < 2)
 		g->want = want;
 	g->bad = how >= 2;
+	g->edited = true;
 	return how;
 }
 
@@ -915,6 +951,326 @@ static bool do_free(struct run *r)
 	return true;
 }
 
+/* ---- loans and batches ----------------------------------------------------------------- */
+
+/* What a loan's empty message says once published unchanged. */
+static struct mmk_header empty_header(const struct run *r)
+{
+	return (struct mmk_header){ .qos = MMK_QOS_BEST_EFFORT,
+				    .memory_class = (uint8_t)r->cfg.memory_class };
+}
+
+static bool do_loan(struct run *r)
+{
+	static const struct mmk_header zero;
+	enum mmk_error eh, ek;
+	struct wguard *g;
+
+	if (r->nwg > r->cfg.capacity)
+		return true;
+	g = &r->wg[r->nwg];
+	logstep(r, "loan");
+	eh = mmk_loan(r->heap, &g->h);
+	ek = mmk_loan(r->kern, &g->k);
+	if (!same(r, OP_LOAN, eh, ek))
+		return false;
+	if (eh) {
+		if (g->h.token != MMK_TOKEN_INVALID || g->k.token != MMK_TOKEN_INVALID)
+			return fail(r, "loan failed but set a token");
+		return check_guard_clear(r, "loan", g->h.msg, g->h.owner, g->k.msg, g->k.owner);
+	}
+	r->nwg++;
+	if (r->nwg > r->cfg.capacity)
+		return fail(r, "more write guards than slots");
+	if (memcmp(&g->h.msg->header, &zero, sizeof(zero)) ||
+	    memcmp(&g->k.msg->header, &zero, sizeof(zero)))
+		return fail(r, "loan: the empty message's header is not zeroed");
+	g->want = empty_header(r);
+	g->bad = false;
+	g->edited = false;
+	g->loan = true;
+	logstep(r, "loan -> 0x%016" PRIx64 "/0x%016" PRIx64, g->h.token, g->k.token);
+	if (guards_held(r) > r->max_guards)
+		r->max_guards = guards_held(r);
+	/* Not readable until published, but it holds its slot. */
+	return add_live(r, "loan", (struct pair){ g->h.token, g->k.token }, &g->want,
+			g->payload, 0);
+}
+
+/*
+ * mmk_write_cancel on a held write guard.  A loan goes back to the free
+ * list, whatever was written, and its token is stale.  A read_mut guard
+ * differs by where it writes: a write-back copy (kernel pools without
+ * MMK_POOL_PAGE_ALIGNED) is dropped unchecked, a message written in place
+ * (heap, static, kernel windows) is checked and kept as by a release.  So
+ * an edited read_mut guard is only cancelled when both sides write in place.
+ */
+static bool do_cancel(struct run *r)
+{
+	static const char *const edit_name[] = {
+		"new message", "new header", "bad header", "payload size over the slot",
+		"unchanged",
+	};
+	bool in_place = versus != VS_KERNEL || r->cfg.flags & MMK_POOL_PAGE_ALIGNED;
+	unsigned int how = 4;
+	enum mmk_error eh, ek;
+	uint32_t i, at;
+
+	if (!r->nwg)
+		return true;
+	i = below(&r->rng, r->nwg);
+	struct wguard *g = &r->wg[i];
+
+	if (!g->loan && g->edited && !in_place)
+		return true;
+	if ((g->loan || in_place) && chance(&r->rng, 60))
+		how = write_edit(r, g);
+	logstep(r, "write_cancel of a %s (%s) 0x%016" PRIx64 "/0x%016" PRIx64,
+		g->loan ? "loan" : "read_mut guard", edit_name[how], g->h.token, g->k.token);
+	struct wguard copy = *g;
+	struct pair t = { g->h.token, g->k.token };
+
+	eh = mmk_write_cancel(&g->h);
+	ek = mmk_write_cancel(&g->k);
+	if (!same(r, OP_CANCEL, eh, ek))
+		return false;
+	if (eh) {
+		if (g->loan)
+			return fail(r, "write_cancel of a loan failed on both sides");
+		if (!g->h.owner || !g->k.owner || !g->h.msg || !g->k.msg)
+			return fail(r, "write_cancel failed but dropped the guard");
+		if (!g->bad)
+			return fail(r, "write_cancel of a good message failed on both sides");
+		return true;
+	}
+	if (!g->loan && g->bad)
+		return fail(r, "write_cancel of a bad message written in place succeeded");
+	if (g->h.owner || g->k.owner || g->h.msg || g->k.msg)
+		return fail(r, "write_cancel succeeded but the guard is still marked held");
+	struct live *l = find_live(r, t, &at);
+
+	if (!l)
+		return fail(r, "write_cancel succeeded on a token that names no live message");
+	if (g->loan) {
+		unsigned char *buf = l->payload;
+
+		r->live[at] = r->live[--r->nlive];
+		r->live[r->nlive].payload = buf;
+		r->freed[r->nfreed++ % FREED_RING] = t;
+	} else if (g->edited) {
+		l->hdr = g->want;
+		memcpy(l->payload, g->payload, g->want.payload_size);
+	}
+	copy.payload = NULL;
+	remember_copy(r, OP_WRITE_REL, &copy, sizeof(copy));
+	unsigned char *buf = g->payload;
+
+	*g = r->wg[--r->nwg];
+	r->wg[r->nwg].payload = buf;
+	return true;
+}
+
+#define BATCH_UNTOUCHED		((enum mmk_error)0x55)
+
+/* Forget one shared guard the test holds on @t: a batch released it by token. */
+static void forget_shared(struct run *r, struct pair t)
+{
+	for (uint32_t i = 0; i < r->nrg; i++)
+		if (r->rg[i].h.token == t.h) {
+			r->rg[i] = r->rg[--r->nrg];
+			return;
+		}
+	for (uint32_t i = 0; i < r->nhg; i++)
+		if (r->hg[i].h.token == t.h) {
+			r->hg[i] = r->hg[--r->nhg];
+			return;
+		}
+}
+
+/* The token a batch op is tried on: often one of an earlier op of the batch. */
+static struct pair batch_token(struct run *r, struct batch *b, size_t i, enum mmk_batch_opcode op)
+{
+	enum tok_kind kind;
+
+	if (b->clean && r->nlive && op != MMK_OP_READ_RELEASE)
+		return r->live[below(&r->rng, r->nlive)].tok;
+	if (i && chance(&r->rng, op == MMK_OP_READ_RELEASE ? 50 : 25)) {
+		size_t j = below(&r->rng, (uint32_t)i);
+
+		if (b->h[j].op != MMK_OP_STORE)
+			return b->tok[j];
+	}
+	if (op == MMK_OP_READ_RELEASE && chance(&r->rng, 30)) {
+		if (r->nrg && chance(&r->rng, 60)) {
+			struct rguard *g = &r->rg[below(&r->rng, r->nrg)];
+
+			return (struct pair){ g->h.token, g->k.token };
+		}
+		if (r->nhg) {
+			struct hguard *g = &r->hg[below(&r->rng, r->nhg)];
+
+			return (struct pair){ g->h.token, g->k.token };
+		}
+	}
+	return pick_token(r, &kind);
+}
+
+/*
+ * mmk_batch of random ops on both sides: every op's result, done and the
+ * return value must agree, the ops after the first failure must be
+ * untouched, and then the test's state follows the ops that ran.  Some
+ * batches are longer than one MMK_IOC_BATCH chunk (256 ops).
+ */
+static bool do_batch(struct run *r)
+{
+	struct batch *b = &r->batch;
+	uint32_t pmax = r->cfg.payload_size;
+	size_t n, dh = 99, dk = 99, i;
+	enum mmk_error eh, ek;
+
+	n = chance(&r->rng, 3) ? BATCH_CHUNK + 1 + below(&r->rng, BATCH_MAX - BATCH_CHUNK) :
+				 1 + below(&r->rng, 24);
+	if (r->nrg + n > MAX_GUARDS || r->nhg + n > MAX_GUARDS)
+		return true;
+	b->clean = chance(&r->rng, 30);
+	for (i = 0; i < n; i++) {
+		struct mmk_batch_op *o = &b->h[i];
+		unsigned int x = below(&r->rng, 100);
+
+		memset(o, 0, sizeof(*o));
+		b->ok_hdr[i] = true;
+		o->op = x < 20 ? MMK_OP_STORE : x < 45 ? MMK_OP_READ : x < 60 ? MMK_OP_PEEK_HEADER :
+			x < 80 ? MMK_OP_READ_RELEASE : x < 98 || b->clean ? MMK_OP_FREE :
+			(enum mmk_batch_opcode)(5 + below(&r->rng, 1000));
+		if (o->op == MMK_OP_STORE) {
+			uint32_t size = below(&r->rng, (pmax < BATCH_PAYLOAD ? pmax : BATCH_PAYLOAD) + 1);
+			unsigned char *p = b->payload + i * BATCH_PAYLOAD;
+
+			fill(p, size, rnd(&r->rng));
+			o->payload = p;
+			if (!b->clean && chance(&r->rng, 4)) {	/* over the slot: the bytes do not matter */
+				size = pmax + 1;
+				o->payload = r->scratch;
+			}
+			o->payload_size = size;
+			b->ok_hdr[i] = random_header(r, &b->hdr[i], &b->want[i], size,
+						     b->clean ? 0 : 6);
+			o->header = &b->hdr[i];
+			if (chance(&r->rng, 5)) {
+				o->header = NULL;
+				b->want[i] = empty_header(r);
+				b->want[i].payload_size = size;
+				b->ok_hdr[i] = true;
+			}
+			if (!b->clean && size && chance(&r->rng, 2))
+				o->payload = NULL;
+			b->tok[i] = (struct pair){ 0x1234, 0x1234 };	/* out only */
+		} else {
+			b->tok[i] = batch_token(r, b, i, o->op);
+		}
+		o->token = b->tok[i].h;
+		o->msg = (const void *)r->scratch;	/* out only: must be set or untouched */
+		o->result = BATCH_UNTOUCHED;
+		b->k[i] = *o;
+		b->k[i].token = b->tok[i].k;
+	}
+	logstep(r, "batch of %zu ops%s", n, b->clean ? ", live tokens" : "");
+
+	eh = mmk_batch(r->heap, b->h, n, &dh);
+	ek = mmk_batch(r->kern, b->k, n, &dk);
+	if (!same(r, OP_BATCH, eh, ek))
+		return false;
+	if (dh != dk || dh > n || (eh == MMK_OK) != (dh == n))
+		return fail(r, "batch of %zu ops returned %s: done %zu on the heap, %zu on %s", n,
+			    en(eh), dh, dk, oname);
+	logstep(r, "batch of %zu ops: %s, done %zu", n, en(eh), dh);
+	r->batch_ops += dh;
+	for (i = 0; i < n; i++) {
+		struct mmk_batch_op *oh = &b->h[i], *ok = &b->k[i];
+		enum mmk_error want = i < dh ? MMK_OK : i == dh ? eh : BATCH_UNTOUCHED;
+
+		if (oh->result != want || ok->result != want)
+			return fail(r, "batch op %zu of %zu (opcode %d, done %zu): result %s on the "
+				    "heap, %s on %s, expected %s", i, n, (int)oh->op, dh,
+				    en(oh->result), en(ok->result), oname, en(want));
+		if (i > dh) {
+			if (oh->msg != (const void *)r->scratch || ok->msg != (const void *)r->scratch ||
+			    oh->token != b->tok[i].h || ok->token != b->tok[i].k)
+				return fail(r, "batch op %zu, after the failing op %zu, was touched",
+					    i, dh);
+			continue;
+		}
+		bool read = oh->op == MMK_OP_READ || oh->op == MMK_OP_PEEK_HEADER;
+
+		if (!read || i == dh) {
+			if (oh->msg || ok->msg)
+				return fail(r, "batch op %zu (opcode %d, %s) gave a message", i,
+					    (int)oh->op, en(oh->result));
+		} else if (!oh->msg || !ok->msg) {
+			return fail(r, "batch op %zu read without a message", i);
+		}
+		if (oh->op == MMK_OP_STORE && i == dh &&
+		    (oh->token != MMK_TOKEN_INVALID || ok->token != MMK_TOKEN_INVALID))
+			return fail(r, "batch store %zu failed but set a token", i);
+		if (i == dh)
+			break;
+
+		/* The op succeeded on both sides: follow it. */
+		struct pair t = { oh->token, ok->token };
+		uint32_t at;
+
+		switch (oh->op) {
+		case MMK_OP_STORE:
+			if (!b->ok_hdr[i] || oh->payload_size > pmax || !oh->payload)
+				return fail(r, "batch store %zu succeeded with a bad argument", i);
+			b->tok[i] = t;
+			if (!add_live(r, "batch store", t, &b->want[i], oh->payload,
+				      (uint32_t)oh->payload_size))
+				return false;
+			break;
+		case MMK_OP_READ:
+			r->rg[r->nrg++] = (struct rguard){ { oh->msg, t.h, r->heap },
+							   { ok->msg, t.k, r->kern } };
+			break;
+		case MMK_OP_PEEK_HEADER:
+			r->hg[r->nhg++] = (struct hguard){ { oh->msg, t.h, r->heap },
+							   { ok->msg, t.k, r->kern } };
+			break;
+		case MMK_OP_READ_RELEASE:
+			forget_shared(r, t);
+			break;
+		default:	/* MMK_OP_FREE */
+			if (!find_live(r, t, &at))
+				return fail(r, "batch free %zu succeeded on a token that names no "
+					    "live message", i);
+			unsigned char *buf = r->live[at].payload;
+
+			r->live[at] = r->live[--r->nlive];
+			r->live[r->nlive].payload = buf;
+			r->freed[r->nfreed++ % FREED_RING] = t;
+			break;
+		}
+	}
+	if (guards_held(r) > r->max_guards)
+		r->max_guards = guards_held(r);
+	/*
+	 * What the reads saw: later ops of the batch may have freed the
+	 * message and stored another there, so only messages still live are
+	 * compared.
+	 */
+	for (i = 0; i < dh; i++) {
+		struct live *l;
+
+		if (b->h[i].op != MMK_OP_READ && b->h[i].op != MMK_OP_PEEK_HEADER)
+			continue;
+		l = find_live(r, (struct pair){ b->h[i].token, b->k[i].token }, NULL);
+		if (l && !check_msg(r, "batch read", b->h[i].msg, b->k[i].msg, l,
+				    b->h[i].op == MMK_OP_PEEK_HEADER))
+			return false;
+	}
+	return true;
+}
+
 static bool check_counts(struct run *r)
 {
 	size_t ah = mmk_available(r->heap), ak = mmk_available(r->kern);
@@ -997,6 +1353,12 @@ static bool step(struct run *r)
 		return do_write_release(r);
 	case OP_FREE:
 		return do_free(r);
+	case OP_LOAN:
+		return do_loan(r);
+	case OP_CANCEL:
+		return do_cancel(r);
+	case OP_BATCH:
+		return do_batch(r);
 	default:
 		return do_release_copy(r);
 	}
@@ -1076,6 +1438,9 @@ static bool check_coverage(struct run *r)
 		{ OP_WRITE_REL, MMK_E_TOO_LARGE },
 		{ OP_FREE, MMK_OK }, { OP_FREE, MMK_E_BAD_TOKEN }, { OP_FREE, MMK_E_NOT_ALLOCATED },
 		{ OP_FREE, MMK_E_BORROW_ACTIVE },
+		{ OP_LOAN, MMK_OK }, { OP_LOAN, MMK_E_NO_FREE_SLOTS }, { OP_CANCEL, MMK_OK },
+		{ OP_BATCH, MMK_OK }, { OP_BATCH, MMK_E_BAD_TOKEN },
+		{ OP_BATCH, MMK_E_NOT_ALLOCATED },
 	};
 
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
@@ -1094,6 +1459,7 @@ static void report(const struct run *r)
 	       ", %" PRIu32 " phases, up to %" PRIu64 " guards held at once\n", r->name,
 	       r->cfg.capacity, r->cfg.payload_size, r->cfg.memory_class, r->nphases,
 	       r->max_guards);
+	printf("#   %" PRIu64 " ops succeeded inside batches\n", r->batch_ops);
 	printf("#   tokens tried:");
 	for (int k = 0; k < NR_TK; k++)
 		printf(" %s %" PRIu64, tk_name[k], r->tk_count[k]);
