@@ -7,8 +7,10 @@
  * operations (store, read, peek_header, read_mut, their waiting variants,
  * the releases, free, the typed wrappers of MMK_DEFINE_TYPED, runs of
  * shared guards that reach MMK_GUARDS_MAX, releases of stale copies of
- * guards, calls with NULL arguments, and the constructors' checks on other
- * managers).  Every operation is applied to
+ * guards, calls with NULL arguments, the constructors' checks on other
+ * managers, loans published or cancelled, write guards cancelled, and
+ * batches of MMK_OP_* up to their first failure).  Every operation is
+ * applied to
  * a heap manager and to a static manager with the same configuration, and
  * predicted by a small model of SPEC §3-§5 (generations, check order,
  * borrows, guard limits).  After every step:
@@ -19,7 +21,10 @@
  *   - every message read through a guard is, byte for byte, what was
  *     stored or written back there, on both backends;
  *   - the constant attributes (capacity, payload size, type id, memory
- *     class) have not changed.
+ *     class) have not changed;
+ *   - a batch ran every op up to the first failing one, which has the
+ *     error its function would return, reported done as the number
+ *     before it, and left the ops after it untouched.
  *
  * Any difference aborts with a description of the step.  Any input is
  * valid.  Build and run it with lib/fuzz/Makefile; lib/fuzz/corpus holds
