@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmk_bench: mmk against pipes, unix sockets, POSIX message queues and a
+ * shared-memory ring, side by side in one run, with the floors.
+ *
+ *   mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-o FILE] [-P]
+ *   mmk_bench --smoke
+ *
+ * -t  time budget of each measurement (default 1)
+ * -s  comma-separated payload sizes in bytes (default 64,1024,65536,1048576)
+ * -c  comma-separated contenders (default: all)
+ * -o  write the CSV there (default: stdout, after the table)
+ * -P  prefix every CSV line with "MMK-CSV " and every table line with
+ *     "MMK-TAB ", for extraction from a console log
+ * --smoke  the behaviour test: every contender with a few messages, once
+ *     clean (every checksum must match) and once with one corrupted message
+ *     (exactly that one must be caught); TAP output, exit status 1 if any
+ *     check fails.
+ *
+ * Needs /dev/mmk (the module loaded) for the mmk contenders and the
+ * syscall floor, and root for 1 MiB POSIX messages.  Exit status: 0, or 1
+ * if a measurement failed or any checksum mismatched.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "report.h"
+
+static const struct bench_link_ops *const all_links[] = {
+	&link_mmk_copy,
+#ifdef BENCH_HAVE_LOAN
+	&link_mmk_zc,
+#endif
+#ifdef BENCH_HAVE_BATCH
+	&link_mmk_batch,
+#endif
+	&link_pipe, &link_unix, &link_mq, &link_shm,
+};
+#define NLINKS	(sizeof(all_links) / sizeof(all_links[0]))
+
+static const size_t default_sizes[] = { 64, 1024, 65536, 1048576 };
+#define MAX_SIZES	16
+#define MAX_SIZE	((size_t)8 << 20)
+
+static const struct bench_link_ops *find_link(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NLINKS; i++)
+		if (!strcmp(all_links[i]->name, name))
+			return all_links[i];
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-o FILE] [-P]\n"
+		"       mmk_bench --smoke\n"
+		"contenders:");
+	for (size_t i = 0; i < NLINKS; i++)
+		fprintf(stderr, " %s", all_links[i]->name);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+/* ---- the behaviour test ------------------------------------------------------ */
+
+static int tap_n, tap_failed;
+
+static void tap(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		tap_failed++;
+}
+
+static int smoke(void)
+{
+	static const size_t sizes[] = { 64, 65536, 1048576 };
+	struct bench_limits tp = { UINT64_MAX, 40, 40 }, lat = { UINT64_MAX, 10, 10 };
+	struct bench_result r;
+	uint64_t seq0 = 1000;
+	size_t i, j;
+	int rc;
+
+	printf("TAP version 13\n1..%zu\n", NLINKS * 3 * 4);
+	for (i = 0; i < NLINKS; i++) {
+		const struct bench_link_ops *ops = all_links[i];
+
+		for (j = 0; j < 3; j++) {
+			size_t sz = sizes[j];
+
+			seq0 += 1000;
+			rc = bench_throughput(ops, sz, &tp, seq0, &r);
+			tap(!rc && r.mismatches == 0 && r.msgs == tp.max_msgs,
+			    "%s %zu B: 40 messages streamed, all checksums match (%llu mismatches)",
+			    ops->name, sz, (unsigned long long)r.mismatches);
+			bench_corrupt_seq = seq0 + 17;
+			rc = bench_throughput(ops, sz, &tp, seq0, &r);
+			bench_corrupt_seq = UINT64_MAX;
+			tap(!rc && r.mismatches == 1,
+			    "%s %zu B: one corrupted message of 40 is caught (%llu mismatches)",
+			    ops->name, sz, (unsigned long long)r.mismatches);
+			if (!ops->pingpong) {
+				tap(true, "%s %zu B: round trips # SKIP no round-trip test",
+				    ops->name, sz);
+				tap(true, "%s %zu B: corrupted answer # SKIP no round-trip test",
+				    ops->name, sz);
+				continue;
+			}
+			rc = bench_latency(ops, sz, &lat, seq0, &r);
+			tap(!rc && r.mismatches == 0 && r.msgs == lat.max_msgs,
+			    "%s %zu B: 10 round trips, all checksums match (%llu mismatches)",
+			    ops->name, sz, (unsigned long long)r.mismatches);
+			/* An answer: B fills the odd sequence numbers. */
+			bench_corrupt_seq = seq0 + 2 * 4 + 1;
+			rc = bench_latency(ops, sz, &lat, seq0, &r);
+			bench_corrupt_seq = UINT64_MAX;
+			tap(!rc && r.mismatches == 1,
+			    "%s %zu B: one corrupted answer of 10 is caught (%llu mismatches)",
+			    ops->name, sz, (unsigned long long)r.mismatches);
+		}
+	}
+	printf("# %d passed, %d failed\n", tap_n - tap_failed, tap_failed);
+	return tap_failed ? 1 : 0;
+}
+
+/* ---- the benchmark ------------------------------------------------------------------ */
+
+static size_t parse_sizes(char *arg, size_t *sizes)
+{
+	size_t n = 0;
+	char *tok, *end;
+
+	for (tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
+		unsigned long long v = strtoull(tok, &end, 0);
+
+		if (*end || !v || v % BENCH_WORD || v > MAX_SIZE || n == MAX_SIZES) {
+			fprintf(stderr, "mmk_bench: bad size '%s' (a multiple of %d, up to %zu)\n",
+				tok, BENCH_WORD, MAX_SIZE);
+			exit(2);
+		}
+		sizes[n++] = (size_t)v;
+	}
+	return n;
+}
+
+static size_t parse_links(char *arg, const struct bench_link_ops **links)
+{
+	size_t n = 0;
+	char *tok;
+
+	for (tok = strtok(arg, ","); tok; tok = strtok(NULL, ",")) {
+		const struct bench_link_ops *ops = find_link(tok);
+
+		if (!ops || n == NLINKS) {
+			fprintf(stderr, "mmk_bench: unknown contender '%s'\n", tok);
+			usage();
+		}
+		links[n++] = ops;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	const struct bench_link_ops *links[NLINKS];
+	size_t sizes[MAX_SIZES], nsizes = 0, nlinks = 0, i, j;
+	struct bench_limits lim = { 1000000000ULL, 0, UINT64_MAX };
+	const char *csv_path = NULL;
+	struct report rep;
+	struct bench_result r;
+	uint64_t seq0 = 1, iters;
+	bool prefix = false;
+	int opt, failed = 0;
+	double v;
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "--smoke"))
+		return smoke();
+	while ((opt = getopt(argc, argv, "t:s:c:o:Ph")) != -1) {
+		switch (opt) {
+		case 't':
+			v = strtod(optarg, NULL);
+			if (!(v > 0 && v < 3600))
+				usage();
+			lim.budget_ns = (uint64_t)(v * 1e9);
+			break;
+		case 's':
+			nsizes = parse_sizes(optarg, sizes);
+			break;
+		case 'c':
+			nlinks = parse_links(optarg, links);
+			break;
+		case 'o':
+			csv_path = optarg;
+			break;
+		case 'P':
+			prefix = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (!nsizes)
+		for (nsizes = 0; nsizes < sizeof(default_sizes) / sizeof(default_sizes[0]); nsizes++)
+			sizes[nsizes] = default_sizes[nsizes];
+	if (!nlinks)
+		for (nlinks = 0; nlinks < NLINKS; nlinks++)
+			links[nlinks] = all_links[nlinks];
+
+	report_init(&rep);
+	fprintf(stderr, "mmk_bench: %zu contenders, %zu sizes, %.2f s a measurement\n",
+		nlinks, nsizes, (double)lim.budget_ns / 1e9);
+
+	/* Floors first: the rest is compared with them. */
+	for (j = 0; j < nsizes; j++) {
+		v = bench_memory_floor_ns(sizes[j], lim.budget_ns / 2, &iters);
+		if (v < 0 || bench_mismatches) {
+			fprintf(stderr, "mmk_bench: memory floor %zu B failed\n", sizes[j]);
+			failed = 1;
+			bench_mismatches = 0;
+			continue;
+		}
+		report_floor(&rep, "memory", sizes[j], iters, v);
+	}
+	v = bench_syscall_floor_ns(lim.budget_ns / 2, &iters);
+	if (v < 0)
+		fprintf(stderr, "mmk_bench: syscall floor: /dev/mmk: %s\n", strerror(errno));
+	else
+		report_floor(&rep, "syscall", 0, iters, v);
+
+	for (i = 0; i < nlinks; i++) {
+		for (j = 0; j < nsizes; j++) {
+			seq0 += 1ULL << 40;
+			fprintf(stderr, "mmk_bench: %s %zu B throughput\n", links[i]->name, sizes[j]);
+			if (bench_throughput(links[i], sizes[j], &lim, seq0, &r) || r.mismatches) {
+				fprintf(stderr, "mmk_bench: %s %zu B throughput FAILED (%llu mismatches)\n",
+					links[i]->name, sizes[j], (unsigned long long)r.mismatches);
+				failed = 1;
+				continue;
+			}
+			report_throughput(&rep, links[i], sizes[j], &r);
+		}
+	}
+	for (i = 0; i < nlinks; i++) {
+		if (!links[i]->pingpong)
+			continue;
+		for (j = 0; j < nsizes; j++) {
+			seq0 += 1ULL << 40;
+			fprintf(stderr, "mmk_bench: %s %zu B round trips\n", links[i]->name, sizes[j]);
+			if (bench_latency(links[i], sizes[j], &lim, seq0, &r) || r.mismatches) {
+				fprintf(stderr, "mmk_bench: %s %zu B round trips FAILED (%llu mismatches)\n",
+					links[i]->name, sizes[j], (unsigned long long)r.mismatches);
+				failed = 1;
+				continue;
+			}
+			report_latency(&rep, links[i], sizes[j], &r);
+		}
+	}
+
+	report_ratios(&rep);
+	report_table(&rep, stdout, prefix ? "MMK-TAB " : "");
+	report_targets(&rep, stdout, prefix ? "MMK-TAB " : "");
+	if (csv_path) {
+		FILE *f = fopen(csv_path, "w");
+
+		if (!f) {
+			perror(csv_path);
+			return 1;
+		}
+		report_csv(&rep, f, "");
+		if (fclose(f))
+			failed = 1;
+	} else {
+		report_csv(&rep, stdout, prefix ? "MMK-CSV " : "");
+	}
+	return failed;
+}
