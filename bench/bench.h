@@ -151,6 +151,11 @@ struct bench_result {
 	uint64_t mismatches;
 };
 
+/* Where A and B run: wherever the scheduler puts them, A on CPU 0 and B
+ * on CPU 1, or both on CPU 0. */
+enum bench_affinity { AFFINITY_NONE, AFFINITY_SPLIT, AFFINITY_SAME };
+extern enum bench_affinity bench_affinity;
+
 /*
  * Stream messages A to B for the limits; B measures from its first
  * messages (the warm-up) to its last.  @seq0 is the first sequence number.
@@ -167,6 +172,9 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 
 /* ns per message of bench_fill + bench_check alone, in one process. */
 double bench_memory_floor_ns(size_t size, uint64_t budget_ns, uint64_t *iters);
+
+/* ns per bench_now_ns() call: what timing a round trip adds to it. */
+double bench_clock_ns(uint64_t budget_ns, uint64_t *iters);
 
 /* ns per ioctl on /dev/mmk that does nothing (an unknown command), or a
  * negative value if /dev/mmk cannot be opened. */

@@ -3,12 +3,15 @@
  * mmk_bench: mmk against pipes, unix sockets, POSIX message queues and a
  * shared-memory ring, side by side in one run, with the floors.
  *
- *   mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-o FILE] [-P]
+ *   mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]
+ *             [-o FILE] [-P]
  *   mmk_bench --smoke
  *
  * -t  time budget of each measurement (default 1)
  * -s  comma-separated payload sizes in bytes (default 64,1024,65536,1048576)
  * -c  comma-separated contenders (default: all)
+ * -a  where the two processes run: anywhere (none, the default), A on CPU 0
+ *     and B on CPU 1 (split), or both on CPU 0 (same)
  * -o  write the CSV there (default: stdout, after the table)
  * -P  prefix every CSV line with "MMK-CSV " and every table line with
  *     "MMK-TAB ", for extraction from a console log
@@ -61,7 +64,8 @@ static const struct bench_link_ops *find_link(const char *name)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-o FILE] [-P]\n"
+		"usage: mmk_bench [-t SECONDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]\n"
+		"                 [-o FILE] [-P]\n"
 		"       mmk_bench --smoke\n"
 		"contenders:");
 	for (size_t i = 0; i < NLINKS; i++)
@@ -193,8 +197,16 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && !strcmp(argv[1], "--smoke"))
 		return smoke();
-	while ((opt = getopt(argc, argv, "t:s:c:o:Ph")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:c:o:a:Ph")) != -1) {
 		switch (opt) {
+		case 'a':
+			if (!strcmp(optarg, "split"))
+				bench_affinity = AFFINITY_SPLIT;
+			else if (!strcmp(optarg, "same"))
+				bench_affinity = AFFINITY_SAME;
+			else if (strcmp(optarg, "none"))
+				usage();
+			break;
 		case 't':
 			v = strtod(optarg, NULL);
 			if (!(v > 0 && v < 3600))
@@ -241,6 +253,8 @@ int main(int argc, char **argv)
 		}
 		report_floor(&rep, "memory", sizes[j], iters, v);
 	}
+	v = bench_clock_ns(lim.budget_ns / 4, &iters);
+	report_floor(&rep, "clock", 0, iters, v);
 	v = bench_syscall_floor_ns(lim.budget_ns / 2, &iters);
 	if (v < 0)
 		fprintf(stderr, "mmk_bench: syscall floor: /dev/mmk: %s\n", strerror(errno));

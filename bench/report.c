@@ -171,7 +171,8 @@ void report_table(const struct report *rep, FILE *f, const char *p)
 	size_t i;
 
 	fprintf(f, "%sfloors (no IPC): memory = fill + check of one message in one process;"
-		" syscall = an ioctl on /dev/mmk that does nothing\n", p);
+		" syscall = an ioctl on /dev/mmk that does nothing;"
+		" clock = one clock_gettime\n", p);
 	for (i = 0; i < rep->n; i++) {
 		const struct report_row *r = &rep->rows[i];
 
@@ -181,7 +182,7 @@ void report_table(const struct report *rep, FILE *f, const char *p)
 			fprintf(f, "%s  memory  %8s  %12.0f ns  %8.2f GB/s\n", p,
 				human_size(r->size, sz, sizeof(sz)), r->nsop, r->gbs);
 		else
-			fprintf(f, "%s  syscall           %12.0f ns\n", p, r->nsop);
+			fprintf(f, "%s  %-7s           %12.0f ns\n", p, r->name, r->nsop);
 	}
 	fprintf(f, "%s\n%sthroughput, one stream A -> B (x peer = best peer's time / this;"
 		" x mem, x sys = ns per message / floor)\n", p, p);

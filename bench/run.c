@@ -16,6 +16,7 @@
  * mismatches, and any mismatch fails the measurement.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,21 @@ struct report {
 #define LAT_WARMUP	3
 /* Most round-trip samples kept. */
 #define LAT_SAMPLES_MAX	(1u << 16)
+
+enum bench_affinity bench_affinity = AFFINITY_NONE;
+
+/* Pin the calling process to @cpu if asked to; a failure (fewer CPUs) is
+ * not an error, the run is just not pinned. */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (bench_affinity == AFFINITY_NONE)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)sched_setaffinity(0, sizeof(set), &set);
+}
 
 struct pair {
 	struct bench_link l;
@@ -76,11 +92,13 @@ static int pair_start(struct pair *p, const struct bench_link_ops *ops, size_t s
 		return -1;
 	}
 	if (p->pid == 0) {
+		pin(bench_affinity == AFFINITY_SPLIT ? 1 : 0);
 		close(p->ready[0]);
 		close(p->result[0]);
 		child(p, lim, seq0);
 		_exit(127);	/* not reached */
 	}
+	pin(0);
 	close(p->ready[1]);
 	close(p->result[1]);
 	return 0;
