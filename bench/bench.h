@@ -164,6 +164,10 @@ extern enum bench_affinity bench_affinity;
 int bench_throughput(const struct bench_link_ops *ops, size_t size,
 		     const struct bench_limits *lim, uint64_t seq0, struct bench_result *r);
 
+/* Round trips not counted at the start of a latency run (first touch of
+ * buffers, rings and pool slots), unless the run has no more than these. */
+#define BENCH_LAT_WARMUP	3
+
 /* Round trips A -> B -> A: see docs/PERFORMANCE.md for exactly what one is. */
 int bench_latency(const struct bench_link_ops *ops, size_t size,
 		  const struct bench_limits *lim, uint64_t seq0, struct bench_result *r);

@@ -36,9 +36,6 @@ struct report {
 	int failed;
 };
 
-/* Round trips not counted at the start of a latency run (first touch of
- * buffers and rings). */
-#define LAT_WARMUP	3
 /* Most round-trip samples kept. */
 #define LAT_SAMPLES_MAX	(1u << 16)
 
@@ -325,7 +322,7 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 			break;
 		}
 		t = bench_now_ns() - t;
-		if (k >= LAT_WARMUP || lim->max_msgs <= LAT_WARMUP)
+		if (k >= BENCH_LAT_WARMUP || lim->max_msgs <= BENCH_LAT_WARMUP)
 			samples[n++] = t;
 	}
 	if (!failed && ops->end(&p.l, DIR_AB)) {
