@@ -52,6 +52,7 @@ extern unsigned int mmk_max_capacity;
 extern unsigned int mmk_max_payload_size;
 extern unsigned int mmk_max_guards_per_session;
 extern unsigned int mmk_max_readers_per_slot;
+extern unsigned int mmk_max_batch_ops;
 
 enum mmk_slot_state {
 	MMK_SLOT_FREE,
@@ -76,6 +77,7 @@ struct mmk_slot {
 	bool writer;		/* a write guard is held */
 	bool poisoned;		/* a write guard was dropped by close */
 	bool windowed;		/* the writer mapped a writable window */
+	bool loaned;		/* taken by MMK_IOC_LOAN, not yet published */
 };
 
 /**
@@ -177,8 +179,12 @@ int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
 int mmk_read_release(struct mmk_session *s, const struct mmk_release *args);
 int mmk_write_release(struct mmk_session *s, const struct mmk_release *args);
 int mmk_free(struct mmk_session *s, const struct mmk_free *args);
+int mmk_loan(struct mmk_session *s, struct mmk_loan *args);
 void mmk_slots_drop_session(struct mmk_session *s);
 void mmk_pool_wake(struct mmk_pool *pool);
+
+/* Batches of data-path operations */
+int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args);
 
 /* Mapping */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma);

@@ -44,6 +44,10 @@ unsigned int mmk_max_readers_per_slot = 1024;
 module_param_named(max_readers_per_slot, mmk_max_readers_per_slot, uint, 0644);
 MODULE_PARM_DESC(max_readers_per_slot, "Shared guards on one slot at once (default 1024)");
 
+unsigned int mmk_max_batch_ops = 1024;
+module_param_named(max_batch_ops, mmk_max_batch_ops, uint, 0644);
+MODULE_PARM_DESC(max_batch_ops, "Operations in one MMK_IOC_BATCH (default 1024)");
+
 /*
  * Argument structs may grow at the end: accept any size from the current
  * one up, as long as the bytes we do not know are zero.
@@ -222,6 +226,43 @@ static long mmk_ioctl_free(struct mmk_session *s, void __user *uarg, size_t usiz
 	return ret ? ret : mmk_free(s, &args);
 }
 
+static long mmk_ioctl_loan(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_release undo = {};
+	struct mmk_loan args;
+	int ret;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (ret)
+		return ret;
+	ret = mmk_loan(s, &args);
+	if (ret)
+		return ret;
+	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
+	if (ret) {
+		/* The caller cannot know the token: cancel the loan. */
+		undo.token = args.token;
+		mmk_write_release(s, &undo);
+	}
+	return ret;
+}
+
+/* The ops may have run even if the header cannot be written back. */
+static long mmk_ioctl_batch(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_batch args;
+	int ret, out;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (ret)
+		return ret;
+	ret = mmk_batch_run(s, &args);
+	if (ret == -EINVAL || ret == -EDQUOT)
+		return ret;
+	out = mmk_args_out(uarg, usize, &args, sizeof(args));
+	return ret ? ret : out;
+}
+
 typedef long (*mmk_ioctl_fn)(struct mmk_session *s, void __user *uarg, size_t usize);
 
 static const struct mmk_ioctl_desc {
@@ -239,6 +280,8 @@ static const struct mmk_ioctl_desc {
 	[_IOC_NR(MMK_IOC_READ_RELEASE)]	 = { MMK_IOC_READ_RELEASE, true, mmk_ioctl_read_release },
 	[_IOC_NR(MMK_IOC_WRITE_RELEASE)] = { MMK_IOC_WRITE_RELEASE, true, mmk_ioctl_write_release },
 	[_IOC_NR(MMK_IOC_FREE)]		 = { MMK_IOC_FREE, true, mmk_ioctl_free },
+	[_IOC_NR(MMK_IOC_LOAN)]		 = { MMK_IOC_LOAN, true, mmk_ioctl_loan },
+	[_IOC_NR(MMK_IOC_BATCH)]	 = { MMK_IOC_BATCH, true, mmk_ioctl_batch },
 };
 
 /* Command bits other than the size must match exactly. */

@@ -10,8 +10,9 @@
  *
  * A window (offset MMK_WINDOW_OFFSET) maps one slot of a page-aligned pool
  * writable, for the holder of its write guard only.  Its faults check the
- * guard, and a write release unmaps it (mmk_window_unmap), so the window
- * dies with the guard.  It is VM_DONTCOPY: a child never inherits it.
+ * guard and map the whole slot at once, and a write release unmaps it
+ * (mmk_window_unmap), so the window dies with the guard.  It is
+ * VM_DONTCOPY: a child never inherits it.
  *
  * Every VMA holds the session's file, and so the pool, alive.
  */
@@ -56,6 +57,42 @@ static bool mmk_arena_mapped(struct mm_struct *mm, struct file *file,
 	return false;
 }
 
+/*
+ * Map every page of the slot that @vmf's VMA covers, the faulting page
+ * first, so a writer takes one fault per guard rather than one per page.
+ * @off is the arena offset of the faulting page, @slot_off of its slot.
+ * A failure past the faulting page only leaves that page to a later fault.
+ */
+static vm_fault_t mmk_window_fill(struct vm_fault *vmf, struct mmk_pool *pool, u64 off,
+				  u64 slot_off)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	unsigned long fault_addr = vmf->address & PAGE_MASK;
+	/* File page offset of the slot's first page. */
+	u64 base = vmf->pgoff - ((off - slot_off) >> PAGE_SHIFT);
+	u32 i, pages = pool->slot_size >> PAGE_SHIFT;
+	unsigned long addr;
+	vm_fault_t ret;
+
+	ret = vmf_insert_pfn(vma, fault_addr, vmalloc_to_pfn(pool->arena + off));
+	if (ret != VM_FAULT_NOPAGE)
+		return ret;
+	for (i = 0; i < pages; i++) {
+		if (base + i < vma->vm_pgoff)
+			continue;
+		addr = vma->vm_start + ((base + i - vma->vm_pgoff) << PAGE_SHIFT);
+		if (addr >= vma->vm_end)
+			break;
+		if (addr == fault_addr)
+			continue;
+		if (vmf_insert_pfn(vma, addr,
+				   vmalloc_to_pfn(pool->arena + slot_off +
+						  ((u64)i << PAGE_SHIFT))) != VM_FAULT_NOPAGE)
+			break;
+	}
+	return ret;
+}
+
 static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -81,7 +118,7 @@ static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
 		slot->windowed = true;
 	spin_unlock(&slot->lock);
 	if (held)
-		ret = vmf_insert_pfn(vma, vmf->address, vmalloc_to_pfn(pool->arena + off));
+		ret = mmk_window_fill(vmf, pool, off, (u64)idx * pool->slot_size);
 	up_read(&pool->window_lock);
 	return ret;
 }

@@ -94,6 +94,29 @@ static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header 
 	return mmk_header_check(pool, h, payload_size);
 }
 
+/* Take a slot off the free stack; -ENOSPC, counted and reported, if none. */
+static int mmk_slot_take(struct mmk_pool *pool, u32 *idx)
+{
+	spin_lock(&pool->free_lock);
+	if (!pool->nr_free) {
+		spin_unlock(&pool->free_lock);
+		atomic64_inc(&pool->no_free_slots);
+		mmk_nl_pool_exhausted(pool);
+		return -ENOSPC;
+	}
+	*idx = pool->free_stack[--pool->nr_free];
+	spin_unlock(&pool->free_lock);
+	return 0;
+}
+
+/* Put an empty slot back on the free stack. */
+static void mmk_slot_give_back(struct mmk_pool *pool, u32 idx)
+{
+	spin_lock(&pool->free_lock);
+	pool->free_stack[pool->nr_free++] = idx;
+	spin_unlock(&pool->free_lock);
+}
+
 /**
  * mmk_store_prepare - first half of a store: fill a free slot
  * @s: the session
@@ -118,15 +141,9 @@ int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
 	if (ret)
 		return ret;
 
-	spin_lock(&pool->free_lock);
-	if (!pool->nr_free) {
-		spin_unlock(&pool->free_lock);
-		atomic64_inc(&pool->no_free_slots);
-		mmk_nl_pool_exhausted(pool);
-		return -ENOSPC;
-	}
-	*idx = pool->free_stack[--pool->nr_free];
-	spin_unlock(&pool->free_lock);
+	ret = mmk_slot_take(pool, idx);
+	if (ret)
+		return ret;
 
 	dst = mmk_slot_addr(pool, *idx);
 	if (copy_from_user(dst + sizeof(h), u64_to_user_ptr(args->payload), args->payload_size)) {
@@ -157,9 +174,66 @@ void mmk_store_publish(struct mmk_pool *pool, u32 idx, u32 payload_size)
 /* Give back a slot taken by mmk_store_prepare() and never published. */
 void mmk_store_abort(struct mmk_pool *pool, u32 idx)
 {
-	spin_lock(&pool->free_lock);
-	pool->free_stack[pool->nr_free++] = idx;
-	spin_unlock(&pool->free_lock);
+	mmk_slot_give_back(pool, idx);
+}
+
+/**
+ * mmk_loan - take a free slot under the session's write guard
+ * @s: the session
+ * @args: loan arguments; token and offset are set on success
+ *
+ * The slot holds an empty message (zeroed header) at a new generation.
+ * Until a committed write release publishes it, it is write-guarded like
+ * any message, so no other session can read, peek or free it.
+ */
+int mmk_loan(struct mmk_session *s, struct mmk_loan *args)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_slot *slot;
+	u32 idx, gen;
+	int ret;
+
+	if (args->flags & ~MMK_LOAN_FLAGS_ALL || args->__reserved)
+		return -EINVAL;
+	ret = mmk_slot_take(pool, &idx);
+	if (ret)
+		return ret;
+	if (!mmk_session_charge_guard(s)) {
+		mmk_slot_give_back(pool, idx);
+		return -EDQUOT;
+	}
+	/* No token names the slot yet: nobody else looks at it. */
+	memset(mmk_slot_addr(pool, idx), 0, sizeof(struct mmk_msg_header));
+
+	slot = pool->slots[idx];
+	spin_lock(&slot->lock);
+	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
+	slot->payload_size = 0;
+	slot->state = MMK_SLOT_READY;
+	slot->writer = true;
+	slot->loaned = true;
+	s->holds[idx] |= MMK_HOLD_WRITE;
+	gen = slot->gen;
+	spin_unlock(&slot->lock);
+
+	args->token = mmk_token_make(pool, gen, idx);
+	args->offset = (u64)idx * pool->slot_size;
+	return 0;
+}
+
+/*
+ * Empty a loaned slot that was never published.  The generation moves on,
+ * so the loan's token is stale, not "freed".  Caller holds slot->lock and
+ * puts the slot back on the free stack after dropping it.
+ */
+static void mmk_loan_cancel_locked(struct mmk_slot *slot)
+{
+	lockdep_assert_held(&slot->lock);
+	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
+	slot->state = MMK_SLOT_FREE;
+	slot->loaned = false;
+	slot->writer = false;
+	slot->windowed = false;
 }
 
 /* One attempt to take a guard, and its outcome. */
@@ -336,18 +410,24 @@ static int mmk_window_settle(struct mmk_pool *pool, u32 idx, u32 *size)
 	return 0;
 }
 
+/* COMMIT with no header, payload or size: take the message in the slot. */
+static bool mmk_commit_in_place(const struct mmk_release *args)
+{
+	return !args->header && !args->payload && !args->payload_size;
+}
+
 int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 {
 	struct mmk_pool *pool = s->pool;
+	bool commit = args->flags & MMK_RELEASE_COMMIT;
+	bool windowed = false, loaned = false, torn = false, cancel;
 	struct mmk_slot *slot;
-	bool windowed = false, torn = false;
 	u32 idx, gen, size;
 	int ret;
 
 	if (args->flags & ~MMK_RELEASE_FLAGS_ALL)
 		return -EINVAL;
-	if (!(args->flags & MMK_RELEASE_COMMIT) &&
-	    (args->payload_size || args->header || args->payload))
+	if (!commit && !mmk_commit_in_place(args))
 		return -EINVAL;
 	ret = mmk_token_parse(pool, args->token, &idx, &gen);
 	if (ret)
@@ -366,6 +446,7 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 	if (!ret) {
 		s->holds[idx] &= ~MMK_HOLD_WRITE;
 		windowed = slot->windowed;
+		loaned = slot->loaned;
 	}
 	spin_unlock(&slot->lock);
 	if (ret)
@@ -375,10 +456,12 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 		mmk_window_unmap(s, idx);
 	/* The kernel's record of the size changes only with the message. */
 	size = slot->payload_size;
-	if (args->flags & MMK_RELEASE_COMMIT) {
+	if (commit && mmk_commit_in_place(args)) {
+		ret = mmk_window_settle(pool, idx, &size);
+	} else if (commit) {
 		ret = mmk_commit(pool, idx, args, &torn);
 		size = args->payload_size;
-	} else if (windowed) {
+	} else if (windowed && !loaned) {
 		ret = mmk_window_settle(pool, idx, &size);
 	}
 
@@ -389,17 +472,28 @@ int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
 		spin_unlock(&slot->lock);
 		return ret;
 	}
-	if (!ret)
-		slot->payload_size = size;
-	slot->writer = false;
-	slot->windowed = false;
-	if (torn)
-		slot->poisoned = true;
+	/* A loan not committed, or torn, was never published: no poison. */
+	cancel = loaned && (!commit || torn);
+	if (cancel) {
+		mmk_loan_cancel_locked(slot);
+	} else {
+		if (!ret)
+			slot->payload_size = size;
+		slot->writer = false;
+		slot->windowed = false;
+		slot->loaned = false;
+		if (torn)
+			slot->poisoned = true;
+	}
 	spin_unlock(&slot->lock);
 
+	if (cancel)
+		mmk_slot_give_back(pool, idx);
+	else if (loaned)
+		atomic64_inc(&pool->stores);
 	atomic_dec(&s->nr_guards);
 	mmk_pool_wake(pool);
-	if (torn)
+	if (torn && !cancel)
 		mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, idx));
 	return ret;
 }
@@ -430,9 +524,7 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
 	if (ret)
 		return ret;
 
-	spin_lock(&pool->free_lock);
-	pool->free_stack[pool->nr_free++] = idx;
-	spin_unlock(&pool->free_lock);
+	mmk_slot_give_back(pool, idx);
 	atomic64_inc(&pool->frees);
 	/* Waiters on this token now get -ENODATA instead of waiting on. */
 	mmk_pool_wake(pool);
@@ -442,12 +534,15 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
 /*
  * Drop every guard of a session that is going away.  Shared guards are
  * released; a write guard poisons its slot, since its message may be
- * half-written.
+ * half-written, except a loan, which was never published: its slot goes
+ * back to the free list.  Every window of the session is gone by now
+ * (each one held the session's file).
  */
 void mmk_slots_drop_session(struct mmk_session *s)
 {
 	struct mmk_pool *pool = s->pool;
 	int left = atomic_read(&s->nr_guards);
+	bool poison, give_back;
 	u32 i, hold, gen;
 
 	for (i = 0; left > 0 && i < pool->capacity; i++) {
@@ -458,14 +553,21 @@ void mmk_slots_drop_session(struct mmk_session *s)
 		spin_lock(&slot->lock);
 		hold = s->holds[i];
 		slot->readers -= hold & MMK_HOLD_READERS;
-		if (hold & MMK_HOLD_WRITE) {
+		give_back = hold & MMK_HOLD_WRITE && slot->loaned;
+		poison = hold & MMK_HOLD_WRITE && !slot->loaned;
+		gen = slot->gen;
+		if (give_back) {
+			mmk_loan_cancel_locked(slot);
+		} else if (poison) {
 			slot->writer = false;
+			slot->windowed = false;
 			slot->poisoned = true;
 		}
-		gen = slot->gen;
 		s->holds[i] = 0;
 		spin_unlock(&slot->lock);
-		if (hold & MMK_HOLD_WRITE)
+		if (give_back)
+			mmk_slot_give_back(pool, i);
+		if (poison)
 			mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, i));
 		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
 		cond_resched();

@@ -201,7 +201,62 @@ static enum mmk_error core_release_write(struct mmk_manager *m, uint64_t token,
 	if (err)
 		return err;
 	msg->header = h;
-	SLOT_FLAGS(s) &= ~SLOT_WRITER;
+	SLOT_FLAGS(s) &= ~(SLOT_WRITER | SLOT_LOANED);
+	m->core.nr_guards--;
+	return MMK_OK;
+}
+
+/* As the kernel's mmk_loan(): pop a slot, new generation, empty header. */
+static enum mmk_error core_loan(struct mmk_manager *m, uint64_t *token, struct mmk_message **msg,
+				void **window)
+{
+	struct mmk_slot_state *s;
+	uint32_t idx;
+
+	if (!m->core.nr_free)
+		return MMK_E_NO_FREE_SLOTS;
+	if (m->core.nr_guards >= MMK_GUARDS_MAX)
+		return MMK_E_LIMIT;
+
+	idx = SLOT_STACK(&m->core.slots[--m->core.nr_free]);
+	s = &m->core.slots[idx];
+	*msg = slot_msg(m, idx);
+	memset(&(*msg)->header, 0, sizeof((*msg)->header));
+	SLOT_GEN(s) = (SLOT_GEN(s) + 1) & TOKEN_GEN_MASK;
+	SLOT_FLAGS(s) |= SLOT_READY | SLOT_WRITER | SLOT_LOANED;
+	m->core.nr_guards++;
+	*token = token_make(m, SLOT_GEN(s), idx);
+	*window = NULL;
+	return MMK_OK;
+}
+
+/*
+ * A loan goes back to the free list at a new generation (its token is
+ * stale), as in the kernel.  Any other write guard was on the message
+ * itself: what was written stays, checked as at release.
+ */
+static enum mmk_error core_cancel_write(struct mmk_manager *m, uint64_t token,
+					struct mmk_message *msg, void *window)
+{
+	struct mmk_slot_state *s;
+	enum mmk_error err;
+	uint32_t idx, gen;
+
+	err = token_parse(m, token, &idx, &gen);
+	if (err)
+		return err;
+	s = &m->core.slots[idx];
+	err = slot_check(s, gen);
+	if (err)
+		return err;
+	if (!(SLOT_FLAGS(s) & SLOT_WRITER) || msg != slot_msg(m, idx))
+		return MMK_E_INVALID;
+	if (!(SLOT_FLAGS(s) & SLOT_LOANED))
+		return core_release_write(m, token, msg, window);
+
+	SLOT_GEN(s) = (SLOT_GEN(s) + 1) & TOKEN_GEN_MASK;
+	SLOT_FLAGS(s) &= ~(SLOT_READY | SLOT_WRITER | SLOT_LOANED);
+	SLOT_STACK(&m->core.slots[m->core.nr_free++]) = idx;
 	m->core.nr_guards--;
 	return MMK_OK;
 }
@@ -248,6 +303,8 @@ const struct mmk_ops mmk_core_ops = {
 	.acquire	= core_acquire,
 	.release_shared	= core_release_shared,
 	.release_write	= core_release_write,
+	.cancel_write	= core_cancel_write,
+	.loan		= core_loan,
 	.free		= core_free,
 	.available	= core_available,
 	.close		= core_close,

@@ -46,6 +46,15 @@ struct mmk_ops {
 	enum mmk_error (*release_shared)(struct mmk_manager *m, uint64_t token);
 	enum mmk_error (*release_write)(struct mmk_manager *m, uint64_t token,
 					struct mmk_message *msg, void *window);
+	/* Drop a write guard without publishing (a loan: give the slot back). */
+	enum mmk_error (*cancel_write)(struct mmk_manager *m, uint64_t token,
+				       struct mmk_message *msg, void *window);
+	/* Take a free slot under the write guard; *msg and *window as acquire. */
+	enum mmk_error (*loan)(struct mmk_manager *m, uint64_t *token, struct mmk_message **msg,
+			       void **window);
+	/* Optional: run a batch at once; NULL runs the ops one by one. */
+	enum mmk_error (*batch)(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+				size_t *done);
 	enum mmk_error (*free)(struct mmk_manager *m, uint64_t token);
 	size_t (*available)(const struct mmk_manager *m);
 	void (*close)(struct mmk_manager *m);
@@ -62,6 +71,7 @@ struct mmk_ops {
 #define SLOT_READY	0x1U		/* holds a message */
 #define SLOT_WRITER	0x2U		/* a write guard is held */
 #define SLOT_POISONED	0x4U		/* never set: no writer dies apart from its manager */
+#define SLOT_LOANED	0x8U		/* taken by mmk_loan, not yet published */
 
 struct core {
 	struct mmk_slot_state *slots;
@@ -79,7 +89,7 @@ struct core {
  */
 struct kern_slot {
 	struct mmk_message *buf;	/* write-back buffer, allocated on first use */
-	void *window;			/* writable window mapped for the guard, or NULL */
+	void *window;			/* writable window, mapped on first use, or NULL */
 	int window_pid;			/* the process that mapped it */
 };
 
@@ -109,6 +119,12 @@ struct mmk_manager {
 
 extern const struct mmk_ops mmk_core_ops;
 extern const struct mmk_ops mmk_kernel_ops;
+
+/* mmk.c: run ops of a batch one at a time through the ops table; *done
+ * is added to. */
+enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op);
+enum mmk_error mmk_batch_one_by_one(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+				    size_t *done);
 
 /* core.c: header check shared with the kernel's rules. */
 enum mmk_error mmk_header_check(const struct mmk_manager *m, struct mmk_header *h,

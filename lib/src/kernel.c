@@ -103,28 +103,49 @@ static void kern_write_abandon(struct mmk_manager *m, uint64_t token)
 }
 
 /*
- * Write guard: a window on page-aligned pools, else the slot's buffer.  The
- * guard's private pointer is the slot's record when a window is mapped.
+ * The slot's writable window in this process, mapped on first use and
+ * kept until mmk_close: the kernel lets it work only under a write guard
+ * and zaps its pages at every release, so keeping it costs nothing and
+ * saves an mmap and a munmap per guard.  NULL if the pool has no windows
+ * or it cannot be mapped (e.g. a descriptor opened read-only).  A forked
+ * child does not inherit windows (VM_DONTCOPY), hence the pid.
+ */
+static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t offset)
+{
+	void *w;
+
+	if (!(m->flags & MMK_POOL_PAGE_ALIGNED))
+		return NULL;
+	if (ks->window && ks->window_pid == getpid())
+		return ks->window;
+	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
+		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
+	if (w == MAP_FAILED)
+		return NULL;
+	ks->window = w;
+	ks->window_pid = getpid();
+	return w;
+}
+
+/*
+ * Write guard or loan: the slot's window on page-aligned pools, else the
+ * slot's buffer.  The guard's private pointer is the slot's record when
+ * the window is used.  A loan starts empty; a guard from read_mut starts
+ * with a copy of the message.  On failure the guard is given up.
  */
 static enum mmk_error kern_write_view(struct mmk_manager *m, const struct mmk_guard *g,
-				      struct mmk_message **msg, void **window)
+				      bool loan, struct mmk_message **msg, void **window)
 {
 	struct kern_slot *ks = &m->kern.slots[g->offset / m->slot_size];
 	struct mmk_message *buf;
+	void *w;
 
 	*window = NULL;
-	if (m->flags & MMK_POOL_PAGE_ALIGNED) {
-		void *w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       m->kern.fd, (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, g->offset));
-
-		if (w != MAP_FAILED) {
-			ks->window = w;
-			ks->window_pid = getpid();
-			*msg = w;
-			*window = ks;
-			return MMK_OK;
-		}
-		/* No window (e.g. a descriptor opened read-only): write back. */
+	w = kern_window(m, ks, g->offset);
+	if (w) {
+		*msg = w;
+		*window = ks;
+		return MMK_OK;
 	}
 
 	buf = ks->buf;
@@ -141,13 +162,18 @@ static enum mmk_error kern_write_view(struct mmk_manager *m, const struct mmk_gu
 		buf = p;
 		ks->buf = buf;
 	}
-	/*
-	 * The whole slot, not just the current payload: a writer that grows
-	 * the message must commit the slot's old bytes where it wrote none
-	 * (as the heap and static backends do), never stale buffer memory.
-	 */
-	memcpy(buf, m->kern.map + g->offset, sizeof(struct mmk_header) + m->payload_max);
-	buf->header.payload_size = g->payload_size;
+	if (loan) {
+		memset(&buf->header, 0, sizeof(buf->header));
+	} else {
+		/*
+		 * The whole slot, not just the current payload: a writer that
+		 * grows the message must commit the slot's old bytes where it
+		 * wrote none (as the heap and static backends do), never stale
+		 * buffer memory.
+		 */
+		memcpy(buf, m->kern.map + g->offset, sizeof(struct mmk_header) + m->payload_max);
+		buf->header.payload_size = g->payload_size;
+	}
 	*msg = buf;
 	return MMK_OK;
 }
@@ -180,7 +206,7 @@ static enum mmk_error kern_acquire(struct mmk_manager *m, uint64_t token, enum g
 	if (ioctl(m->kern.fd, cmd[kind], &g))
 		return from_errno(errno);
 	if (kind == GUARD_WRITE)
-		return kern_write_view(m, &g, msg, window);
+		return kern_write_view(m, &g, false, msg, window);
 	*msg = (struct mmk_message *)(uintptr_t)(m->kern.map + g.offset);
 	return MMK_OK;
 }
@@ -198,19 +224,155 @@ static enum mmk_error kern_release_shared(struct mmk_manager *m, uint64_t token)
 static enum mmk_error kern_release_write(struct mmk_manager *m, uint64_t token,
 					 struct mmk_message *msg, void *window)
 {
-	struct mmk_release r = { .token = token };
+	struct mmk_release r = { .token = token, .flags = MMK_RELEASE_COMMIT };
 
+	/*
+	 * Through a window, COMMIT with nothing else: the kernel checks the
+	 * header found in the slot.  The window stays mapped for the next
+	 * guard; the kernel has zapped its pages.
+	 */
 	if (!window) {
-		r.flags = MMK_RELEASE_COMMIT;
 		r.payload_size = msg->header.payload_size;
 		r.header = (uintptr_t)&msg->header;
 		r.payload = (uintptr_t)msg->payload;
 	}
-	/* Through a window, the kernel checks the header found in the slot. */
 	if (ioctl(m->kern.fd, MMK_IOC_WRITE_RELEASE, &r))
 		return errno == ENOENT ? MMK_E_INVALID : from_errno(errno);
-	if (window)
-		kern_window_unmap(m, window);
+	return MMK_OK;
+}
+
+/* No COMMIT: a loan is cancelled, a window's writes are checked and kept. */
+static enum mmk_error kern_cancel_write(struct mmk_manager *m, uint64_t token,
+					struct mmk_message *msg, void *window)
+{
+	struct mmk_release r = { .token = token };
+
+	(void)msg;
+	(void)window;
+	if (ioctl(m->kern.fd, MMK_IOC_WRITE_RELEASE, &r))
+		return errno == ENOENT ? MMK_E_INVALID : from_errno(errno);
+	return MMK_OK;
+}
+
+static enum mmk_error kern_loan(struct mmk_manager *m, uint64_t *token, struct mmk_message **msg,
+				void **window)
+{
+	struct mmk_loan l = { 0 };
+	struct mmk_guard g = { 0 };
+	enum mmk_error err;
+
+	if (ioctl(m->kern.fd, MMK_IOC_LOAN, &l))
+		return from_errno(errno);
+	g.token = l.token;
+	g.offset = l.offset;
+	err = kern_write_view(m, &g, true, msg, window);
+	if (err == MMK_OK)
+		*token = l.token;
+	return err;
+}
+
+/* Ops per MMK_IOC_BATCH: 256 * 48 bytes of stack. */
+#define KERN_BATCH_CHUNK	256
+
+/* Translate one op for the kernel; the front end's checks of mmk_store. */
+static enum mmk_error kern_batch_entry(const struct mmk_manager *m, const struct mmk_batch_op *op,
+				       struct mmk_batch_entry *e)
+{
+	static const struct mmk_header zero;
+	static const uint32_t code[] = {
+		[MMK_OP_STORE]		= MMK_BATCH_STORE,
+		[MMK_OP_READ]		= MMK_BATCH_READ,
+		[MMK_OP_PEEK_HEADER]	= MMK_BATCH_PEEK_HEADER,
+		[MMK_OP_READ_RELEASE]	= MMK_BATCH_READ_RELEASE,
+		[MMK_OP_FREE]		= MMK_BATCH_FREE,
+	};
+
+	memset(e, 0, sizeof(*e));
+	if ((unsigned int)op->op >= sizeof(code) / sizeof(code[0]))
+		return MMK_E_INVALID;
+	e->op = code[op->op];
+	if (op->op != MMK_OP_STORE) {
+		e->token = op->token;
+		return MMK_OK;
+	}
+	if (!op->payload && op->payload_size)
+		return MMK_E_INVALID;
+	if (op->payload_size > m->payload_max)
+		return MMK_E_TOO_LARGE;
+	e->header = (uintptr_t)(op->header ? op->header : &zero);
+	e->payload = (uintptr_t)op->payload;
+	e->payload_size = (uint32_t)op->payload_size;
+	return MMK_OK;
+}
+
+/* Copy one entry's outcome back into the caller's op. */
+static enum mmk_error kern_batch_result(const struct mmk_manager *m, struct mmk_batch_op *op,
+					const struct mmk_batch_entry *e)
+{
+	op->msg = NULL;
+	if (op->op == MMK_OP_STORE)
+		op->token = e->token;
+	if (e->result) {
+		int err = -e->result;
+
+		/* ENOENT: no such guard held, as for mmk_read_release. */
+		op->result = err == ENOENT ? MMK_E_INVALID : from_errno(err);
+		return op->result;
+	}
+	if (op->op == MMK_OP_READ || op->op == MMK_OP_PEEK_HEADER)
+		op->msg = (const struct mmk_message *)(uintptr_t)(m->kern.map + e->offset);
+	op->result = MMK_OK;
+	return MMK_OK;
+}
+
+/*
+ * One MMK_IOC_BATCH per chunk of ops.  An op that the front end refuses
+ * ends its chunk; it fails once the ops before it have run.  If the
+ * module allows fewer ops per batch than a chunk (EDQUOT, nothing run),
+ * chunks get smaller, down to one op per call.
+ */
+static enum mmk_error kern_batch(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+				 size_t *done)
+{
+	struct mmk_batch_entry e[KERN_BATCH_CHUNK];
+	size_t i = 0, k, cnt, chunk = KERN_BATCH_CHUNK;
+	enum mmk_error refused;
+
+	*done = 0;
+	while (i < n) {
+		refused = MMK_OK;
+		for (cnt = 0; cnt < chunk && i + cnt < n; cnt++) {
+			refused = kern_batch_entry(m, &ops[i + cnt], &e[cnt]);
+			if (refused)
+				break;
+		}
+		if (cnt) {
+			struct mmk_batch b = { .ops = (uintptr_t)e, .count = (uint32_t)cnt };
+
+			if (ioctl(m->kern.fd, MMK_IOC_BATCH, &b)) {
+				if (errno == EDQUOT && chunk > 1) {
+					chunk /= 2;
+					continue;
+				}
+				if (errno == EDQUOT)
+					return mmk_batch_one_by_one(m, ops + i, n - i, done);
+				return from_errno(errno);
+			}
+			for (k = 0; k < b.done; k++)
+				kern_batch_result(m, &ops[i + k], &e[k]);
+			*done += b.done;
+			if (b.done < cnt)
+				return kern_batch_result(m, &ops[i + b.done], &e[b.done]);
+			i += cnt;
+		}
+		if (refused) {
+			ops[i].msg = NULL;
+			if (ops[i].op == MMK_OP_STORE)
+				ops[i].token = MMK_TOKEN_INVALID;
+			ops[i].result = refused;
+			return refused;
+		}
+	}
 	return MMK_OK;
 }
 
@@ -256,6 +418,9 @@ const struct mmk_ops mmk_kernel_ops = {
 	.acquire	= kern_acquire,
 	.release_shared	= kern_release_shared,
 	.release_write	= kern_release_write,
+	.cancel_write	= kern_cancel_write,
+	.loan		= kern_loan,
+	.batch		= kern_batch,
 	.free		= kern_free,
 	.available	= kern_available,
 	.close		= kern_close,

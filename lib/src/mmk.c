@@ -261,3 +261,100 @@ enum mmk_error mmk_write_release(struct mmk_write_guard *g)
 	}
 	return err;
 }
+
+enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g)
+{
+	enum mmk_error err;
+
+	if (!g)
+		return MMK_E_INVALID;
+	g->token = MMK_TOKEN_INVALID;
+	g->msg = NULL;
+	g->owner = NULL;
+	g->window = NULL;
+	if (!m)
+		return MMK_E_INVALID;
+	err = m->ops->loan(m, &g->token, &g->msg, &g->window);
+	if (err == MMK_OK) {
+		g->owner = m;
+	} else {
+		g->token = MMK_TOKEN_INVALID;
+		g->msg = NULL;
+		g->window = NULL;
+	}
+	return err;
+}
+
+enum mmk_error mmk_write_cancel(struct mmk_write_guard *g)
+{
+	enum mmk_error err;
+
+	if (!g || !g->owner || !g->msg)
+		return MMK_E_INVALID;
+	err = g->owner->ops->cancel_write(g->owner, g->token, g->msg, g->window);
+	if (err == MMK_OK) {
+		g->owner = NULL;
+		g->msg = NULL;
+		g->window = NULL;
+	}
+	return err;
+}
+
+/* One op of a batch, through the same paths as the single functions. */
+enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op)
+{
+	struct mmk_manager *owner;
+	struct mmk_message *msg;
+	enum mmk_error err;
+
+	op->msg = NULL;
+	switch (op->op) {
+	case MMK_OP_STORE:
+		return mmk_store(m, op->header, op->payload, op->payload_size, &op->token);
+	case MMK_OP_READ:
+	case MMK_OP_PEEK_HEADER:
+		err = acquire(m, op->token, op->op == MMK_OP_READ ? GUARD_READ : GUARD_HEADER,
+			      false, 0, &msg, &owner, NULL);
+		op->msg = msg;
+		return err;
+	case MMK_OP_READ_RELEASE:
+		owner = m;
+		return release_shared(&owner, op->token);
+	case MMK_OP_FREE:
+		return mmk_free(m, op->token);
+	}
+	return MMK_E_INVALID;
+}
+
+enum mmk_error mmk_batch_one_by_one(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+				    size_t *done)
+{
+	enum mmk_error err = MMK_OK;
+	size_t i;
+
+	for (i = 0; i < n && err == MMK_OK; i++) {
+		err = mmk_batch_one(m, &ops[i]);
+		ops[i].result = err;
+		*done += err == MMK_OK;
+	}
+	return err;
+}
+
+enum mmk_error mmk_batch(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+			 size_t *done)
+{
+	enum mmk_error err;
+	size_t ok = 0;
+
+	if (done)
+		*done = 0;
+	if (!m || (!ops && n))
+		return MMK_E_INVALID;
+	if (m->ops->batch)
+		err = m->ops->batch(m, ops, n, &ok);
+	else
+		err = mmk_batch_one_by_one(m, ops, n, &ok);
+	if (done)
+		*done = ok;
+	return err;
+}

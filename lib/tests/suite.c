@@ -1582,6 +1582,33 @@ static void t_kernel_close_with_window(struct ctx *c)
 	CHECK_OK(c, mmk_free(a, t));
 }
 
+/* A loan held at close is cancelled, not poisoned: nothing was published. */
+static void t_kernel_close_cancels_loan(struct ctx *c)
+{
+	struct mmk_config cfg = config(2, 100);
+	char name[MMK_NAME_MAX];
+	struct mmk_manager *a, *b;
+	struct mmk_write_guard w;
+	uint64_t t;
+
+	pool_name(name, sizeof(name));
+	cfg.name = name;
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_OK(c, make(c, &cfg, &a));
+	CHECK_OK(c, mmk_kernel_attach(name, TYPE_ID, &b));
+	track(c, b);
+	CHECK_OK(c, mmk_loan(b, &w));
+	CHECK(c, w.window != NULL);
+	w.msg->payload[0] = 1;			/* half-written */
+	t = w.token;
+	CHECK(c, mmk_available(a) == 1);
+	CHECK_ALL_OPS(c, a, t, MMK_E_ALREADY_BORROWED);
+	untrack(c, b);
+	mmk_close(b);
+	CHECK(c, mmk_available(a) == 2);
+	CHECK_ALL_OPS(c, a, t, MMK_E_BAD_TOKEN);
+}
+
 struct waiter {
 	struct mmk_manager *m;
 	uint64_t token;
@@ -1701,6 +1728,296 @@ static void t_backend_identity(struct ctx *c)
 		CHECK(c, mmk_fd(m) == -1);
 }
 
+/* ---- loans and batches ------------------------------------------------------------ */
+
+/* A loan is an empty, write-guarded message that a release publishes. */
+static void t_loan_publish(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	struct mmk_header_guard h;
+	struct mmk_read_guard r;
+	uint64_t t;
+
+	CHECK_OK(c, mmk_loan(m, &w));
+	CHECK(c, w.msg && w.owner == m && w.token != MMK_TOKEN_INVALID);
+	CHECK(c, (uintptr_t)w.msg->payload % MMK_PAYLOAD_ALIGN == 0);
+	CHECK(c, w.msg->header.payload_size == 0 && w.msg->header.sequence == 0);
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	/* Nobody reads, peeks, writes or frees it before it is published. */
+	CHECK_ALL_OPS(c, m, w.token, MMK_E_ALREADY_BORROWED);
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, w.token));
+
+	memset(w.msg->payload, 0x3c, 40);
+	w.msg->header.payload_size = 40;
+	w.msg->header.sequence = 12;
+	w.msg->header.memory_class = 9;		/* set by mmk at release */
+	t = w.token;
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK(c, !w.msg && !w.owner);
+
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, r.msg->header.payload_size == 40 && r.msg->header.sequence == 12);
+	CHECK(c, r.msg->header.memory_class == MMK_MEM_HOST);
+	CHECK(c, r.msg->header.qos == MMK_QOS_BEST_EFFORT);
+	CHECK(c, r.msg->payload[0] == 0x3c && r.msg->payload[39] == 0x3c);
+	CHECK_OK(c, mmk_peek_header(m, t, &h));
+	CHECK_OK(c, mmk_header_release(&h));
+	CHECK_OK(c, mmk_read_release(&r));
+	/* A published loan is a message like any other, in the first free slot. */
+	CHECK(c, tok_index(t) == 0 && tok_gen(t) == 1);
+	CHECK_OK(c, mmk_free(m, t));
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+/* A cancelled loan gives its slot back and leaves its token stale. */
+static void t_loan_cancel(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	uint64_t t, t2;
+
+	CHECK_OK(c, mmk_loan(m, &w));
+	t = w.token;
+	w.msg->header.payload_size = 3;
+	CHECK_OK(c, mmk_write_cancel(&w));
+	CHECK(c, !w.msg && !w.owner);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_cancel(&w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_ALL_OPS(c, m, t, MMK_E_BAD_TOKEN);
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_free(m, t));
+
+	/* The slot comes back first, two generations on. */
+	CHECK_OK(c, store_pattern(m, 1, 5, &t2));
+	CHECK(c, tok_index(t2) == tok_index(t) && tok_gen(t2) == tok_gen(t) + 1 + 1);
+	CHECK_OK(c, mmk_free(m, t2));
+}
+
+/* A bad header keeps the loan; a full pool and the guard limit refuse one. */
+static void t_loan_checks(struct ctx *c)
+{
+	struct mmk_config cfg = config(2, PAYLOAD);
+	struct mmk_write_guard w, w2, w3;
+	struct mmk_manager *m;
+
+	CHECK_OK(c, make(c, &cfg, &m));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_loan(NULL, &w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_loan(m, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_cancel(NULL));
+
+	CHECK_OK(c, mmk_loan(m, &w));
+	w.msg->header.flags = 0x80;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_write_release(&w));
+	CHECK(c, w.owner == m);
+	w.msg->header.flags = 0;
+	w.msg->header.payload_size = PAYLOAD + 1;
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_write_release(&w));
+	CHECK_OK(c, mmk_loan(m, &w2));
+	CHECK_ERR(c, MMK_E_NO_FREE_SLOTS, mmk_loan(m, &w3));
+	CHECK(c, !w3.msg && !w3.owner && w3.token == MMK_TOKEN_INVALID);
+	CHECK_OK(c, mmk_write_cancel(&w2));
+	/* A cancel drops a loan whatever its header says. */
+	CHECK_OK(c, mmk_write_cancel(&w));
+	CHECK(c, mmk_available(m) == 2);
+}
+
+/* Cancelling a guard from read_mut leaves an unchanged message as it was. */
+static void t_write_cancel_read_mut(struct ctx *c)
+{
+	POOL(c, m);
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 4, 20, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK_OK(c, mmk_write_cancel(&w));
+	CHECK(c, !w.msg && !w.owner);
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK(c, pattern_ok(r.msg, 4, 20));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_free(m, t));
+}
+
+/* Page-aligned pools: a loan spans pages, and the slot's memory is reused. */
+static void t_loan_page_aligned(struct ctx *c)
+{
+	struct mmk_config cfg = config(2, 3 * 4096);
+	struct mmk_write_guard w;
+	struct mmk_read_guard r;
+	struct mmk_manager *m;
+	struct mmk_message *first = NULL;
+	uint64_t t;
+
+	cfg.flags = MMK_POOL_PAGE_ALIGNED;
+	CHECK_OK(c, make(c, &cfg, &m));
+	for (int round = 0; round < 3; round++) {
+		CHECK_OK(c, mmk_loan(m, &w));
+		if (!round)
+			first = w.msg;
+		/* The same slot each round, at the same address (kernel: one window). */
+		CHECK(c, w.msg == first);
+		CHECK(c, w.msg->header.payload_size == 0);
+		memset(w.msg->payload, round + 1, 3 * 4096);
+		w.msg->header.payload_size = 3 * 4096;
+		t = w.token;
+		CHECK_OK(c, mmk_write_release(&w));
+		CHECK_OK(c, mmk_read(m, t, &r));
+		CHECK(c, r.msg->header.payload_size == 3 * 4096);
+		CHECK(c, r.msg->payload[0] == round + 1 && r.msg->payload[3 * 4096 - 1] == round + 1);
+		CHECK_OK(c, mmk_read_release(&r));
+		CHECK_OK(c, mmk_free(m, t));
+	}
+}
+
+/* Stores, reads, a peek, releases and a free in one call. */
+static void t_batch_mixed(struct ctx *c)
+{
+	POOL(c, m);
+	unsigned char p1[10], p2[20];
+	struct mmk_header h = { .sequence = 5 };
+	struct mmk_batch_op ops[9];
+	struct mmk_read_guard r;
+	size_t done = 99;
+
+	memset(p1, 1, sizeof(p1));
+	memset(p2, 2, sizeof(p2));
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_STORE, .header = &h, .payload = p1,
+					.payload_size = sizeof(p1) };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_STORE, .payload = p2,
+					.payload_size = sizeof(p2) };
+	CHECK_OK(c, mmk_batch(m, ops, 2, &done));
+	CHECK(c, done == 2 && ops[0].result == MMK_OK && ops[1].result == MMK_OK);
+	CHECK(c, ops[0].token != ops[1].token && !ops[0].msg);
+
+	ops[2] = (struct mmk_batch_op){ .op = MMK_OP_READ, .token = ops[0].token };
+	ops[3] = (struct mmk_batch_op){ .op = MMK_OP_PEEK_HEADER, .token = ops[1].token };
+	ops[4] = (struct mmk_batch_op){ .op = MMK_OP_READ, .token = ops[0].token };
+	CHECK_OK(c, mmk_batch(m, ops + 2, 3, &done));
+	CHECK(c, done == 3);
+	CHECK(c, ops[2].msg && ops[2].msg == ops[4].msg);
+	CHECK(c, ops[2].msg->header.sequence == 5 && ops[2].msg->header.payload_size == 10);
+	CHECK(c, ops[2].msg->payload[9] == 1);
+	CHECK(c, ops[3].msg->header.payload_size == 20);
+	/* The same message as a guard function gives, and guards count. */
+	CHECK_OK(c, mmk_read(m, ops[0].token, &r));
+	CHECK(c, r.msg == ops[2].msg);
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, ops[0].token));
+
+	ops[5] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = ops[0].token };
+	ops[6] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = ops[0].token };
+	ops[7] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = ops[1].token };
+	ops[8] = (struct mmk_batch_op){ .op = MMK_OP_FREE, .token = ops[0].token };
+	CHECK_OK(c, mmk_batch(m, ops + 5, 4, NULL));
+	CHECK(c, ops[8].result == MMK_OK && !ops[8].msg);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, ops[0].token));
+	CHECK_OK(c, mmk_free(m, ops[1].token));
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+/* The first failing op stops the batch; the ops after it are untouched. */
+static void t_batch_stops_at_first_error(struct ctx *c)
+{
+	POOL(c, m);
+	unsigned char p[4] = { 0 };
+	struct mmk_batch_op ops[4];
+	size_t done;
+
+	for (int i = 0; i < 4; i++)
+		ops[i] = (struct mmk_batch_op){ .op = MMK_OP_STORE, .payload = p,
+						.payload_size = sizeof(p), .token = 42,
+						.result = MMK_E_SYSTEM };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_FREE, .token = MMK_TOKEN_INVALID };
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_batch(m, ops, 4, &done));
+	CHECK(c, done == 1 && ops[0].result == MMK_OK && ops[1].result == MMK_E_BAD_TOKEN);
+	CHECK(c, ops[2].result == MMK_E_SYSTEM && ops[2].token == 42);
+	CHECK(c, ops[3].result == MMK_E_SYSTEM && ops[3].token == 42);
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+}
+
+/* Every op fails as its function would. */
+static void t_batch_errors(struct ctx *c)
+{
+	POOL(c, m);
+	unsigned char p[PAYLOAD + 1] = { 0 };
+	struct mmk_header bad = { .flags = 0x80 };
+	struct mmk_batch_op op;
+	struct mmk_write_guard w;
+	size_t done = 7;
+	uint64_t t;
+
+	CHECK_OK(c, mmk_batch(m, NULL, 0, &done));
+	CHECK(c, done == 0);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(NULL, &op, 1, &done));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, NULL, 1, &done));
+
+#define ONE(want, ...) do {							\
+	op = (struct mmk_batch_op){ __VA_ARGS__ };				\
+	CHECK_ERR(c, want, mmk_batch(m, &op, 1, &done));			\
+	CHECK(c, op.result == (want) && done == ((want) == MMK_OK));		\
+} while (0)
+	ONE(MMK_E_INVALID, .op = (enum mmk_batch_opcode)99);
+	ONE(MMK_E_TOO_LARGE, .op = MMK_OP_STORE, .payload = p, .payload_size = PAYLOAD + 1);
+	CHECK(c, op.token == MMK_TOKEN_INVALID);
+	ONE(MMK_E_INVALID, .op = MMK_OP_STORE, .payload_size = 1);
+	ONE(MMK_E_INVALID, .op = MMK_OP_STORE, .header = &bad, .payload = p, .payload_size = 1);
+	ONE(MMK_E_BAD_TOKEN, .op = MMK_OP_READ, .token = MMK_TOKEN_INVALID);
+	CHECK(c, !op.msg);
+	CHECK_OK(c, store_pattern(m, 2, 2, &t));
+	ONE(MMK_E_INVALID, .op = MMK_OP_READ_RELEASE, .token = t);
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	ONE(MMK_E_ALREADY_BORROWED, .op = MMK_OP_READ, .token = t);
+	ONE(MMK_E_ALREADY_BORROWED, .op = MMK_OP_PEEK_HEADER, .token = t);
+	ONE(MMK_E_BORROW_ACTIVE, .op = MMK_OP_FREE, .token = t);
+	CHECK_OK(c, mmk_write_release(&w));
+	ONE(MMK_OK, .op = MMK_OP_FREE, .token = t);
+	ONE(MMK_E_NOT_ALLOCATED, .op = MMK_OP_FREE, .token = t);
+	ONE(MMK_E_NOT_ALLOCATED, .op = MMK_OP_PEEK_HEADER, .token = t);
+	for (int i = 0; i < CAPACITY; i++)
+		ONE(MMK_OK, .op = MMK_OP_STORE, .payload = p, .payload_size = 1);
+	ONE(MMK_E_NO_FREE_SLOTS, .op = MMK_OP_STORE, .payload = p, .payload_size = 1);
+#undef ONE
+}
+
+/* Long batches (the kernel splits them) give what single calls give. */
+static void t_batch_long(struct ctx *c)
+{
+	enum { N = 600 };
+	static struct mmk_batch_op ops[N];
+	unsigned char p[8] = { 0 };
+	POOL(c, m);
+	uint64_t t;
+	size_t done;
+
+	/* Store, free, store, free ...: always slot 0, a generation more each time. */
+	for (int i = 0; i < N; i++)
+		ops[i] = i % 2 ? (struct mmk_batch_op){ .op = MMK_OP_FREE } :
+				 (struct mmk_batch_op){ .op = MMK_OP_STORE, .payload = p,
+							.payload_size = sizeof(p) };
+	/* Tokens of frees are not known before the stores: run in two steps. */
+	CHECK_OK(c, mmk_batch(m, ops, 1, &done));
+	for (int i = 1; i < N; i += 2)
+		ops[i].token = tok_make(tok_tag(ops[0].token), (uint32_t)(i / 2 + 1), 0);
+	CHECK_OK(c, mmk_batch(m, ops + 1, N - 1, &done));
+	CHECK(c, done == N - 1);
+	for (int i = 0; i < N; i += 2)
+		CHECK(c, ops[i].token == ops[i + 1].token);
+	CHECK_OK(c, store_pattern(m, 1, 1, &t));
+	CHECK(c, tok_gen(t) == N / 2 + 1);
+
+	/* A failure past the first chunk: everything before it ran. */
+	for (int i = 0; i < N; i++)
+		ops[i] = (struct mmk_batch_op){ .op = MMK_OP_PEEK_HEADER, .token = t };
+	ops[N - 10].op = MMK_OP_FREE;
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_batch(m, ops, N, &done));
+	CHECK(c, done == N - 10 && ops[N - 10].result == MMK_E_BORROW_ACTIVE);
+	CHECK(c, ops[N - 11].msg && ops[N - 11].msg->header.payload_size == 1);
+	CHECK(c, ops[N - 9].result == MMK_OK && !ops[N - 9].msg);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static const struct test {
@@ -1742,6 +2059,15 @@ static const struct test {
 	T(t_guard_limits),
 	T(t_many_writers),
 	T(t_typed),
+	T(t_loan_publish),
+	T(t_loan_cancel),
+	T(t_loan_checks),
+	T(t_write_cancel_read_mut),
+	{ "loan_page_aligned", t_loan_page_aligned, B_KERNEL | B_HEAP },
+	T(t_batch_mixed),
+	T(t_batch_stops_at_first_error),
+	T(t_batch_errors),
+	T(t_batch_long),
 	{ "static_storage", t_static_storage, B_STATIC },
 	{ "page_aligned", t_page_aligned, B_KERNEL | B_HEAP },
 	T_KERNEL(t_kernel_attach),
@@ -1752,6 +2078,7 @@ static const struct test {
 	T_KERNEL(t_kernel_read_only_mapping),
 	T_KERNEL(t_kernel_window_writes),
 	T_KERNEL(t_kernel_close_with_window),
+	T_KERNEL(t_kernel_close_cancels_loan),
 	T_KERNEL(t_kernel_wait_for_writer),
 	T_KERNEL(t_kernel_threads),
 #undef T

@@ -22,7 +22,7 @@
  *    kernel zeroes the bytes it does not know.
  *  - Unknown flags and non-zero reserved fields fail with EINVAL.  Fields
  *    marked "out" are ignored on entry.
- *  - Nothing is changed when an ioctl fails.
+ *  - Nothing is changed when an ioctl fails (MMK_IOC_BATCH: see there).
  *
  * Errors (errno) and the libmmk error each one stands for:
  *
@@ -276,6 +276,10 @@ struct mmk_guard {
  * @header:       with COMMIT: user pointer to the new struct mmk_msg_header
  * @payload:      with COMMIT: user pointer to the new payload
  *
+ * COMMIT with @header, @payload and @payload_size all zero commits in
+ * place: the message is the one found in the slot (written through a
+ * writable window), checked like a window release below.
+ *
  * A read release drops one read or header guard this session holds on the
  * token.  A write release drops the session's write guard; with
  * MMK_RELEASE_COMMIT the message is first replaced by @header and @payload,
@@ -304,6 +308,102 @@ struct mmk_free {
 	__u32 __reserved;
 };
 
+/* struct mmk_loan flags: none yet. */
+#define MMK_LOAN_FLAGS_ALL	0U
+
+/**
+ * struct mmk_loan - argument of MMK_IOC_LOAN
+ * @flags:        must be zero
+ * @__reserved:   must be zero
+ * @token:        out: the token the message will have once published
+ * @offset:       out: where the slot starts in the mapping
+ *
+ * Takes a free slot (ENOSPC if none) and gives this session the write
+ * guard on it, as an empty message that no other session can read, peek
+ * (EBUSY) or free (ETXTBSY) until it is published.  The slot's header is
+ * zeroed.  The holder writes the message through a writable window
+ * (page-aligned pools) or sends it with a write-back commit.  A write
+ * release with MMK_RELEASE_COMMIT publishes it; one without COMMIT
+ * cancels the loan: the slot goes back to the free list and the token
+ * becomes stale (EBADSLT).  A session that goes away holding a loan gives
+ * the slot back the same way: nothing was published, so nothing is
+ * poisoned.  A loan counts as a write guard against the session's limit
+ * (EDQUOT, checked after ENOSPC).
+ */
+struct mmk_loan {
+	__u32 flags;
+	__u32 __reserved;
+	__u64 token;
+	__u64 offset;
+};
+
+/* struct mmk_batch_entry opcodes. */
+#define MMK_BATCH_STORE		1	/* as MMK_IOC_STORE */
+#define MMK_BATCH_READ		2	/* as MMK_IOC_READ */
+#define MMK_BATCH_PEEK_HEADER	3	/* as MMK_IOC_PEEK_HEADER */
+#define MMK_BATCH_READ_RELEASE	4	/* as MMK_IOC_READ_RELEASE */
+#define MMK_BATCH_FREE		5	/* as MMK_IOC_FREE */
+
+/**
+ * struct mmk_batch_entry - one operation of MMK_IOC_BATCH (fixed layout)
+ * @op:           MMK_BATCH_*; anything else fails with EINVAL
+ * @flags:        must be zero
+ * @token:        the message; out for STORE (ignored on entry; set to
+ *                MMK_TOKEN_INVALID if the store fails)
+ * @header:       STORE: user pointer to a struct mmk_msg_header; else 0
+ * @payload:      STORE: user pointer to the payload; else 0
+ * @payload_size: STORE: payload bytes; out for READ and PEEK_HEADER
+ *                (ignored on entry); else 0
+ * @result:       out: 0, or the negative errno the single ioctl would
+ *                have failed with
+ * @offset:       out: READ and PEEK_HEADER: where the message starts in
+ *                the mapping; 0 for the others
+ *
+ * Each op is checked and run exactly as its single ioctl, with the same
+ * errors; a field an op does not use must be zero (EINVAL).
+ */
+struct mmk_batch_entry {
+	__u32 op;
+	__u32 flags;
+	__u64 token;
+	__u64 header;
+	__u64 payload;
+	__u32 payload_size;
+	__s32 result;
+	__u64 offset;
+};
+
+/**
+ * struct mmk_batch - argument of MMK_IOC_BATCH
+ * @ops:        user pointer to @count struct mmk_batch_entry
+ * @count:      number of ops; 0 does nothing; more than the module
+ *              parameter max_batch_ops: EDQUOT
+ * @flags:      must be zero
+ * @done:       out: ops that succeeded
+ * @__reserved: must be zero
+ *
+ * The ops run in order, one at a time, each written back (results, and a
+ * STORE's token before its message becomes reachable) before the next
+ * starts.  Processing stops at the first op that fails: its @result holds
+ * the error, @done counts the ops before it, and the ops after it are not
+ * looked at.  The ioctl itself returns 0 whenever the batch header was
+ * valid, whatever the ops did.
+ *
+ * If the ops array cannot be read, or an op cannot be written back, the
+ * ioctl fails with EFAULT after writing @done (if it can): the ops that
+ * did not run, and the one that could not be written back, have no
+ * effect (a STORE gives its slot back, a READ or PEEK_HEADER drops its
+ * guard), except that a READ_RELEASE or FREE cannot be undone: it stays
+ * done and is counted in @done.
+ */
+struct mmk_batch {
+	__u64 ops;
+	__u32 count;
+	__u32 flags;
+	__u32 done;
+	__u32 __reserved;
+};
+
 /*
  * Writable windows, for MMK_POOL_PAGE_ALIGNED pools only.  While a session
  * holds the write guard on a slot, it may map that one slot read-write
@@ -315,6 +415,9 @@ struct mmk_free {
  * without the guard fails with EACCES.  At write release the kernel checks
  * the header found in the slot like a store's header, and takes the
  * payload size from it (EMSGSIZE or EINVAL, guard still held, if wrong).
+ * The first fault on a window maps the whole slot.  A window VMA may stay
+ * mapped from one guard on its slot to the next: it faults again under
+ * the next guard, and SIGBUS with none.
  */
 #define MMK_WINDOW_SHIFT	40
 #define MMK_WINDOW_OFFSET(pool_id, offset) \
@@ -335,5 +438,9 @@ struct mmk_free {
 #define MMK_IOC_READ_RELEASE	_IOW(MMK_IOC_MAGIC, 0x07, struct mmk_release)
 #define MMK_IOC_WRITE_RELEASE	_IOW(MMK_IOC_MAGIC, 0x08, struct mmk_release)
 #define MMK_IOC_FREE		_IOW(MMK_IOC_MAGIC, 0x09, struct mmk_free)
+/* Take a free slot under this session's write guard. */
+#define MMK_IOC_LOAN		_IOWR(MMK_IOC_MAGIC, 0x0a, struct mmk_loan)
+/* Run several store, read, peek, release and free operations. */
+#define MMK_IOC_BATCH		_IOWR(MMK_IOC_MAGIC, 0x0b, struct mmk_batch)
 
 #endif /* _UAPI_LINUX_MMK_H */

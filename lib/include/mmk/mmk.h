@@ -749,7 +749,8 @@ MMK_API enum mmk_error mmk_header_release(struct mmk_header_guard *g);
  * the message.  Where it points:
  *   heap, static: the slot itself.
  *   kernel, pool created with MMK_POOL_PAGE_ALIGNED: a writable window on
- *           the slot, mapped for this guard (one mmap; unmapped at release).
+ *           the slot, mapped on first use and kept until mmk_close; the
+ *           kernel lets it work only while the guard is held.
  *   kernel, other pools: a buffer of the manager's for that slot (kept
  *           until mmk_close, so at most one slot's worth of memory per
  *           slot), filled with a copy of the message.
@@ -790,6 +791,62 @@ mmk_read_mut(struct mmk_manager *m, uint64_t token, struct mmk_write_guard *g);
 MMK_API enum mmk_error mmk_write_release(struct mmk_write_guard *g);
 
 /**
+ * mmk_loan - take a free slot under the write guard, as an empty message
+ * @m: the manager
+ * @g: the guard to fill; its previous contents are ignored
+ *
+ * The zero-copy way to produce a message: write it where it will live,
+ * then publish it.  On success g->token is the message's token and g->msg
+ * points to writable slot memory holding an empty message (zeroed header):
+ *   heap, static: the slot itself.
+ *   kernel, pool created with MMK_POOL_PAGE_ALIGNED: the slot, through a
+ *           writable window that the manager maps on first use and keeps
+ *           until mmk_close (one per slot; no system call but the loan's
+ *           ioctl and one page fault per guard).
+ *   kernel, other pools: the manager's write-back buffer for that slot,
+ *           copied in at publication.
+ * Write the header and the payload, set msg->header.payload_size, then
+ * publish with mmk_write_release(g) (the same checks as for a guard from
+ * mmk_read_mut) or give the slot back with mmk_write_cancel(g).  Until
+ * then the message exists for no one else: read, peek and mmk_read_mut
+ * on the token give MMK_E_ALREADY_BORROWED and mmk_free
+ * MMK_E_BORROW_ACTIVE.  A loan held at mmk_close (kernel: when the
+ * session goes away, even by a crash) is cancelled, not poisoned, since
+ * nothing was ever published.  A loan counts against MMK_GUARDS_MAX.
+ *
+ * Errors, in the order they are checked:
+ *   MMK_E_INVALID        @m or @g NULL
+ *   MMK_E_NO_FREE_SLOTS  the pool is full
+ *   MMK_E_LIMIT          MMK_GUARDS_MAX held by this manager
+ *   MMK_E_SYSTEM         kernel: errno, e.g. ENOMEM for the buffer (the
+ *                        loan is cancelled then)
+ *
+ * Thread-safety: see "Threads".
+ */
+MMK_API MMK_NODISCARD enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g);
+
+/**
+ * mmk_write_cancel - drop a write guard without publishing
+ * @g: a guard filled by mmk_loan(), mmk_read_mut() or mmk_read_mut_wait()
+ *
+ * A loan: the slot goes back to the free list and its token becomes stale
+ * (MMK_E_BAD_TOKEN).  A guard from mmk_read_mut: the message stays as it
+ * is.  Where g->msg is a copy (kernel pools without
+ * MMK_POOL_PAGE_ALIGNED), the copy is dropped and the message is as it
+ * was before the guard.  Where g->msg is the message itself (heap,
+ * static, page-aligned kernel pools), what was written in place cannot be
+ * taken back: the header is checked as by mmk_write_release(), with the
+ * same errors, and on error the guard is still held.  Marks @g not held.
+ *
+ * Errors:
+ *   MMK_E_INVALID    @g NULL or not held
+ *   MMK_E_TOO_LARGE, MMK_E_INVALID  mmk_read_mut guard on an in-place
+ *                    message whose header is wrong (as mmk_write_release)
+ *   MMK_E_SYSTEM     kernel: errno
+ */
+MMK_API enum mmk_error mmk_write_cancel(struct mmk_write_guard *g);
+
+/**
  * mmk_read_wait, mmk_peek_header_wait, mmk_read_mut_wait - take a guard,
  * waiting for an incompatible guard to go away
  * @m, @token, @g: as for mmk_read(), mmk_peek_header(), mmk_read_mut()
@@ -812,6 +869,67 @@ mmk_peek_header_wait(struct mmk_manager *m, uint64_t token, uint64_t timeout_ns,
 MMK_API MMK_NODISCARD enum mmk_error
 mmk_read_mut_wait(struct mmk_manager *m, uint64_t token, uint64_t timeout_ns,
 		  struct mmk_write_guard *g);
+
+/* ---- batches ------------------------------------------------------------------ */
+
+/* What one entry of mmk_batch() does; the functions it stands for. */
+enum mmk_batch_opcode {
+	MMK_OP_STORE,		/* mmk_store */
+	MMK_OP_READ,		/* mmk_read */
+	MMK_OP_PEEK_HEADER,	/* mmk_peek_header */
+	MMK_OP_READ_RELEASE,	/* mmk_read_release or mmk_header_release */
+	MMK_OP_FREE,		/* mmk_free */
+};
+
+/**
+ * struct mmk_batch_op - one operation of mmk_batch()
+ * @op:           what to do
+ * @token:        the message; out for MMK_OP_STORE (MMK_TOKEN_INVALID if
+ *                it fails)
+ * @header:       MMK_OP_STORE: the header, or NULL for a zeroed one
+ * @payload:      MMK_OP_STORE: the payload (NULL only if @payload_size is 0)
+ * @payload_size: MMK_OP_STORE: payload bytes
+ * @msg:          out: MMK_OP_READ and MMK_OP_PEEK_HEADER: the message, in
+ *                place, as g->msg of the guard functions; else NULL
+ * @result:       out: MMK_OK, or the error of the function the op stands for
+ *
+ * A guard taken by MMK_OP_READ or MMK_OP_PEEK_HEADER is an ordinary guard
+ * of the manager: release it with MMK_OP_READ_RELEASE and the same token,
+ * in this batch or a later one (there is no guard struct to release), or
+ * with mmk_close.
+ */
+struct mmk_batch_op {
+	enum mmk_batch_opcode op;
+	uint64_t token;
+	const struct mmk_header *header;
+	const void *payload;
+	size_t payload_size;
+	const struct mmk_message *msg;
+	enum mmk_error result;
+};
+
+/**
+ * mmk_batch - run several operations in one call
+ * @m:    the manager
+ * @ops:  @n operations, run in order
+ * @n:    how many; 0 does nothing
+ * @done: out (may be NULL): how many ops succeeded
+ *
+ * Each op is checked and run exactly as its function would be, with the
+ * same errors.  Processing stops at the first op that fails: its @result
+ * holds the error, *@done counts the ops before it, and the ops after it
+ * are not touched.  The kernel backend runs up to 256 ops per ioctl
+ * (MMK_IOC_BATCH, fewer if the module's max_batch_ops is lower), so a
+ * batch costs one system call per 256 ops instead of one per op.
+ *
+ * Return: MMK_OK if every op succeeded, else the failing op's error;
+ * MMK_E_INVALID (with *@done 0, nothing run) if @m is NULL, or @ops is
+ * NULL and @n is not 0.  An unknown @op fails that op with MMK_E_INVALID.
+ *
+ * Thread-safety: see "Threads".
+ */
+MMK_API enum mmk_error mmk_batch(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
+				 size_t *done);
 
 /* ---- scope macros -------------------------------------------------------------- */
 
