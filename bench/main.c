@@ -36,13 +36,7 @@
 #include "report.h"
 
 static const struct bench_link_ops *const all_links[] = {
-	&link_mmk_copy,
-#ifdef BENCH_HAVE_LOAN
-	&link_mmk_zc,
-#endif
-#ifdef BENCH_HAVE_BATCH
-	&link_mmk_batch,
-#endif
+	&link_mmk_copy, &link_mmk_zc, &link_mmk_batch,
 	&link_pipe, &link_unix, &link_mq, &link_shm,
 };
 #define NLINKS	(sizeof(all_links) / sizeof(all_links[0]))
@@ -98,10 +92,12 @@ static int smoke(void)
 	struct bench_limits tp = { UINT64_MAX, 40, 40 }, lat = { UINT64_MAX, 10, 10 };
 	struct bench_result r;
 	uint64_t seq0 = 1000;
-	size_t i, j;
+	size_t i, j, plan = 0;
 	int rc;
 
-	printf("TAP version 13\n1..%zu\n", NLINKS * 3 * 4);
+	for (i = 0; i < NLINKS; i++)
+		plan += 3 * (all_links[i]->pingpong ? 4 : 2);
+	printf("TAP version 13\n1..%zu\n", plan);
 	for (i = 0; i < NLINKS; i++) {
 		const struct bench_link_ops *ops = all_links[i];
 
@@ -119,13 +115,8 @@ static int smoke(void)
 			tap(!rc && r.mismatches == 1,
 			    "%s %zu B: one corrupted message of 40 is caught (%llu mismatches)",
 			    ops->name, sz, (unsigned long long)r.mismatches);
-			if (!ops->pingpong) {
-				tap(true, "%s %zu B: round trips # SKIP no round-trip test",
-				    ops->name, sz);
-				tap(true, "%s %zu B: corrupted answer # SKIP no round-trip test",
-				    ops->name, sz);
+			if (!ops->pingpong)
 				continue;
-			}
 			rc = bench_latency(ops, sz, &lat, seq0, &r);
 			tap(!rc && r.mismatches == 0 &&
 			    r.msgs == lat.max_msgs - BENCH_LAT_WARMUP,
