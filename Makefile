@@ -214,7 +214,7 @@ help:
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
 	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
 	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
-	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, default "-t 1")'
+	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, e.g. "-t 1 -r 5")'
 
 .PHONY: all module lib selftests examples tools benchmarks kselftest-headers deps check \
 	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl clean help

@@ -270,7 +270,7 @@ void report_targets(const struct report *rep, FILE *f, const char *p)
 	if (b64 && best)
 		fprintf(f, "%s  64 B: mmk-batch throughput %.2fx the best peer (%s)"
 			" (target >= 1x): %s\n", p, best->nsop / b64->nsop, best->name,
-			verdict(best->nsop <= b64->nsop));
+			verdict(b64->nsop <= best->nsop));
 	else
 		fprintf(f, "%s  64 B batching target: not measured\n", p);
 }

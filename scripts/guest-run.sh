@@ -28,7 +28,7 @@
 #   MMK_KO                module (default: kmod/mmk.ko)
 #   MMK_TESTS             space-separated subset of selftest programs to run
 #   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
-#   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: "-t 1")
+#   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: none)
 #   MMK_QEMU_ACCEL        tcg (default) or kvm
 #   MMK_QEMU_CPU          qemu -cpu model (default: max with tcg, host with kvm)
 #   MMK_QEMU_MEM          guest memory (default: 2G)
@@ -97,7 +97,7 @@ else
 fi
 demo_bin=$top/build/examples/mmk_demo
 bench_dir=$top/build/bench
-bench_args=${MMK_BENCH_ARGS:--t 1}
+bench_args=${MMK_BENCH_ARGS:-}
 
 # ---- host checks ---------------------------------------------------------------
 
