@@ -38,7 +38,7 @@ total() {	# BACKEND OP COUNT
 
 echo "backend,op,instructions_per_op" >"$out/callgrind.csv"
 for backend in heap static; do
-	for op in store+free read write peek; do
+	for op in store+free read write peek loan+free; do
 		a=$(total "$backend" "$op" "$n")
 		b=$(total "$backend" "$op" $((2 * n)))
 		awk -v a="$a" -v b="$b" -v n="$n" -v be="$backend" -v op="$op" \
@@ -46,6 +46,6 @@ for backend in heap static; do
 	done
 done
 echo
-echo "==== instructions per operation (callgrind, this machine, pairs of calls) ===="
+echo "==== instructions per operation (callgrind, this machine, per op of mmk_bench_micro) ===="
 column -s, -t "$out/callgrind.csv" 2>/dev/null || cat "$out/callgrind.csv"
 echo "counts: $out/callgrind.csv"

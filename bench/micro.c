@@ -6,14 +6,17 @@
  *   mmk_bench_micro -b BACKEND -o OP -n N   run one op N times, untimed
  *                                           (for valgrind --tool=callgrind)
  *
- * Backends: kernel (needs /dev/mmk), heap, static.  Ops, each one pair of
- * calls on a 64-byte message:
+ * Backends: kernel (needs /dev/mmk), kernel-pa (a page-aligned kernel
+ * pool: write guards and loans write through the slot's window), heap,
+ * static.  Ops on a 64-byte message:
  *   store+free   mmk_store then mmk_free
  *   read         mmk_read then mmk_read_release (message stored once)
  *   write        mmk_read_mut then mmk_write_release
  *   peek         mmk_peek_header then mmk_header_release
+ *   loan+free    mmk_loan, set the payload size, mmk_write_release (publish),
+ *                mmk_free: the zero-copy producer's calls, without the fill
  * The timed mode prints the report's CSV (kind "micro", ns_per_op is per
- * pair); -P prefixes the lines as mmk_bench -P does.  Exit status 1 if an
+ * op, all its calls); -P prefixes the lines as mmk_bench -P does.  Exit status 1 if an
  * operation fails.
  */
 #include <stdio.h>
@@ -31,8 +34,8 @@
 
 static MMK_STATIC_STORAGE(micro_storage, MICRO_SLOTS, MICRO_PAYLOAD);
 
-static const char *const backends[] = { "kernel", "heap", "static" };
-static const char *const ops[] = { "store+free", "read", "write", "peek" };
+static const char *const backends[] = { "kernel", "kernel-pa", "heap", "static" };
+static const char *const ops[] = { "store+free", "read", "write", "peek", "loan+free" };
 
 static struct mmk_manager *open_backend(const char *name)
 {
@@ -44,6 +47,10 @@ static struct mmk_manager *open_backend(const char *name)
 
 	if (!strcmp(name, "kernel"))
 		e = mmk_kernel_create(&cfg, &m);
+	else if (!strcmp(name, "kernel-pa")) {
+		cfg.flags = MMK_POOL_PAGE_ALIGNED;
+		e = mmk_kernel_create(&cfg, &m);
+	}
 	else if (!strcmp(name, "heap"))
 		e = mmk_heap_create(&cfg, &m);
 	else if (!strcmp(name, "static"))
@@ -92,6 +99,19 @@ static enum mmk_error run_op(struct mmk_manager *m, const char *op, uint64_t n, 
 			if (!e)
 				e = mmk_header_release(&g);
 		}
+	} else if (!strcmp(op, "loan+free")) {
+		struct mmk_write_guard g;
+
+		for (i = 0; i < n && !e; i++) {
+			e = mmk_loan(m, &g);
+			if (e)
+				break;
+			g.msg->header.payload_size = sizeof(payload);
+			t = g.token;
+			e = mmk_write_release(&g);
+			if (!e)
+				e = mmk_free(m, t);
+		}
 	} else {
 		e = MMK_E_INVALID;
 	}
@@ -124,7 +144,8 @@ fail:
 static void usage(void)
 {
 	fprintf(stderr, "usage: mmk_bench_micro [-t SECONDS] [-P]\n"
-		"       mmk_bench_micro -b kernel|heap|static -o store+free|read|write|peek -n N\n");
+		"       mmk_bench_micro -b kernel|kernel-pa|heap|static\n"
+		"                       -o store+free|read|write|peek|loan+free -n N\n");
 	exit(2);
 }
 
@@ -196,7 +217,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			report_micro(&rep, backends[b], ops[o], MICRO_PAYLOAD, count, ns);
-			printf("%s%-7s %-11s %10.1f ns per pair of calls\n", prefix ? "MMK-TAB " : "",
+			printf("%s%-9s %-11s %10.1f ns per op\n", prefix ? "MMK-TAB " : "",
 			       backends[b], ops[o], ns);
 		}
 		mmk_close(m);
