@@ -55,5 +55,5 @@ names() {	# the contenders of one kind, in the order of the CSV
 		"$out/results.csv"
 }
 gnuplot -e "dir='$out'; tp='$(names throughput)'; lat='$(names latency)'; \
-	title='${guest:-guest}'" "$here/plot.gp"
+	all='$(names throughput)'; title='${guest:-guest}'" "$here/plot.gp"
 echo "plots: $out/throughput.png $out/latency.png"
