@@ -106,7 +106,7 @@ struct mmk_pool {
 	struct mmk_slot **slots;
 	void *arena;		/* vmalloc, map_size bytes, mapped read-only */
 
-	/* Protects free_stack and nr_free.  Taken by store and free only. */
+	/* Protects free_stack and nr_free.  Taken by store, loan, loan cancel and free only. */
 	spinlock_t free_lock;
 	u32 *free_stack;
 	u32 nr_free;

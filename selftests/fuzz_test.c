@@ -397,8 +397,38 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 			rel->payload_size = rnd_size(r, psize);
 			rel->header = pick_header(w);
 			rel->payload = pick_src(w, rel->payload_size);
+			if (chance(r, 15)) {	/* commit in place */
+				rel->payload_size = 0;
+				rel->header = 0;
+				rel->payload = 0;
+			}
 		}
 		return sizeof(*rel);
+	}
+	case _IOC_NR(MMK_IOC_LOAN):
+		memset(buf, 0, sizeof(struct mmk_loan));
+		return sizeof(struct mmk_loan);
+	case _IOC_NR(MMK_IOC_BATCH): {
+		/* Shared by the worker's threads, if any: a racing array is fair game. */
+		static struct mmk_batch_entry ops[8];
+		struct mmk_batch *b = buf;
+		unsigned int i, n = below(r, ARRAY_SIZE(ops) + 1);
+
+		for (i = 0; i < n; i++) {
+			memset(&ops[i], 0, sizeof(ops[i]));
+			ops[i].op = 1 + below(r, MMK_BATCH_FREE + 1);	/* one unknown */
+			if (ops[i].op == MMK_BATCH_STORE) {
+				ops[i].payload_size = rnd_size(r, psize);
+				ops[i].header = pick_header(w);
+				ops[i].payload = pick_src(w, ops[i].payload_size);
+			} else {
+				ops[i].token = pick_token(w, s);
+			}
+		}
+		memset(b, 0, sizeof(*b));
+		b->ops = chance(r, 95) ? (uintptr_t)ops : rnd(r);
+		b->count = chance(r, 98) ? n : (uint32_t)rnd(r);
+		return sizeof(*b);
 	}
 	case _IOC_NR(MMK_IOC_FREE): {
 		struct mmk_free *f = buf;
@@ -414,7 +444,7 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 static const unsigned long mmk_cmds[] = {
 	MMK_IOC_CREATE, MMK_IOC_ATTACH, MMK_IOC_POOL_INFO, MMK_IOC_STORE,
 	MMK_IOC_READ, MMK_IOC_READ_MUT, MMK_IOC_PEEK_HEADER, MMK_IOC_READ_RELEASE,
-	MMK_IOC_WRITE_RELEASE, MMK_IOC_FREE,
+	MMK_IOC_WRITE_RELEASE, MMK_IOC_FREE, MMK_IOC_LOAN, MMK_IOC_BATCH,
 };
 
 /* Where the argument goes: at the end of the argument page, mostly. */
@@ -467,6 +497,12 @@ static void note_ioctl(struct worker *w, unsigned long cmd, int ret, void *arg, 
 	case _IOC_NR(MMK_IOC_READ_MUT):
 	case _IOC_NR(MMK_IOC_PEEK_HEADER):
 		st->guards_ok++;
+		break;
+	case _IOC_NR(MMK_IOC_LOAN):
+		if (_IOC_SIZE(cmd) >= sizeof(struct mmk_loan)) {
+			st->guards_ok++;
+			add_token(w, ((struct mmk_loan *)arg)->token);
+		}
 		break;
 	}
 }

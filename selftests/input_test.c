@@ -610,6 +610,7 @@ TEST_F(dev, bad_argument_pointer_efault)
 	static const unsigned long pool_cmds[] = {
 		MMK_IOC_POOL_INFO, MMK_IOC_STORE, MMK_IOC_READ, MMK_IOC_READ_MUT,
 		MMK_IOC_PEEK_HEADER, MMK_IOC_READ_RELEASE, MMK_IOC_WRITE_RELEASE, MMK_IOC_FREE,
+		MMK_IOC_LOAN, MMK_IOC_BATCH,
 	};
 	static const unsigned long bind_cmds[] = { MMK_IOC_CREATE, MMK_IOC_ATTACH };
 	void *const bad[] = { NULL, (void *)1, KERNEL_PTR };
@@ -1000,8 +1001,8 @@ TEST_F(dev, max_total_bytes_cap_edquot)
 TEST_F(dev, unknown_ioctl_enotty)
 {
 	const unsigned long bad[] = {
-		_IO(MMK_IOC_MAGIC, 0x0a),
-		_IOWR(MMK_IOC_MAGIC, 0x0a, struct mmk_guard),
+		_IO(MMK_IOC_MAGIC, 0x0c),
+		_IOWR(MMK_IOC_MAGIC, 0x0c, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC, 0xff, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC ^ 1, _IOC_NR(MMK_IOC_STORE), struct mmk_store),
 		_IO(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_STORE)),	/* no direction */

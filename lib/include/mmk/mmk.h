@@ -771,7 +771,7 @@ mmk_read_mut(struct mmk_manager *m, uint64_t token, struct mmk_write_guard *g);
 
 /**
  * mmk_write_release - publish the message and release the write guard
- * @g: a guard filled by mmk_read_mut() or mmk_read_mut_wait()
+ * @g: a guard filled by mmk_read_mut(), mmk_read_mut_wait() or mmk_loan()
  *
  * Checks the header found in g->msg like mmk_store() checks a header, sets
  * payload_size (from the header), memory_class and memory_device, makes the
