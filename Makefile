@@ -6,6 +6,7 @@
 #   make check      install build dependencies, build, and run every test in a qemu guest
 #   make install    install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR)
 #   make demo       build and run the demo in a qemu guest
+#   make bench      run the benchmarks in a qemu guest; results in build/bench/
 #   make help       list every target and variable
 #
 # The module is never loaded into the build machine's kernel: it is only
@@ -55,7 +56,7 @@ GUEST_RUN_ENV	= MMK_GUEST_SERIES='$(GUEST_SERIES)' MMK_GUEST_FLAVOUR='$(GUEST_FL
 
 # ---- build -------------------------------------------------------------------
 
-all: module lib selftests examples tools
+all: module lib selftests examples tools benchmarks
 
 module:
 	@if [ ! -d "$(KDIR)" ]; then \
@@ -81,6 +82,10 @@ selftests: $(KSELFTEST_DIR)/kselftest_harness.h lib
 # mmkctl, linked with libmnl (shared only, so mmkctl is not static).
 tools:
 	$(MAKE) -C tools/mmkctl TOP=$(CURDIR)
+
+# mmk_bench and mmk_bench_micro (bench/), static like the selftests.
+benchmarks: lib
+	$(MAKE) -C bench TOP=$(CURDIR)
 
 examples: lib
 	$(if $(wildcard examples/Makefile),$(MAKE) -C examples TOP=$(CURDIR),@echo "examples: none yet")
@@ -136,8 +141,22 @@ demo:
 	@+$(SUBMAKE) module examples tools
 	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh demo
 
+# The benchmarks: one guest runs them all (2 vCPUs, TCG unless
+# MMK_QEMU_ACCEL=kvm); bench/report.sh takes the results out of its console
+# log into build/bench/results.csv, prints the table and draws the plots;
+# bench/callgrind.sh counts instructions per operation of the heap and
+# static backends on this machine.  MMK_BENCH_ARGS is passed to mmk_bench.
+BENCH_OUT	:= $(BUILD)/bench
+
+bench:
+	@+$(SUBMAKE) deps
+	@+$(SUBMAKE) module benchmarks
+	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh bench
+	@bash $(CURDIR)/bench/report.sh $(BUILD)/guest/bench.log $(BENCH_OUT)
+	@bash $(CURDIR)/bench/callgrind.sh $(BENCH_OUT)/mmk_bench_micro $(BENCH_OUT)
+
 # Run the guest without building anything first.
-guest-check guest-demo: guest-%:
+guest-check guest-demo guest-bench: guest-%:
 	@$(GUEST_RUN_ENV) bash $(CURDIR)/scripts/guest-run.sh $*
 
 # ---- install -------------------------------------------------------------------
@@ -170,6 +189,7 @@ help:
 	@echo '  lib            build libmmk (build/lib/libmmk.so, libmmk.a)'
 	@echo '  selftests      build the kselftest programs into build/selftests/'
 	@echo '  examples       build the examples into build/examples/'
+	@echo '  benchmarks     build mmk_bench and mmk_bench_micro into build/bench/'
 	@echo '  tools          build mmkctl into build/tools/'
 	@echo '  kselftest-headers  extract the kselftest headers into build/kselftest/'
 	@echo '  deps           install the Debian packages needed (as root)'
@@ -179,8 +199,11 @@ help:
 	@echo '  install        install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR=)'
 	@echo '  uninstall      remove what install installed'
 	@echo '  demo           deps + build + run the demo in a qemu guest'
+	@echo '  bench          deps + build + benchmarks in a qemu guest, then the table, CSV and'
+	@echo '                 plots in build/bench/ and callgrind counts on this machine'
 	@echo '  guest-check    run the tests in the guest without building'
 	@echo '  guest-demo     run the demo in the guest without building'
+	@echo '  guest-bench    run the benchmarks in the guest without building or reporting'
 	@echo '  clean          remove all build outputs'
 	@echo
 	@echo 'Variables (current value):'
@@ -196,6 +219,7 @@ help:
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
 	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
 	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
+	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, e.g. "-t 1 -r 5")'
 
-.PHONY: all module lib selftests examples tools kselftest-headers deps check host-check demo \
-	guest-check guest-demo install uninstall install-mmkctl uninstall-mmkctl clean help
+.PHONY: all module lib selftests examples tools benchmarks kselftest-headers deps check \
+	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl clean help

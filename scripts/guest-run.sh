@@ -5,15 +5,19 @@
 # initramfs, run them there, and report.  The module is never loaded into
 # the kernel of the machine running this script.
 #
-# usage: scripts/guest-run.sh check|demo
+# usage: scripts/guest-run.sh check|demo|bench
 #
 #   check  insmod, every selftest program (in 'make -C selftests list' order),
-#          the demo with small arguments, the sensor_frames example, rmmod,
-#          then a scan of dmesg.
+#          the demo with small arguments, the sensor_frames example, the
+#          benchmarks' behaviour test (mmk_bench --smoke), rmmod, then a
+#          scan of dmesg.
 #          The last line printed is "N passed, N failed[, N skipped]".
 #   demo   insmod, the demo with its default arguments, 'mmkctl list' taken
 #          while the demo's pool exists and the events 'mmkctl monitor' saw,
 #          rmmod.
+#   bench  insmod, mmk_bench and mmk_bench_micro (bench/), rmmod; their
+#          results are lines starting "MMK-CSV " and "MMK-TAB " in the log,
+#          which bench/report.sh extracts.
 #
 # Exit status: 0 if nothing failed, 1 otherwise, 2 for a usage or setup error.
 #
@@ -24,11 +28,13 @@
 #   MMK_KO                module (default: kmod/mmk.ko)
 #   MMK_TESTS             space-separated subset of selftest programs to run
 #   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
+#   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: none)
 #   MMK_QEMU_ACCEL        tcg (default) or kvm
 #   MMK_QEMU_CPU          qemu -cpu model (default: max with tcg, host with kvm)
 #   MMK_QEMU_MEM          guest memory (default: 2G)
 #   MMK_QEMU_SMP          guest CPUs (default: 2)
-#   MMK_GUEST_TIMEOUT     seconds for the whole guest run (default: 1500 check, 900 demo)
+#   MMK_GUEST_TIMEOUT     seconds for the whole guest run (default: 1500 check,
+#                         900 demo, 1200 bench)
 #   MMK_TEST_TIMEOUT      seconds for each program inside the guest (default: 600)
 #   MMK_CONSOLE_LOGLEVEL  kernel console loglevel (default: 4, errors only; 8 shows all)
 #   MMK_GUEST_APPEND      extra kernel command line arguments
@@ -54,9 +60,9 @@ die() {
 
 mode=${1:-}
 case $mode in
-check | demo) ;;
+check | demo | bench) ;;
 *)
-	echo "usage: $0 check|demo" >&2
+	echo "usage: $0 check|demo|bench" >&2
 	exit 2
 	;;
 esac
@@ -88,11 +94,16 @@ loglevel=${MMK_CONSOLE_LOGLEVEL:-4}
 if [ "$mode" = check ]; then
 	guest_timeout=${MMK_GUEST_TIMEOUT:-1500}
 	demo_args=${MMK_DEMO_ARGS--n 20000}
+elif [ "$mode" = bench ]; then
+	guest_timeout=${MMK_GUEST_TIMEOUT:-1200}
+	demo_args=
 else
 	guest_timeout=${MMK_GUEST_TIMEOUT:-900}
 	demo_args=${MMK_DEMO_ARGS:-}
 fi
 demo_bin=$top/build/examples/mmk_demo
+bench_dir=$top/build/bench
+bench_args=${MMK_BENCH_ARGS:-}
 
 # ---- host checks ---------------------------------------------------------------
 
@@ -219,6 +230,22 @@ if [ "$mode" = check ] && [ -x "$frames_bin" ]; then
 	is_static "$frames_bin" || echo "guest-run: warning: $frames_bin is not static" >&2
 	cp "$frames_bin" "$stage/sensor_frames"
 fi
+# The benchmarks: both programs in bench mode, the behaviour test in check mode.
+case $mode in
+bench) bench_progs="mmk_bench mmk_bench_micro" ;;
+check) bench_progs="mmk_bench" ;;
+*) bench_progs= ;;
+esac
+for b in $bench_progs; do
+	if [ -x "$bench_dir/$b" ]; then
+		is_static "$bench_dir/$b" || echo "guest-run: warning: $bench_dir/$b is not static" >&2
+		cp "$bench_dir/$b" "$stage/$b"
+	elif [ "$mode" = bench ]; then
+		die "$bench_dir/$b not found; run 'make benchmarks'"
+	else
+		echo "guest-run: warning: $bench_dir/$b not built; bench_smoke will fail" >&2
+	fi
+done
 # mmkctl is linked with libmnl, which Debian ships only as a shared
 # library: copy it with the libraries and the dynamic loader it needs.
 mmkctl_bin=$top/build/tools/mmkctl
@@ -258,6 +285,7 @@ shq() {
 	for v in MMK_SEED MMK_FUZZ_CALLS MMK_TORTURE_TRIALS MMK_TORTURE_SECONDS MMK_STRESS_SECONDS; do
 		[ -z "${!v:-}" ] || echo "export $v=$(shq "${!v}")"
 	done
+	echo "MMK_BENCH_ARGS=$(shq "$bench_args")"
 } >"$stage/etc/mmk.conf"
 
 cat >"$stage/init" <<'EOF'
@@ -342,6 +370,38 @@ run_sensor_frames() {
 	else
 		result not-ok sensor_frames "exit=$rc"
 	fi
+}
+# The benchmarks' behaviour test, framed as a program: its TAP lines count.
+run_bench_smoke() {
+	echo "MMK-PROG-START bench_smoke"
+	t0=$(now)
+	if [ -x /mmk_bench ]; then
+		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" /mmk_bench --smoke) </dev/null
+		rc=$?
+	else
+		echo "# /mmk_bench is missing (not built?)"
+		rc=127
+	fi
+	[ "$rc" -eq 0 ] || any_fail=1
+	echo "MMK-PROG-END bench_smoke exit=$rc secs=$(since "$t0")"
+}
+# Bench mode: the benchmarks, their results on the console.
+run_bench() {
+	for prog in mmk_bench mmk_bench_micro; do
+		args=
+		[ "$prog" = mmk_bench ] && args=$MMK_BENCH_ARGS
+		echo "# running /$prog -P${args:+ $args}"
+		t0=$(now)
+		# shellcheck disable=SC2086
+		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" "/$prog" -P $args) </dev/null
+		rc=$?
+		echo "# /$prog exit=$rc after $(since "$t0") s"
+		if [ "$rc" -eq 0 ]; then
+			result ok "$prog"
+		else
+			result not-ok "$prog" "exit=$rc"
+		fi
+	done
 }
 # Demo mode: the demo, then what mmkctl saw of its pool.  'mmkctl list' is
 # taken while the pool exists and holds messages (polled: the demo says
@@ -446,6 +506,7 @@ if [ "$MMK_MODE" = check ]; then
 	done
 	run_demo
 	run_sensor_frames
+	run_bench_smoke
 	if rmmod mmk; then
 		result ok rmmod
 	else
@@ -481,6 +542,15 @@ if [ "$MMK_MODE" = check ]; then
 		echo "---- guest dmesg since the tests started (last 300 lines) ----"
 		tail -n 300 /tmp/dmesg.new
 		echo "---- end of guest dmesg ----"
+	fi
+elif [ "$MMK_MODE" = bench ]; then
+	echo "MMK-BENCH-GUEST kernel=$(uname -r) cpus=$(nproc)" \
+		"clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	run_bench
+	if rmmod mmk; then
+		result ok rmmod
+	else
+		result not-ok rmmod "exit=$?"
 	fi
 else
 	run_demo_mmkctl
@@ -523,6 +593,13 @@ cpio_out=$run/initramfs.cpio.gz
 # log_buf_len: the debug kernel logs a lot, and the dmesg scan must see all
 # of it since the tests started.
 append="console=ttyS0 panic=-1 oops=panic hung_task_panic=1 loglevel=$loglevel log_buf_len=4M rdinit=/init"
+# Bench mode: with -cpu max the guest idles in MWAIT, which TCG treats as
+# HLT but does not end on a write to the monitored line, so a wake-up of an
+# idle vCPU waits for its next tick (4 ms) instead of an IPI: idle=halt.
+# TCG's TSC is the host's clock: reading it is ~100 ns, the HPET ~1 us.
+if [ "$mode" = bench ]; then
+	append+=" idle=halt clocksource=tsc tsc=reliable"
+fi
 append+="${MMK_GUEST_APPEND:+ $MMK_GUEST_APPEND}"
 qemu=(qemu-system-x86_64 -accel "$accel" -cpu "$cpu" -m "$mem" -smp "$smp"
 	-nographic -no-reboot -nic none
@@ -561,6 +638,8 @@ mv -f "$cpio_out" "$gdir/initramfs-$mode.cpio.gz"
 if [ "$mode" = check ]; then
 	synthetic="insmod|demo|sensor_frames|rmmod|dmesg clean"
 	[ "${MMK_DEBUG_KERNEL:-0}" = 1 ] && synthetic+="|debug checkers active"
+elif [ "$mode" = bench ]; then
+	synthetic="insmod|mmk_bench|mmk_bench_micro|rmmod"
 else
 	synthetic="insmod|demo|rmmod"
 fi
@@ -578,7 +657,10 @@ if [ "$mode" = check ] && [ -n "${MMK_HOST_RESULTS:-}" ]; then
 fi
 
 set +e
-awk -v mode="$mode" -v expected="${tests[*]}" -v synthetic="$synthetic" \
+# Programs that must have run: the selftests, and in check mode bench_smoke.
+expected="${tests[*]}"
+[ "$mode" != check ] || expected="${expected:+$expected }bench_smoke"
+awk -v mode="$mode" -v expected="$expected" -v synthetic="$synthetic" \
 	-v qemu_rc="$qemu_rc" -v guest_timeout="$guest_timeout" -v wall="$wall" \
 	-v kernel="$kernel${release:+ ($release)}" -v accel="$accel" -v logfile="$log" '
 function trim(s) {

@@ -22,6 +22,7 @@ pkgs=(
 	libmnl-dev libmnl0 pkg-config
 	python3 python3-yaml
 	clang libclang-rt-14-dev
+	gnuplot-nox valgrind
 	"$@"
 )
 

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Rows, ratios, table, targets and CSV of a run (report.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+void report_init(struct report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+}
+
+static struct report_row *add(struct report *rep, const char *kind, const char *name,
+			      const char *op, size_t size)
+{
+	struct report_row *r;
+
+	if (rep->n == REPORT_ROWS_MAX)
+		return NULL;
+	r = &rep->rows[rep->n++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->kind, sizeof(r->kind), "%s", kind);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->op, sizeof(r->op), "%s", op);
+	r->size = size;
+	r->seconds = r->rate = r->gbs = r->median = r->p99 = r->nsop = NAN;
+	r->x_peer = r->x_mem = r->x_sys = NAN;
+	return r;
+}
+
+void report_floor(struct report *rep, const char *which, size_t size, uint64_t iters,
+		  double ns)
+{
+	struct report_row *r = add(rep, "floor", which, which, size);
+
+	if (!r)
+		return;
+	r->count = iters;
+	r->nsop = ns;
+	r->seconds = ns * (double)iters / 1e9;
+	r->rate = 1e9 / ns;
+	if (size)
+		r->gbs = (double)size / ns;
+}
+
+void report_throughput(struct report *rep, const struct bench_link_ops *ops, size_t size,
+		       const struct bench_result *res)
+{
+	struct report_row *r = add(rep, "throughput", ops->name, "stream", size);
+
+	if (!r || !res->msgs || !res->ns)
+		return;
+	r->peer = ops->peer;
+	r->count = res->msgs;
+	r->seconds = (double)res->ns / 1e9;
+	r->rate = (double)res->msgs / r->seconds;
+	r->gbs = r->rate * (double)size / 1e9;
+	r->nsop = (double)res->ns / (double)res->msgs;
+}
+
+void report_latency(struct report *rep, const struct bench_link_ops *ops, size_t size,
+		    const struct bench_result *res)
+{
+	struct report_row *r = add(rep, "latency", ops->name, "roundtrip", size);
+
+	if (!r)
+		return;
+	r->peer = ops->peer;
+	r->count = res->msgs;
+	r->median = (double)res->median_ns;
+	r->p99 = (double)res->p99_ns;
+	r->nsop = r->median;
+}
+
+void report_micro(struct report *rep, const char *backend, const char *op, size_t size,
+		  uint64_t count, double ns)
+{
+	struct report_row *r = add(rep, "micro", backend, op, size);
+
+	if (!r)
+		return;
+	r->count = count;
+	r->nsop = ns;
+	r->seconds = ns * (double)count / 1e9;
+	r->rate = 1e9 / ns;
+}
+
+static const struct report_row *find(const struct report *rep, const char *kind,
+				     const char *name, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+
+		if (!strcmp(r->kind, kind) && !strcmp(r->name, name) && r->size == size &&
+		    !isnan(r->nsop))
+			return r;
+	}
+	return NULL;
+}
+
+/* Best peer of a kind and size: highest rate, or lowest median.  @only: a
+ * NULL-terminated list of names to choose from, or NULL for every peer. */
+static const struct report_row *best_peer(const struct report *rep, const char *kind,
+					  size_t size, const char *const *only)
+{
+	const struct report_row *best = NULL;
+	size_t i, j;
+
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+		bool listed = !only;
+
+		if (!r->peer || strcmp(r->kind, kind) || r->size != size || isnan(r->nsop))
+			continue;
+		for (j = 0; only && only[j]; j++)
+			listed |= !strcmp(only[j], r->name);
+		if (listed && (!best || r->nsop < best->nsop))
+			best = r;
+	}
+	return best;
+}
+
+void report_ratios(struct report *rep)
+{
+	const struct report_row *sys = find(rep, "floor", "syscall", 0);
+	size_t i;
+
+	for (i = 0; i < rep->n; i++) {
+		struct report_row *r = &rep->rows[i];
+		const struct report_row *mem = find(rep, "floor", "memory", r->size);
+		const struct report_row *best;
+		bool tp = !strcmp(r->kind, "throughput"), lat = !strcmp(r->kind, "latency");
+
+		if (!tp && !lat)
+			continue;
+		best = best_peer(rep, r->kind, r->size, NULL);
+		if (best)	/* > 1: better than the best peer, in both kinds */
+			r->x_peer = best->nsop / r->nsop;
+		if (mem)
+			r->x_mem = r->nsop / (tp ? mem->nsop : 2 * mem->nsop);
+		if (sys)
+			r->x_sys = r->nsop / sys->nsop;
+	}
+}
+
+static const char *human_size(size_t size, char *buf, size_t len)
+{
+	if (size >= (1 << 20) && !(size % (1 << 20)))
+		snprintf(buf, len, "%zu MiB", size >> 20);
+	else if (size >= 1024 && !(size % 1024))
+		snprintf(buf, len, "%zu KiB", size >> 10);
+	else
+		snprintf(buf, len, "%zu B", size);
+	return buf;
+}
+
+static void cell(FILE *f, const char *fmt, double v)
+{
+	if (isnan(v))
+		fprintf(f, "%*s", atoi(fmt + 1), "-");
+	else
+		fprintf(f, fmt, v);
+}
+
+void report_table(const struct report *rep, FILE *f, const char *p)
+{
+	char sz[32];
+	size_t i;
+
+	fprintf(f, "%sfloors (no IPC): memory = fill + check of one message in one process;"
+		" syscall = an ioctl on /dev/mmk that does nothing;"
+		" clock = one clock_gettime\n", p);
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+
+		if (strcmp(r->kind, "floor"))
+			continue;
+		if (!strcmp(r->name, "memory"))
+			fprintf(f, "%s  memory  %8s  %12.0f ns  %8.2f GB/s\n", p,
+				human_size(r->size, sz, sizeof(sz)), r->nsop, r->gbs);
+		else
+			fprintf(f, "%s  %-7s           %12.0f ns\n", p, r->name, r->nsop);
+	}
+	fprintf(f, "%s\n%sthroughput, one stream A -> B (x peer = best peer's time / this;"
+		" x mem, x sys = ns per message / floor)\n", p, p);
+	fprintf(f, "%s  %-10s %8s %12s %9s %12s %7s %7s %8s\n", p, "contender", "size",
+		"msgs/s", "GB/s", "ns/msg", "x peer", "x mem", "x sys");
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+
+		if (strcmp(r->kind, "throughput") || isnan(r->nsop))
+			continue;
+		fprintf(f, "%s  %-10s %8s %12.0f %9.3f %12.0f ", p, r->name,
+			human_size(r->size, sz, sizeof(sz)), r->rate, r->gbs, r->nsop);
+		cell(f, "%7.2f", r->x_peer);
+		fprintf(f, " ");
+		cell(f, "%7.2f", r->x_mem);
+		fprintf(f, " ");
+		cell(f, "%8.1f", r->x_sys);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "%s\n%sround trip A -> B -> A (x peer = best peer's median / this;"
+		" x mem = median / two memory floors)\n", p, p);
+	fprintf(f, "%s  %-10s %8s %12s %12s %7s %7s %8s\n", p, "contender", "size",
+		"median us", "p99 us", "x peer", "x mem", "x sys");
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+
+		if (strcmp(r->kind, "latency"))
+			continue;
+		fprintf(f, "%s  %-10s %8s %12.1f %12.1f ", p, r->name,
+			human_size(r->size, sz, sizeof(sz)), r->median / 1e3, r->p99 / 1e3);
+		cell(f, "%7.2f", r->x_peer);
+		fprintf(f, " ");
+		cell(f, "%7.2f", r->x_mem);
+		fprintf(f, " ");
+		cell(f, "%8.1f", r->x_sys);
+		fprintf(f, "\n");
+	}
+}
+
+static const char *verdict(bool met)
+{
+	return met ? "met" : "MISSED";
+}
+
+void report_targets(const struct report *rep, FILE *f, const char *p)
+{
+	static const char *const copying[] = { "pipe", "unix", "mq", NULL };
+	static const size_t big[] = { 65536, 1048576 };
+	const struct report_row *zc, *best, *mem, *z64, *z1m, *b64;
+	char sz[32];
+	size_t i;
+
+	fprintf(f, "%s\n%stargets\n", p, p);
+	for (i = 0; i < 2; i++) {
+		human_size(big[i], sz, sizeof(sz));
+		zc = find(rep, "throughput", "mmk-zc", big[i]);
+		best = best_peer(rep, "throughput", big[i], copying);
+		mem = find(rep, "floor", "memory", big[i]);
+		if (!zc || !best || !mem) {
+			fprintf(f, "%s  %s: mmk-zc throughput targets: not measured\n", p, sz);
+			continue;
+		}
+		fprintf(f, "%s  %s: mmk-zc throughput %.2fx %s (target >= 3x): %s\n", p, sz,
+			best->nsop / zc->nsop, best->name, verdict(best->nsop / zc->nsop >= 3));
+		fprintf(f, "%s  %s: mmk-zc time per message %.2fx the memory floor"
+			" (target <= 1.3x): %s\n", p, sz, zc->nsop / mem->nsop,
+			verdict(zc->nsop / mem->nsop <= 1.3));
+	}
+	z64 = find(rep, "latency", "mmk-zc", 64);
+	z1m = find(rep, "latency", "mmk-zc", 1048576);
+	mem = find(rep, "floor", "memory", 1048576);
+	if (z64 && z1m && mem) {
+		double lhs = z1m->median - mem->nsop, lhs2 = z1m->median - 2 * mem->nsop;
+
+		fprintf(f, "%s  mmk-zc round trip: (1 MiB RTT - 1 MiB memory floor) = %.1f us,"
+			" %.2fx the 64 B RTT of %.1f us (target <= 2x): %s\n", p, lhs / 1e3,
+			lhs / z64->median, z64->median / 1e3, verdict(lhs <= 2 * z64->median));
+		fprintf(f, "%s    (a round trip fills and checks two messages: less two floors"
+			" it is %.1f us, %.2fx)\n", p, lhs2 / 1e3, lhs2 / z64->median);
+	} else {
+		fprintf(f, "%s  mmk-zc round-trip target: not measured\n", p);
+	}
+	b64 = find(rep, "throughput", "mmk-batch", 64);
+	best = best_peer(rep, "throughput", 64, NULL);
+	if (b64 && best)
+		fprintf(f, "%s  64 B: mmk-batch throughput %.2fx the best peer (%s)"
+			" (target >= 1x): %s\n", p, best->nsop / b64->nsop, best->name,
+			verdict(b64->nsop <= best->nsop));
+	else
+		fprintf(f, "%s  64 B batching target: not measured\n", p);
+}
+
+static void csv_num(FILE *f, const char *fmt, double v)
+{
+	fputc(',', f);
+	if (!isnan(v))
+		fprintf(f, fmt, v);
+}
+
+void report_csv(const struct report *rep, FILE *f, const char *p)
+{
+	size_t i;
+
+	fprintf(f, "%s%s\n", p, REPORT_CSV_HEADER);
+	for (i = 0; i < rep->n; i++) {
+		const struct report_row *r = &rep->rows[i];
+
+		fprintf(f, "%s%s,%s,%s,%zu,%llu", p, r->kind, r->name, r->op, r->size,
+			(unsigned long long)r->count);
+		csv_num(f, "%.6f", r->seconds);
+		csv_num(f, "%.1f", r->rate);
+		csv_num(f, "%.4f", r->gbs);
+		csv_num(f, "%.0f", r->median);
+		csv_num(f, "%.0f", r->p99);
+		csv_num(f, "%.1f", r->nsop);
+		csv_num(f, "%.4f", r->x_peer);
+		csv_num(f, "%.4f", r->x_mem);
+		csv_num(f, "%.4f", r->x_sys);
+		fputc('\n', f);
+	}
+}
