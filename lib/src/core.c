@@ -115,6 +115,20 @@ static enum mmk_error core_store(struct mmk_manager *m, const struct mmk_header 
 	return MMK_OK;
 }
 
+/* The slot a token names, if the token is well formed and current. */
+static enum mmk_error core_lookup(struct mmk_manager *m, uint64_t token, uint32_t *idx,
+				  struct mmk_slot_state **s)
+{
+	enum mmk_error err;
+	uint32_t gen;
+
+	err = token_parse(m, token, idx, &gen);
+	if (err)
+		return err;
+	*s = &m->core.slots[*idx];
+	return slot_check(*s, gen);
+}
+
 static enum mmk_error core_acquire(struct mmk_manager *m, uint64_t token, enum guard_kind kind,
 				   bool wait, uint64_t timeout_ns, struct mmk_message **msg,
 				   void **window)
@@ -122,15 +136,11 @@ static enum mmk_error core_acquire(struct mmk_manager *m, uint64_t token, enum g
 	bool write = kind == GUARD_WRITE;
 	struct mmk_slot_state *s;
 	enum mmk_error err;
-	uint32_t idx, gen;
+	uint32_t idx;
 
 	(void)wait;	/* nobody else could release the guard meanwhile */
 	(void)timeout_ns;
-	err = token_parse(m, token, &idx, &gen);
-	if (err)
-		return err;
-	s = &m->core.slots[idx];
-	err = slot_check(s, gen);
+	err = core_lookup(m, token, &idx, &s);
 	if (err)
 		return err;
 	if (SLOT_FLAGS(s) & SLOT_POISONED)
@@ -157,13 +167,9 @@ static enum mmk_error core_release_shared(struct mmk_manager *m, uint64_t token)
 {
 	struct mmk_slot_state *s;
 	enum mmk_error err;
-	uint32_t idx, gen;
+	uint32_t idx;
 
-	err = token_parse(m, token, &idx, &gen);
-	if (err)
-		return err;
-	s = &m->core.slots[idx];
-	err = slot_check(s, gen);
+	err = core_lookup(m, token, &idx, &s);
 	if (err)
 		return err;
 	/* As the kernel's ENOENT: this manager holds no such guard. */
@@ -180,14 +186,10 @@ static enum mmk_error core_release_write(struct mmk_manager *m, uint64_t token,
 	struct mmk_header h;
 	struct mmk_slot_state *s;
 	enum mmk_error err;
-	uint32_t idx, gen;
+	uint32_t idx;
 
 	(void)window;
-	err = token_parse(m, token, &idx, &gen);
-	if (err)
-		return err;
-	s = &m->core.slots[idx];
-	err = slot_check(s, gen);
+	err = core_lookup(m, token, &idx, &s);
 	if (err)
 		return err;
 	if (!(SLOT_FLAGS(s) & SLOT_WRITER) || msg != slot_msg(m, idx))
@@ -240,13 +242,9 @@ static enum mmk_error core_cancel_write(struct mmk_manager *m, uint64_t token,
 {
 	struct mmk_slot_state *s;
 	enum mmk_error err;
-	uint32_t idx, gen;
+	uint32_t idx;
 
-	err = token_parse(m, token, &idx, &gen);
-	if (err)
-		return err;
-	s = &m->core.slots[idx];
-	err = slot_check(s, gen);
+	err = core_lookup(m, token, &idx, &s);
 	if (err)
 		return err;
 	if (!(SLOT_FLAGS(s) & SLOT_WRITER) || msg != slot_msg(m, idx))
@@ -265,13 +263,9 @@ static enum mmk_error core_free(struct mmk_manager *m, uint64_t token)
 {
 	struct mmk_slot_state *s;
 	enum mmk_error err;
-	uint32_t idx, gen;
+	uint32_t idx;
 
-	err = token_parse(m, token, &idx, &gen);
-	if (err)
-		return err;
-	s = &m->core.slots[idx];
-	err = slot_check(s, gen);
+	err = core_lookup(m, token, &idx, &s);
 	if (err)
 		return err;
 	if (SLOT_READERS(s) || SLOT_FLAGS(s) & SLOT_WRITER)

@@ -247,19 +247,33 @@ enum mmk_error mmk_header_release(struct mmk_header_guard *g)
 	return err;
 }
 
-enum mmk_error mmk_write_release(struct mmk_write_guard *g)
+/* Mark a write guard not held. */
+static void write_guard_clear(struct mmk_write_guard *g)
 {
+	g->owner = NULL;
+	g->msg = NULL;
+	g->window = NULL;
+}
+
+/* Publish (release) or drop (cancel) a write guard; cleared if that worked. */
+static enum mmk_error write_guard_end(struct mmk_write_guard *g, bool cancel)
+{
+	const struct mmk_ops *ops;
 	enum mmk_error err;
 
 	if (!g || !g->owner || !g->msg)
 		return MMK_E_INVALID;
-	err = g->owner->ops->release_write(g->owner, g->token, g->msg, g->window);
-	if (err == MMK_OK) {
-		g->owner = NULL;
-		g->msg = NULL;
-		g->window = NULL;
-	}
+	ops = g->owner->ops;
+	err = (cancel ? ops->cancel_write : ops->release_write)(g->owner, g->token, g->msg,
+								 g->window);
+	if (err == MMK_OK)
+		write_guard_clear(g);
 	return err;
+}
+
+enum mmk_error mmk_write_release(struct mmk_write_guard *g)
+{
+	return write_guard_end(g, false);
 }
 
 enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g)
@@ -268,36 +282,23 @@ enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g)
 
 	if (!g)
 		return MMK_E_INVALID;
+	write_guard_clear(g);
 	g->token = MMK_TOKEN_INVALID;
-	g->msg = NULL;
-	g->owner = NULL;
-	g->window = NULL;
 	if (!m)
 		return MMK_E_INVALID;
 	err = m->ops->loan(m, &g->token, &g->msg, &g->window);
 	if (err == MMK_OK) {
 		g->owner = m;
 	} else {
+		write_guard_clear(g);
 		g->token = MMK_TOKEN_INVALID;
-		g->msg = NULL;
-		g->window = NULL;
 	}
 	return err;
 }
 
 enum mmk_error mmk_write_cancel(struct mmk_write_guard *g)
 {
-	enum mmk_error err;
-
-	if (!g || !g->owner || !g->msg)
-		return MMK_E_INVALID;
-	err = g->owner->ops->cancel_write(g->owner, g->token, g->msg, g->window);
-	if (err == MMK_OK) {
-		g->owner = NULL;
-		g->msg = NULL;
-		g->window = NULL;
-	}
-	return err;
+	return write_guard_end(g, true);
 }
 
 /* One op of a batch, through the same paths as the single functions. */
