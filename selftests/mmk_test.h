@@ -160,4 +160,38 @@ static inline const unsigned char *mmk_payload(const void *map, uint64_t offset)
 	return (const unsigned char *)map + offset + sizeof(struct mmk_msg_header);
 }
 
+/*
+ * Read a sysfs, debugfs or procfs file into buf, without its trailing
+ * newline and spaces.  0 or -errno.
+ */
+static inline int read_str(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* Write value to a sysfs, debugfs or procfs file.  0 or -errno. */
+static inline int write_str(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
 #endif /* MMK_TEST_H */
