@@ -18,10 +18,10 @@
 #include "mmk_internal.h"
 
 /* The op layout is fixed: no implicit padding, the same on every ABI. */
-static_assert(sizeof(struct mmk_batch_entry) == 48);
+static_assert(sizeof(struct mmk_batch_entry) == 64);
 
-/* Ops copied in at once: 16 * 48 bytes of stack. */
-#define MMK_BATCH_CHUNK		16
+/* Ops copied in at once: 8 * 64 bytes of stack. */
+#define MMK_BATCH_CHUNK		8
 
 /* What an op left to finish once it is written back, or to undo if not. */
 enum mmk_batch_pending {

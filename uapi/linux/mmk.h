@@ -36,14 +36,20 @@
  *	EINVAL		MMK_E_INVALID		bad argument, flag or field
  *	EPROTOTYPE	MMK_E_TYPE_MISMATCH	payload type id differs
  *	EDQUOT		MMK_E_LIMIT		a module or session limit was hit
+ *	EINPROGRESS	MMK_E_QUEUE_OWNED	a queue holds the message
+ *	ENOBUFS		MMK_E_QUEUE_FULL	a queue refused the push
+ *	EAGAIN		MMK_E_QUEUE_EMPTY	nothing (more) in the queue
  *
  * Other errnos (EFAULT, ENOMEM, EACCES, ENOENT, EEXIST, ENOTCONN, EISCONN,
- * EOPNOTSUPP, EINTR, E2BIG) keep their usual meaning.
+ * EOPNOTSUPP, EINTR, E2BIG, EBADF, EXDEV, EMFILE) keep their usual meaning.
  *
  * Check order, identical in every libmmk backend:
  *	read, read_mut, peek_header: EBADSLT, ENODATA, EOWNERDEAD, EBUSY
- *	free:  EBADSLT, ENODATA, ETXTBSY
+ *	free:  EBADSLT, ENODATA, ETXTBSY, EINPROGRESS
  *	store: EMSGSIZE or EINVAL, then ENOSPC
+ *	push:  EBADSLT, ENODATA, EOWNERDEAD, EBUSY, EINPROGRESS, then admission
+ *	       (ENOBUFS)
+ *	pop:   EAGAIN (or a wait), then EBUSY for a write pop
  */
 #ifndef _UAPI_LINUX_MMK_H
 #define _UAPI_LINUX_MMK_H
@@ -343,21 +349,38 @@ struct mmk_loan {
 #define MMK_BATCH_PEEK_HEADER	3	/* as MMK_IOC_PEEK_HEADER */
 #define MMK_BATCH_READ_RELEASE	4	/* as MMK_IOC_READ_RELEASE */
 #define MMK_BATCH_FREE		5	/* as MMK_IOC_FREE */
+#define MMK_BATCH_PUSH		6	/* MMK_IOC_PUSH of @token to @queue_fd */
+#define MMK_BATCH_STORE_PUSH	7	/* MMK_IOC_PUSH with MMK_PUSH_STORE */
+#define MMK_BATCH_COMMIT_PUSH	8	/* MMK_IOC_PUSH with MMK_PUSH_COMMIT */
+#define MMK_BATCH_POP		9	/* MMK_IOC_POP of one message */
+#define MMK_BATCH_LOAN		10	/* as MMK_IOC_LOAN */
+#define MMK_BATCH_WRITE_RELEASE	11	/* as MMK_IOC_WRITE_RELEASE */
 
 /**
  * struct mmk_batch_entry - one operation of MMK_IOC_BATCH (fixed layout)
  * @op:           MMK_BATCH_*; anything else fails with EINVAL
- * @flags:        must be zero
- * @token:        the message; out for STORE (ignored on entry; set to
- *                MMK_TOKEN_INVALID if the store fails)
- * @header:       STORE: user pointer to a struct mmk_msg_header; else 0
- * @payload:      STORE: user pointer to the payload; else 0
- * @payload_size: STORE: payload bytes; out for READ and PEEK_HEADER
- *                (ignored on entry); else 0
+ * @flags:        PUSH, STORE_PUSH and COMMIT_PUSH: MMK_PUSH_WAIT;
+ *                POP: MMK_POP_WAIT, MMK_POP_WRITE;
+ *                WRITE_RELEASE: MMK_RELEASE_COMMIT; else 0
+ * @token:        the message; out for STORE, STORE_PUSH, LOAN and POP
+ *                (ignored on entry; MMK_TOKEN_INVALID if the op fails)
+ * @header:       STORE, STORE_PUSH, and COMMIT_PUSH or WRITE_RELEASE with
+ *                a write-back commit: user pointer to a struct
+ *                mmk_msg_header; else 0
+ * @payload:      as @header: user pointer to the payload; else 0
+ * @payload_size: STORE, STORE_PUSH, COMMIT_PUSH, WRITE_RELEASE: payload
+ *                bytes; out for READ, PEEK_HEADER and POP (ignored on
+ *                entry); else 0
  * @result:       out: 0, or the negative errno the single ioctl would
  *                have failed with
- * @offset:       out: READ and PEEK_HEADER: where the message starts in
- *                the mapping; 0 for the others
+ * @offset:       out: READ, PEEK_HEADER, LOAN and POP: where the message
+ *                starts in the mapping; 0 for the others
+ * @queue_fd:     PUSH, STORE_PUSH, COMMIT_PUSH and POP: the queue; else 0
+ * @outcome:      out: PUSH ops: MMK_PUSH_DROPPED if the queue dropped the
+ *                message, plus the number of messages evicted to admit
+ *                it (MMK_OUTCOME_EVICTED); 0 for the others
+ * @timeout_ns:   with MMK_PUSH_WAIT or MMK_POP_WAIT: longest wait, 0 for
+ *                no limit; else 0
  *
  * Each op is checked and run exactly as its single ioctl, with the same
  * errors; a field an op does not use must be zero (EINVAL).
@@ -371,6 +394,9 @@ struct mmk_batch_entry {
 	__u32 payload_size;
 	__s32 result;
 	__u64 offset;
+	__s32 queue_fd;
+	__u32 outcome;
+	__u64 timeout_ns;
 };
 
 /**
@@ -384,7 +410,10 @@ struct mmk_batch_entry {
  *
  * The ops run in order, one at a time, each written back (results, and a
  * STORE's token before its message becomes reachable) before the next
- * starts.  Processing stops at the first op that fails: its @result holds
+ * starts.  So one call can release what was read, push what was made and
+ * pop (or wait for) what comes next: a POP that waits is typically the
+ * last op, and a run of POPs stops at the first that finds the queue
+ * empty (EAGAIN in its @result).  Processing stops at the first op that fails: its @result holds
  * the error, @done counts the ops before it, and the ops after it are not
  * looked at.  The ioctl itself returns 0 whenever the batch header was
  * valid, whatever the ops did.
@@ -423,6 +452,240 @@ struct mmk_batch {
 #define MMK_WINDOW_OFFSET(pool_id, offset) \
 	(((__u64)(pool_id) << MMK_WINDOW_SHIFT) + (offset))
 
+/*
+ * Queues: bounded FIFOs of tokens of one pool, with an admission policy.
+ *
+ * A queue is a file descriptor of its own, made or opened with
+ * MMK_IOC_QUEUE_OPEN on a session of its pool.  It lives while any
+ * descriptor refers to it; it can be passed with SCM_RIGHTS.  poll(2)
+ * reports EPOLLIN while it holds a message and EPOLLOUT while it is below
+ * its soft caps (a push is then admitted whatever the policy).
+ *
+ * Pushing a token gives the message to the kernel: from then on it lives
+ * while a queue holds it or a guard is held on it, and it is freed when
+ * the last one lets go.  Nobody frees it by hand (free gives EINPROGRESS
+ * while a queue holds it).  Popping turns the queue's hold into a read
+ * guard of the popping session (or a write guard, only if nothing else
+ * holds the message); releasing that guard frees the message unless it was
+ * pushed on again.  Push and pop are ioctls of the session (/dev/mmk fd),
+ * naming the queue by its descriptor, because popped guards belong to the
+ * session.
+ */
+
+/* Admission policies (struct mmk_queue_open.policy). */
+#define MMK_QUEUE_REJECT	0	/* refuse (ENOBUFS) at the soft cap */
+#define MMK_QUEUE_DROP_NEWEST	1	/* drop the incoming message */
+#define MMK_QUEUE_DROP_OLDEST	2	/* evict the oldest, then admit */
+#define MMK_QUEUE_BLOCK		3	/* wait for room (MMK_PUSH_WAIT) */
+#define MMK_QUEUE_QOS		4	/* admit latency-critical only; drop expired at pop */
+#define MMK_QUEUE_POLICY_MAX	MMK_QUEUE_QOS
+
+/* struct mmk_queue_open flags. */
+#define MMK_QUEUE_CREATE	0x1U	/* make a new queue (EEXIST if named and taken) */
+#define MMK_QUEUE_CLOEXEC	0x2U	/* the new descriptor is close-on-exec */
+#define MMK_QUEUE_OPEN_FLAGS_ALL	(MMK_QUEUE_CREATE | MMK_QUEUE_CLOEXEC)
+
+/**
+ * struct mmk_queue_open - argument of MMK_IOC_QUEUE_OPEN
+ * @flags:      MMK_QUEUE_*
+ * @policy:     with CREATE: MMK_QUEUE_REJECT ... MMK_QUEUE_QOS; else 0
+ * @cap_items:  with CREATE: hard cap in messages, 1 to the module
+ *              parameter max_queue_items; else 0
+ * @soft_items: with CREATE: soft cap, 0 (the hard cap) to @cap_items; else 0
+ * @cap_bytes:  with CREATE: hard cap in payload bytes, 0 for none; else 0
+ * @soft_bytes: with CREATE: soft byte cap, 0 (the hard cap) to @cap_bytes,
+ *              and 0 if @cap_bytes is 0; else 0
+ * @name:       NUL-terminated name, unique within the pool; empty for an
+ *              anonymous queue (CREATE only).  Without CREATE: the queue
+ *              to open (ENOENT if none).
+ * @fd:         out: the queue's new descriptor
+ * @queue_id:   out: the queue's id, unique among the pool's live queues
+ */
+struct mmk_queue_open {
+	__u32 flags;
+	__u32 policy;
+	__u32 cap_items;
+	__u32 soft_items;
+	__u64 cap_bytes;
+	__u64 soft_bytes;
+	char  name[MMK_NAME_MAX];
+	__s32 fd;
+	__u32 queue_id;
+};
+
+/* Most queues one push names (fan-out). */
+#define MMK_PUSH_MAX_QUEUES	8
+
+/* struct mmk_push flags. */
+#define MMK_PUSH_WAIT		0x1U	/* Block policy: wait for room */
+#define MMK_PUSH_STORE		0x2U	/* store the message first (token out) */
+#define MMK_PUSH_COMMIT		0x4U	/* commit this session's write guard or loan first */
+#define MMK_PUSH_FLAGS_ALL	(MMK_PUSH_WAIT | MMK_PUSH_STORE | MMK_PUSH_COMMIT)
+
+/* Push outcomes (struct mmk_batch_entry.outcome). */
+#define MMK_PUSH_DROPPED	0x80000000U
+#define MMK_OUTCOME_EVICTED	0x7fffffffU
+
+/**
+ * struct mmk_push - argument of MMK_IOC_PUSH
+ * @token:        the message; out with MMK_PUSH_STORE
+ * @flags:        MMK_PUSH_*; STORE and COMMIT exclude each other
+ * @nr_queues:    queues in @queue_fds, 1 to MMK_PUSH_MAX_QUEUES
+ * @queue_fds:    the queues (distinct, all of this session's pool); unused
+ *                entries must be 0
+ * @timeout_ns:   with MMK_PUSH_WAIT: longest wait, 0 for no limit; else 0
+ * @header:       STORE, or COMMIT by write-back: user pointer to a struct
+ *                mmk_msg_header; else 0
+ * @payload:      as @header, the payload
+ * @payload_size: as @header, the payload bytes
+ * @dropped:      out: bit i set when queue_fds[i] dropped the message
+ * @evicted:      out: messages evicted (DropOldest) to admit it
+ * @__reserved:   must be zero
+ *
+ * Checks, in order: the token (EBADSLT, ENODATA), poison (EOWNERDEAD), a
+ * write guard or unpublished loan on it (EBUSY; with COMMIT, this
+ * session's own write guard is what is pushed), a queue that already
+ * holds it (EINPROGRESS), then admission in every queue.  All or nothing:
+ * if any queue refuses (ENOBUFS), or a wait fails (EINTR, or ENOBUFS at
+ * the timeout), no queue takes the message and it stays with the caller
+ * (STORE: nothing was stored; COMMIT: the guard is still held, with the
+ * committed message in the slot).  A drop or an eviction is a success.
+ */
+struct mmk_push {
+	__u64 token;
+	__u32 flags;
+	__u32 nr_queues;
+	__s32 queue_fds[MMK_PUSH_MAX_QUEUES];
+	__u64 timeout_ns;
+	__u64 header;
+	__u64 payload;
+	__u32 payload_size;
+	__u32 dropped;
+	__u32 evicted;
+	__u32 __reserved;
+};
+
+/**
+ * struct mmk_popped - one message taken by MMK_IOC_POP (all out)
+ * @token:        the message, now guarded by the popping session
+ * @offset:       where it starts in the mapping
+ * @payload_size: its payload size
+ * @__reserved:   zero
+ */
+struct mmk_popped {
+	__u64 token;
+	__u64 offset;
+	__u32 payload_size;
+	__u32 __reserved;
+};
+
+/* struct mmk_pop flags. */
+#define MMK_POP_WAIT		0x1U	/* wait for a first message */
+#define MMK_POP_WRITE		0x2U	/* take a write guard (EBUSY unless sole holder) */
+#define MMK_POP_FLAGS_ALL	(MMK_POP_WAIT | MMK_POP_WRITE)
+
+/**
+ * struct mmk_pop - argument of MMK_IOC_POP
+ * @queue_fd:   the queue
+ * @flags:      MMK_POP_*
+ * @timeout_ns: with MMK_POP_WAIT: longest wait, 0 for no limit; else 0
+ * @entries:    user pointer to @max struct mmk_popped
+ * @max:        messages to take at most, 1 to max_batch_ops
+ * @count:      out: messages taken (at least 1 on success)
+ *
+ * Takes the oldest messages, up to @max, each as a guard of this session.
+ * EAGAIN if the queue is empty (after the wait, if any: EAGAIN at the
+ * timeout, EINTR on a signal).  A QoS queue drops, instead of delivering,
+ * a message whose deadline has passed.  A write pop stops at the first
+ * message that something else holds (EBUSY if it is the first).
+ */
+struct mmk_pop {
+	__s32 queue_fd;
+	__u32 flags;
+	__u64 timeout_ns;
+	__u64 entries;
+	__u32 max;
+	__u32 count;
+};
+
+/**
+ * struct mmk_queue_peek - argument of MMK_IOC_QUEUE_PEEK
+ * @queue_fd:     the queue
+ * @index:        0 for the oldest message, n for the n-th after it
+ * @token:        out: the message (no guard is taken: read it with one)
+ * @offset:       out: where it starts in the mapping
+ * @payload_size: out: its payload size
+ * @qos:          out: its QoS class
+ * @__reserved:   zero
+ * @msg_flags:    out: MMK_MSG_HAS_DEADLINE if it has a deadline
+ * @deadline_ns:  out: its deadline (CLOCK_MONOTONIC), 0 if none
+ *
+ * EAGAIN if the queue holds @index messages or fewer.
+ */
+struct mmk_queue_peek {
+	__s32 queue_fd;
+	__u32 index;
+	__u64 token;
+	__u64 offset;
+	__u32 payload_size;
+	__u8  qos;
+	__u8  __reserved[3];
+	__u32 msg_flags;
+	__u32 __reserved2;
+	__u64 deadline_ns;
+};
+
+/* Watermark states (struct mmk_queue_info.watermark). */
+#define MMK_WM_BELOW_SOFT	0
+#define MMK_WM_BETWEEN		1	/* at or above a soft cap, below both hard caps */
+#define MMK_WM_AT_HARD		2	/* at or above a hard cap */
+
+/* Drop reasons (struct mmk_queue_info.drops). */
+#define MMK_DROP_NEWEST		0	/* DropNewest dropped the incoming message */
+#define MMK_DROP_OLDEST		1	/* DropOldest evicted a queued message */
+#define MMK_DROP_QOS		2	/* QoS admission dropped a message */
+#define MMK_DROP_DEADLINE	3	/* QoS pop dropped an expired message */
+#define MMK_DROP_REASONS	4
+
+/**
+ * struct mmk_queue_info - argument of MMK_IOC_QUEUE_INFO, on a queue's
+ *                         descriptor (all out)
+ * @queue_id:     id, unique among the pool's live queues
+ * @pool_id:      the pool's id
+ * @policy:       MMK_QUEUE_*
+ * @watermark:    MMK_WM_* now
+ * @cap_items:    hard cap in messages
+ * @soft_items:   soft cap in messages
+ * @items:        messages held now
+ * @high_items:   most messages ever held at once
+ * @cap_bytes:    hard cap in payload bytes, 0 if none
+ * @soft_bytes:   soft cap in payload bytes, 0 if none
+ * @bytes:        payload bytes held now
+ * @pushes:       messages admitted since creation
+ * @pops:         messages popped since creation
+ * @rejected:     pushes refused with ENOBUFS since creation
+ * @drops:        messages dropped, per MMK_DROP_* reason
+ * @name:         name, empty for an anonymous queue
+ */
+struct mmk_queue_info {
+	__u32 queue_id;
+	__u32 pool_id;
+	__u32 policy;
+	__u32 watermark;
+	__u32 cap_items;
+	__u32 soft_items;
+	__u32 items;
+	__u32 high_items;
+	__u64 cap_bytes;
+	__u64 soft_bytes;
+	__u64 bytes;
+	__u64 pushes;
+	__u64 pops;
+	__u64 rejected;
+	__u64 drops[MMK_DROP_REASONS];
+	char  name[MMK_NAME_MAX];
+};
+
 #define MMK_IOC_MAGIC		0xB8
 
 /* Bind this session to a new pool. EISCONN if already bound. */
@@ -440,7 +703,17 @@ struct mmk_batch {
 #define MMK_IOC_FREE		_IOW(MMK_IOC_MAGIC, 0x09, struct mmk_free)
 /* Take a free slot under this session's write guard. */
 #define MMK_IOC_LOAN		_IOWR(MMK_IOC_MAGIC, 0x0a, struct mmk_loan)
-/* Run several store, read, peek, release and free operations. */
+/* Run several data-path and queue operations. */
 #define MMK_IOC_BATCH		_IOWR(MMK_IOC_MAGIC, 0x0b, struct mmk_batch)
+/* Make or open a queue of the bound pool; returns its descriptor. */
+#define MMK_IOC_QUEUE_OPEN	_IOWR(MMK_IOC_MAGIC, 0x0c, struct mmk_queue_open)
+/* Give a message to one or several queues. */
+#define MMK_IOC_PUSH		_IOWR(MMK_IOC_MAGIC, 0x0d, struct mmk_push)
+/* Take the oldest messages of a queue as guards of this session. */
+#define MMK_IOC_POP		_IOWR(MMK_IOC_MAGIC, 0x0e, struct mmk_pop)
+/* Look at a queued message without taking it. */
+#define MMK_IOC_QUEUE_PEEK	_IOWR(MMK_IOC_MAGIC, 0x0f, struct mmk_queue_peek)
+/* On a queue's descriptor: its caps, occupancy and counters. */
+#define MMK_IOC_QUEUE_INFO	_IOR(MMK_IOC_MAGIC, 0x10, struct mmk_queue_info)
 
 #endif /* _UAPI_LINUX_MMK_H */
