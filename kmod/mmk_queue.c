@@ -478,16 +478,20 @@ static void mmk_push_lock(struct mmk_push_op *op)
 	memcpy(sorted, op->q, op->n * sizeof(*sorted));
 	sort(sorted, op->n, sizeof(*sorted), mmk_queue_cmp, NULL);
 	/* At most MMK_PUSH_MAX_QUEUES (8) lockdep subclasses. */
-	for (i = 0; i < op->n; i++)
+	for (i = 0; i < op->n; i++) {
 		spin_lock_nested(&sorted[i]->lock, i);
+		__release(&sorted[i]->lock);	/* sparse: held until mmk_push_unlock() */
+	}
 }
 
 static void mmk_push_unlock(struct mmk_push_op *op)
 {
 	u32 i;
 
-	for (i = 0; i < op->n; i++)
+	for (i = 0; i < op->n; i++) {
+		__acquire(&op->q[i]->lock);	/* sparse: taken by mmk_push_lock() */
 		spin_unlock(&op->q[i]->lock);
+	}
 }
 
 /* SPEC §9 checks of the message itself, in order; slot->lock held. */
@@ -595,7 +599,7 @@ static int mmk_push_locked(struct mmk_push_op *op)
 	return 0;
 }
 
-/* Wait for room in op->blocked; false when the wait ends without it. */
+/* Wait for room in op->blocked: 0, or -EINTR, or -ENOBUFS at the deadline. */
 static int mmk_push_wait(struct mmk_push_op *op, ktime_t deadline)
 {
 	struct mmk_queue *q = op->blocked;
@@ -616,7 +620,8 @@ static int mmk_push_wait(struct mmk_push_op *op, ktime_t deadline)
 
 static int mmk_push_run(struct mmk_push_op *op)
 {
-	ktime_t deadline = ktime_add_ns(ktime_get(), min_t(u64, op->args->timeout_ns, KTIME_MAX / 2));
+	u64 timeout = min_t(u64, op->args->timeout_ns, KTIME_MAX / 2);
+	ktime_t deadline = ktime_add_ns(ktime_get(), timeout);
 	int ret;
 	u32 i;
 
@@ -888,23 +893,37 @@ static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
 		mmk_read_release(s, &rel);
 }
 
+/* One attempt to pop, and its outcome, for the wait loop. */
+struct mmk_take {
+	struct mmk_session *s;
+	struct mmk_queue *q;
+	bool write;
+	struct mmk_popped *out;
+	int ret;
+};
+
+static bool mmk_take_try(struct mmk_take *t)
+{
+	t->ret = mmk_queue_take(t->s, t->q, t->write, t->out);
+	return t->ret != -EAGAIN;
+}
+
 /* Take one message, waiting for it with MMK_POP_WAIT. */
 static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u64 timeout_ns,
 			struct mmk_popped *out)
 {
-	bool write = flags & MMK_POP_WRITE;
-	int ret = mmk_queue_take(s, q, write, out), wret;
+	struct mmk_take t = { .s = s, .q = q, .write = flags & MMK_POP_WRITE, .out = out };
+	int wret;
 
-	if (ret != -EAGAIN || !(flags & MMK_POP_WAIT))
-		return ret;
+	if (mmk_take_try(&t) || !(flags & MMK_POP_WAIT))
+		return t.ret;
 	if (timeout_ns)
-		wret = wait_event_interruptible_hrtimeout(q->wq,
-			(ret = mmk_queue_take(s, q, write, out)) != -EAGAIN,
-			ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX)));
+		wret = wait_event_interruptible_hrtimeout(q->wq, mmk_take_try(&t),
+							  ns_to_ktime(min_t(u64, timeout_ns,
+									    KTIME_MAX)));
 	else
-		wret = wait_event_interruptible(q->wq,
-			(ret = mmk_queue_take(s, q, write, out)) != -EAGAIN);
-	return wret == -ERESTARTSYS ? -EINTR : ret;
+		wret = wait_event_interruptible(q->wq, mmk_take_try(&t));
+	return wret == -ERESTARTSYS ? -EINTR : t.ret;
 }
 
 static int mmk_pop_check(u32 flags, u64 timeout_ns)
