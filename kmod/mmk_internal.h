@@ -252,6 +252,7 @@ bool mmk_session_charge_guard(struct mmk_session *s);
 int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx,
 		      struct mmk_msg_header *h);
 void mmk_store_publish(struct mmk_pool *pool, u32 idx, const struct mmk_msg_header *h);
+void mmk_slot_set_meta(struct mmk_slot *slot, const struct mmk_msg_header *h);
 void mmk_store_publish_locked(struct mmk_slot *slot, const struct mmk_msg_header *h);
 void mmk_store_unpublish_locked(struct mmk_slot *slot);
 void mmk_store_abort(struct mmk_pool *pool, u32 idx);

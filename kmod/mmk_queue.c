@@ -166,18 +166,18 @@ static u32 mmk_queue_evictions(const struct mmk_queue *q)
 
 /*
  * SPEC §9 admission, decided on the occupancy before the push, as limen's
- * EdgePolicy::decide does.  A message larger than the byte cap can never
- * fit, whatever the occupancy.
+ * EdgePolicy::decide does.  At the hard cap, a message larger than the
+ * byte cap is refused whatever the policy: no eviction could make room.
  */
 static enum mmk_admit mmk_queue_decide(const struct mmk_queue *q, u32 size, u8 qos, u32 *evict)
 {
 	u32 wm = mmk_queue_watermark(q);
 
 	*evict = 0;
-	if (q->cap_bytes && size > q->cap_bytes)
-		return MMK_ADMIT_FULL;
 	if (wm == MMK_WM_BELOW_SOFT)
 		return MMK_ADMIT;
+	if (wm == MMK_WM_AT_HARD && q->cap_bytes && size > q->cap_bytes)
+		return MMK_ADMIT_FULL;
 	switch (q->policy) {
 	case MMK_QUEUE_DROP_NEWEST:
 		return MMK_ADMIT_DROP;
@@ -565,7 +565,13 @@ static int mmk_push_decide(struct mmk_push_op *op, struct mmk_slot *slot,
 	return op->blocked ? -EAGAIN : ret;
 }
 
-/* Give the message to every queue that admits it; queues and slot locked. */
+/*
+ * Give the message to every queue that admits it: count its holds and
+ * drops under the slot's lock (queues and slot locked).  It is put in the
+ * rings by mmk_push_insert() once the slot's lock is dropped: a message
+ * held by a queue cannot be freed, rewritten or pushed to these queues
+ * meanwhile, and nobody looks at a ring without its queue's lock.
+ */
 static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 			  const enum mmk_admit *admit)
 {
@@ -578,7 +584,6 @@ static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 					MMK_DROP_QOS : MMK_DROP_NEWEST]++;
 			continue;
 		}
-		mmk_queue_append(op->q[i], op->idx, slot->payload_size);
 		slot->queued++;
 	}
 	slot->given = true;
@@ -586,22 +591,41 @@ static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 		mmk_write_publish_locked(op->s->pool, slot, op->wop);
 }
 
+/* Evict (DropOldest), then append, in every queue that admitted it; queues locked. */
+static void mmk_push_insert(struct mmk_push_op *op, u32 size, u32 *evict)
+{
+	u32 i;
+
+	for (i = 0; i < op->n; i++) {
+		if (op->args->dropped & BIT(i))
+			continue;
+		op->args->evicted += evict[i];
+		while (evict[i]--)
+			mmk_queue_drop_head(op->q[i], MMK_DROP_OLDEST);
+		mmk_queue_append(op->q[i], op->idx, size);
+	}
+}
+
 /*
  * One attempt, with every queue locked: 0 (given), -EAGAIN (wait on
- * op->blocked and try again), or the error.
+ * op->blocked and try again), or the error.  A store is published, and a
+ * commit's new header recorded, before the checks, under the slot's lock:
+ * admission decides on the message being pushed.
  */
 static int mmk_push_locked(struct mmk_push_op *op)
 {
 	struct mmk_pool *pool = op->s->pool;
 	struct mmk_slot *slot = pool->slots[op->idx];
 	enum mmk_admit admit[MMK_PUSH_MAX_QUEUES];
-	u32 evict[MMK_PUSH_MAX_QUEUES], i;
+	u32 evict[MMK_PUSH_MAX_QUEUES], size;
 	bool orphan = false;
 	int ret;
 
 	spin_lock(&slot->lock);
 	if (op->store)
 		mmk_store_publish_locked(slot, op->store);
+	if (op->wop && op->wop->committed)
+		mmk_slot_set_meta(slot, &op->wop->h);
 	ret = mmk_push_check_slot(op, slot);
 	if (!ret)
 		ret = mmk_push_decide(op, slot, admit, evict);
@@ -611,16 +635,12 @@ static int mmk_push_locked(struct mmk_push_op *op)
 	} else if (op->store) {
 		mmk_store_unpublish_locked(slot);
 	}
+	size = slot->payload_size;
 	spin_unlock(&slot->lock);
 	if (ret)
 		return ret;
 
-	/* Other slots: evicted messages go after this one's lock is dropped. */
-	for (i = 0; i < op->n; i++) {
-		op->args->evicted += evict[i];
-		while (evict[i]--)
-			mmk_queue_drop_head(op->q[i], MMK_DROP_OLDEST);
-	}
+	mmk_push_insert(op, size, evict);
 	if (orphan)
 		mmk_slot_recycle(pool, op->idx);
 	return 0;
