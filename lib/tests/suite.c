@@ -611,7 +611,7 @@ static void t_error_names(struct ctx *c)
 		MMK_OK, MMK_E_NO_FREE_SLOTS, MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED,
 		MMK_E_ALREADY_BORROWED, MMK_E_BORROW_ACTIVE, MMK_E_QUEUE_OWNED,
 		MMK_E_POISONED, MMK_E_TOO_LARGE, MMK_E_INVALID, MMK_E_TYPE_MISMATCH,
-		MMK_E_LIMIT, MMK_E_SYSTEM,
+		MMK_E_LIMIT, MMK_E_SYSTEM, MMK_E_QUEUE_FULL, MMK_E_QUEUE_EMPTY,
 	};
 	size_t n = sizeof(all) / sizeof(all[0]);
 
@@ -628,6 +628,8 @@ static void t_error_names(struct ctx *c)
 		}
 	}
 	CHECK(c, strcmp(mmk_error_name(MMK_E_QUEUE_OWNED), "MMK_E_QUEUE_OWNED") == 0);
+	/* The values are ABI: the queue errors were appended. */
+	CHECK(c, MMK_E_SYSTEM == 12 && MMK_E_QUEUE_FULL == 13 && MMK_E_QUEUE_EMPTY == 14);
 	CHECK(c, strcmp(mmk_strerror((enum mmk_error)100), "unknown error") == 0);
 	CHECK(c, strcmp(mmk_strerror((enum mmk_error)-1), "unknown error") == 0);
 	CHECK(c, strcmp(mmk_error_name((enum mmk_error)100), "MMK_E_UNKNOWN") == 0);
