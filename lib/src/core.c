@@ -610,12 +610,15 @@ static enum mmk_error core_push(struct mmk_manager *m, struct push_req *r)
 		qos = slot_msg(m, idx)->header.qos;
 	}
 
-	for (i = 0; i < r->n; i++) {
-		v[i] = cq_decide(r->qs[i]->cq, size, qos, &reason[i], &evict[i]);
-		if (v[i] == V_FULL) {
-			r->qs[i]->cq->rejected++;
-			return MMK_E_QUEUE_FULL;
-		}
+	/* Every queue that refuses counts a rejection, as in the kernel. */
+	err = MMK_OK;
+	for (i = 0; i < r->n; i++)
+		if ((v[i] = cq_decide(r->qs[i]->cq, size, qos, &reason[i], &evict[i])) == V_FULL)
+			err = MMK_E_QUEUE_FULL;
+	if (err) {
+		for (i = 0; i < r->n; i++)
+			r->qs[i]->cq->rejected += v[i] == V_FULL;
+		return err;
 	}
 
 	/* Admitted: the message is given. */

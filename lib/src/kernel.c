@@ -544,6 +544,8 @@ static enum mmk_error kern_batch_entry(const struct mmk_manager *m, const struct
 			r.window = g->window;
 		}
 		kern_push_fields(m, &r, &e->flags, &e->header, &e->payload, &e->payload_size);
+		/* The op says STORE or COMMIT; only MMK_PUSH_WAIT is a flag. */
+		e->flags &= MMK_PUSH_WAIT;
 		e->token = r.kind == PUSH_STORE ? 0 : r.token;
 		e->timeout_ns = op->wait ? op->timeout_ns : 0;
 		return MMK_OK;

@@ -2286,62 +2286,65 @@ static const struct policy_case {
 #undef EVICTP
 };
 
+/* One case of policy_cases on a new queue @q. */
+static void policy_case_run(struct ctx *c, struct mmk_manager *m, struct mmk_queue *q,
+			    const struct policy_case *pc)
+{
+	unsigned char pay[PAYLOAD] = { 0 };
+	uint64_t t[QP_MAX] = { 0 };
+	struct mmk_queue_stats st;
+	struct mmk_queue_entry e;
+	size_t n;
+
+	for (int i = 0; i < QP_MAX && pc->p[i].size + pc->p[i].qos + pc->p[i].err; i++) {
+		const struct qpush *p = &pc->p[i];
+		struct mmk_header h = { .qos = p->qos, .sequence = (uint64_t)i };
+		struct mmk_push_outcome o;
+		enum mmk_error err;
+
+		CHECK_OK(c, mmk_store(m, &h, pay, p->size, &t[i]));
+		err = mmk_queue_try_push(q, t[i], &o);
+		if (err != p->err || o.dropped != p->dropped || o.evicted != p->evicted) {
+			FAIL(c, "%s: push %d: %s dropped %u evicted %u, expected %s %u %u",
+			     pc->name, i, mmk_error_name(err), o.dropped, o.evicted,
+			     mmk_error_name(p->err), p->dropped, p->evicted);
+			return;
+		}
+		/* Refused: the caller's still.  Dropped: freed already. */
+		if (err)
+			CHECK_OK(c, mmk_free(m, t[i]));
+		else if (o.dropped)
+			CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t[i]));
+	}
+	for (n = 0; pc->left[n] >= 0; n++) {
+		CHECK_OK(c, mmk_queue_try_peek_at(q, n, &e));
+		if (e.token != t[pc->left[n]]) {
+			FAIL(c, "%s: entry %zu is not push %d", pc->name, n, pc->left[n]);
+			return;
+		}
+	}
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek_at(q, n, &e));
+	CHECK_OK(c, mmk_queue_stats(q, &st));
+	CHECK(c, st.occupancy.items == n && st.pushes >= n && st.rejected == pc->rejected);
+	if (memcmp(st.drops, pc->drops, sizeof(st.drops)))
+		FAIL(c, "%s: drops %llu %llu %llu %llu", pc->name,
+		     (unsigned long long)st.drops[0], (unsigned long long)st.drops[1],
+		     (unsigned long long)st.drops[2], (unsigned long long)st.drops[3]);
+}
+
+/* Every case runs, so that a failure shows every case that differs. */
 static void t_queue_policies(struct ctx *c)
 {
 	POOL(c, m);
 
 	for (size_t k = 0; k < sizeof(policy_cases) / sizeof(policy_cases[0]); k++) {
-		const struct policy_case *pc = &policy_cases[k];
-		unsigned char pay[PAYLOAD] = { 0 };
-		uint64_t t[QP_MAX] = { 0 };
-		struct mmk_queue_stats st;
-		struct mmk_queue_entry e;
 		struct mmk_queue *q;
-		size_t n = 0;
 
-		CHECK_OK(c, queue_make(m, pc->a, &q));
-		for (int i = 0; i < QP_MAX && pc->p[i].size + pc->p[i].qos + pc->p[i].err; i++) {
-			const struct qpush *p = &pc->p[i];
-			struct mmk_header h = { .qos = p->qos, .sequence = (uint64_t)i };
-			struct mmk_push_outcome o;
-			enum mmk_error err;
-
-			CHECK_OK(c, mmk_store(m, &h, pay, p->size, &t[i]));
-			err = mmk_queue_try_push(q, t[i], &o);
-			if (err != p->err || o.dropped != p->dropped || o.evicted != p->evicted) {
-				FAIL(c, "%s: push %d: %s dropped %u evicted %u, expected %s %u %u",
-				     pc->name, i, mmk_error_name(err), o.dropped, o.evicted,
-				     mmk_error_name(p->err), p->dropped, p->evicted);
-				return;
-			}
-			/* Refused: the caller's still.  Dropped: freed already. */
-			if (err)
-				CHECK_OK(c, mmk_free(m, t[i]));
-			else if (o.dropped)
-				CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t[i]));
-		}
-		for (n = 0; pc->left[n] >= 0; n++) {
-			CHECK_OK(c, mmk_queue_try_peek_at(q, n, &e));
-			if (e.token != t[pc->left[n]]) {
-				FAIL(c, "%s: entry %zu is not push %d", pc->name, n, pc->left[n]);
-				return;
-			}
-		}
-		CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek_at(q, n, &e));
-		CHECK_OK(c, mmk_queue_stats(q, &st));
-		CHECK(c, st.occupancy.items == n && st.pushes >= n && st.rejected == pc->rejected);
-		if (memcmp(st.drops, pc->drops, sizeof(st.drops))) {
-			FAIL(c, "%s: drops %llu %llu %llu %llu", pc->name,
-			     (unsigned long long)st.drops[0], (unsigned long long)st.drops[1],
-			     (unsigned long long)st.drops[2], (unsigned long long)st.drops[3]);
-			return;
-		}
+		CHECK_OK(c, queue_make(m, policy_cases[k].a, &q));
+		policy_case_run(c, m, q, &policy_cases[k]);
 		/* Closing the queue frees what it held: the pool is empty again. */
 		mmk_queue_close(q);
-		if (mmk_available(m) != CAPACITY) {
-			FAIL(c, "%s: %zu slots free after close", pc->name, mmk_available(m));
-			return;
-		}
+		CHECK(c, mmk_available(m) == CAPACITY);
 	}
 }
 

@@ -1165,8 +1165,8 @@ mmk_queue_push_wait(struct mmk_queue *q, uint64_t token, uint64_t timeout_ns,
  * @out:   the outcome (may be NULL); bit i of dropped is qs[i]
  *
  * All or nothing: if any queue refuses (MMK_E_QUEUE_FULL), no queue takes
- * the message and it stays with the caller; only the first refusing queue
- * (in @qs order) counts a rejection.  Each queue that admits it holds it;
+ * the message and it stays with the caller; every refusing queue counts a
+ * rejection.  Each queue that admits it holds it;
  * the message is freed when all of them and every guard let go.  Errors
  * as mmk_queue_try_push(), and MMK_E_INVALID for @qs NULL, @n out of
  * range, a NULL, repeated or foreign queue.  MMK_E_QUEUE_OWNED if any of
