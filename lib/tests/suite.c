@@ -2335,16 +2335,20 @@ static void policy_case_run(struct ctx *c, struct mmk_manager *m, struct mmk_que
 /* Every case runs, so that a failure shows every case that differs. */
 static void t_queue_policies(struct ctx *c)
 {
-	POOL(c, m);
-
 	for (size_t k = 0; k < sizeof(policy_cases) / sizeof(policy_cases[0]); k++) {
+		struct mmk_manager *m = pool(c);
 		struct mmk_queue *q;
 
+		CHECK(c, m);
 		CHECK_OK(c, queue_make(m, policy_cases[k].a, &q));
 		policy_case_run(c, m, q, &policy_cases[k]);
 		/* Closing the queue frees what it held: the pool is empty again. */
 		mmk_queue_close(q);
-		CHECK(c, mmk_available(m) == CAPACITY);
+		if (mmk_available(m) != CAPACITY)
+			FAIL(c, "%s: %zu slots free after close", policy_cases[k].name,
+			     mmk_available(m));
+		untrack(c, m);
+		mmk_close(m);
 	}
 }
 
