@@ -506,12 +506,34 @@ static enum mmk_error kern_batch_entry(const struct mmk_manager *m, const struct
 		[MMK_OP_COMMIT_PUSH]	= MMK_BATCH_COMMIT_PUSH,
 		[MMK_OP_POP]		= MMK_BATCH_POP,
 		[MMK_OP_POP_WRITE]	= MMK_BATCH_POP,
+		[MMK_OP_LOAN]		= MMK_BATCH_LOAN,
+		[MMK_OP_WRITE_RELEASE]	= MMK_BATCH_WRITE_RELEASE,
+		[MMK_OP_WRITE_CANCEL]	= MMK_BATCH_WRITE_RELEASE,
 	};
 
 	memset(e, 0, sizeof(*e));
 	if ((unsigned int)op->op >= sizeof(code) / sizeof(code[0]))
 		return MMK_E_INVALID;
 	e->op = code[op->op];
+	if (op->op == MMK_OP_LOAN)
+		return op->guard ? MMK_OK : MMK_E_INVALID;
+	if (op->op == MMK_OP_WRITE_RELEASE || op->op == MMK_OP_WRITE_CANCEL) {
+		const struct mmk_write_guard *g = op->guard;
+
+		if (!g || !g->owner || !g->msg || g->owner != m)
+			return MMK_E_INVALID;
+		e->token = g->token;
+		/* As kern_release_write and kern_cancel_write. */
+		if (op->op == MMK_OP_WRITE_RELEASE) {
+			e->flags = MMK_RELEASE_COMMIT;
+			if (!g->window) {
+				e->header = (uintptr_t)&g->msg->header;
+				e->payload = (uintptr_t)g->msg->payload;
+				e->payload_size = g->msg->header.payload_size;
+			}
+		}
+		return MMK_OK;
+	}
 	if (op->op >= MMK_OP_PUSH) {
 		struct mmk_write_guard *g = op->guard;
 		struct push_req r = { .kind = PUSH_TOKEN, .token = op->token, .wait = op->wait,
@@ -569,8 +591,13 @@ static enum mmk_error kern_batch_result(struct mmk_manager *m, struct mmk_batch_
 					const struct mmk_batch_entry *e)
 {
 	op->msg = NULL;
-	if (op->op == MMK_OP_STORE || op->op == MMK_OP_STORE_PUSH || op->op == MMK_OP_POP)
+	if (op->op == MMK_OP_STORE || op->op == MMK_OP_STORE_PUSH || op->op == MMK_OP_POP ||
+	    op->op == MMK_OP_LOAN)
 		op->token = e->result ? MMK_TOKEN_INVALID : e->token;
+	if (op->op == MMK_OP_LOAN && e->result) {
+		mmk_write_guard_clear(op->guard);
+		op->guard->token = MMK_TOKEN_INVALID;
+	}
 	if (op->op >= MMK_OP_PUSH && op->op <= MMK_OP_COMMIT_PUSH) {
 		op->outcome.dropped = e->outcome & MMK_PUSH_DROPPED ? 1 : 0;
 		op->outcome.evicted = e->outcome & MMK_OUTCOME_EVICTED;
@@ -585,14 +612,16 @@ static enum mmk_error kern_batch_result(struct mmk_manager *m, struct mmk_batch_
 	if (op->op == MMK_OP_READ || op->op == MMK_OP_PEEK_HEADER || op->op == MMK_OP_POP)
 		op->msg = (const struct mmk_message *)(uintptr_t)(m->kern.map + e->offset);
 	op->result = MMK_OK;
-	if (op->op == MMK_OP_COMMIT_PUSH) {
+	if (op->op == MMK_OP_COMMIT_PUSH || op->op == MMK_OP_WRITE_RELEASE ||
+	    op->op == MMK_OP_WRITE_CANCEL) {
 		mmk_write_guard_clear(op->guard);
-	} else if (op->op == MMK_OP_POP_WRITE) {
-		struct mmk_popped pe = { .token = e->token, .offset = e->offset,
-					 .payload_size = e->payload_size };
-		struct popped p;
+	} else if (op->op == MMK_OP_POP_WRITE || op->op == MMK_OP_LOAN) {
+		struct mmk_guard g = { .token = e->token, .offset = e->offset,
+				       .payload_size = e->payload_size };
+		struct popped p = { .token = e->token };
 
-		op->result = kern_popped(m, true, &pe, &p);
+		/* The slot's window or buffer; on failure the guard is given back. */
+		op->result = kern_write_view(m, &g, op->op == MMK_OP_LOAN, &p.msg, &p.window);
 		if (op->result == MMK_OK) {
 			op->guard->msg = p.msg;
 			op->guard->token = p.token;
@@ -647,7 +676,7 @@ static enum mmk_error kern_batch(struct mmk_manager *m, struct mmk_batch_op *ops
 			ops[i].msg = NULL;
 			ops[i].outcome = (struct mmk_push_outcome){ 0 };
 			if (ops[i].op == MMK_OP_STORE || ops[i].op == MMK_OP_STORE_PUSH ||
-			    ops[i].op == MMK_OP_POP)
+			    ops[i].op == MMK_OP_POP || ops[i].op == MMK_OP_LOAN)
 				ops[i].token = MMK_TOKEN_INVALID;
 			ops[i].result = refused;
 			return refused;

@@ -642,6 +642,18 @@ enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op)
 	}
 	case MMK_OP_POP_WRITE:
 		return mmk_queue_try_pop_write(op->queue, op->guard);
+	case MMK_OP_LOAN:
+		if (!op->guard)
+			return MMK_E_INVALID;
+		err = mmk_loan(m, op->guard);
+		op->token = op->guard->token;
+		return err;
+	case MMK_OP_WRITE_RELEASE:
+	case MMK_OP_WRITE_CANCEL:
+		/* A guard of this batch's manager only, as the kernel's session. */
+		if (!op->guard || op->guard->owner != m)
+			return MMK_E_INVALID;
+		return write_guard_end(op->guard, op->op == MMK_OP_WRITE_CANCEL);
 	}
 	return MMK_E_INVALID;
 }

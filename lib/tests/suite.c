@@ -2828,12 +2828,33 @@ static void t_queue_batch(struct ctx *c)
 	CHECK_OK(c, mmk_write_release(&pw));
 	CHECK(c, mmk_available(m) == CAPACITY);
 
+	/* A producer's hop: loan, then publish it into a queue, or not. */
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_LOAN, .guard = &w };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_LOAN, .guard = &pw };
+	CHECK_OK(c, mmk_batch(m, ops, 2, &done));
+	CHECK(c, w.owner == m && pw.owner == m && ops[0].token == w.token && w.msg);
+	CHECK(c, w.msg->header.payload_size == 0 && mmk_available(m) == CAPACITY - 2);
+	memcpy(w.msg->payload, "loan", 4);
+	w.msg->header.payload_size = 4;
+	pw.msg->header.payload_size = 1;
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_COMMIT_PUSH, .queue = in, .guard = &w };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_CANCEL, .guard = &pw };
+	ops[2] = (struct mmk_batch_op){ .op = MMK_OP_POP_WRITE, .queue = in, .guard = &w };
+	ops[3] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_RELEASE, .guard = &w };
+	ops[4] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_RELEASE, .guard = &w };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 5, &done));
+	CHECK(c, done == 4 && !pw.owner && !w.owner && mmk_available(m) == CAPACITY);
+	CHECK(c, ops[2].result == MMK_OK && ops[4].result == MMK_E_INVALID);
+
 	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_PUSH, .token = t0 };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_LOAN };
 	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
 	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_POP_WRITE, .queue = in };
 	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
+	/* t0's slot was taken again by a loan: the token is stale. */
 	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_PUSH, .queue = in, .token = t0 };
-	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_batch(m, ops, 1, &done));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_batch(m, ops, 1, &done));
 }
 
 /* Queues of another manager are refused; the limits. */

@@ -1392,6 +1392,9 @@ enum mmk_batch_opcode {
 	MMK_OP_COMMIT_PUSH,	/* mmk_queue_commit_push */
 	MMK_OP_POP,		/* mmk_queue_try_pop, or mmk_queue_pop_wait */
 	MMK_OP_POP_WRITE,	/* mmk_queue_try_pop_write */
+	MMK_OP_LOAN,		/* mmk_loan */
+	MMK_OP_WRITE_RELEASE,	/* mmk_write_release */
+	MMK_OP_WRITE_CANCEL,	/* mmk_write_cancel */
 };
 
 /**
@@ -1409,8 +1412,10 @@ enum mmk_batch_opcode {
  * @queue:        the queue of MMK_OP_PUSH, MMK_OP_STORE_PUSH,
  *                MMK_OP_COMMIT_PUSH, MMK_OP_POP and MMK_OP_POP_WRITE (of
  *                the batch's manager)
- * @guard:        MMK_OP_COMMIT_PUSH: the write guard published (marked not
- *                held on success); MMK_OP_POP_WRITE: the guard filled
+ * @guard:        MMK_OP_COMMIT_PUSH, MMK_OP_WRITE_RELEASE,
+ *                MMK_OP_WRITE_CANCEL: the write guard published or dropped
+ *                (marked not held on success); MMK_OP_POP_WRITE,
+ *                MMK_OP_LOAN: the guard filled
  * @wait:         MMK_OP_PUSH, MMK_OP_STORE_PUSH, MMK_OP_COMMIT_PUSH: wait
  *                for room (BLOCK); MMK_OP_POP: wait for a message (both:
  *                kernel only; heap and static never wait)
