@@ -632,9 +632,25 @@ static enum mmk_error kern_batch_result(struct mmk_manager *m, struct mmk_batch_
 	return op->result;
 }
 
+/* Does ops[cnt] use a write guard that one of ops[0 .. cnt - 1] uses? */
+static bool guard_in_chunk(const struct mmk_batch_op *ops, size_t cnt)
+{
+	const struct mmk_write_guard *g = ops[cnt].op >= MMK_OP_COMMIT_PUSH ? ops[cnt].guard : NULL;
+
+	if (!g || ops[cnt].op == MMK_OP_POP)
+		return false;
+	for (size_t k = 0; k < cnt; k++)
+		if (ops[k].op >= MMK_OP_COMMIT_PUSH && ops[k].op != MMK_OP_POP && ops[k].guard == g)
+			return true;
+	return false;
+}
+
 /*
  * One MMK_IOC_BATCH per chunk of ops.  An op that the front end refuses
- * ends its chunk; it fails once the ops before it have run.  If the
+ * ends its chunk; it fails once the ops before it have run.  So does an op
+ * on a write guard that an earlier op of the chunk fills or ends (a loan,
+ * a write pop, then its commit-push or release): it starts the next chunk,
+ * translated once the guard is what the earlier op made it.  If the
  * module allows fewer ops per batch than a chunk (EDQUOT, nothing run),
  * chunks get smaller, down to one op per call.
  */
@@ -649,6 +665,9 @@ static enum mmk_error kern_batch(struct mmk_manager *m, struct mmk_batch_op *ops
 	while (i < n) {
 		refused = MMK_OK;
 		for (cnt = 0; cnt < chunk && i + cnt < n; cnt++) {
+			/* A guard an earlier op fills or ends: translate it after. */
+			if (guard_in_chunk(ops + i, cnt))
+				break;
 			refused = kern_batch_entry(m, &ops[i + cnt], &e[cnt]);
 			if (refused)
 				break;
