@@ -248,13 +248,14 @@ static bool qls_check(struct qls *s, enum qls_op op)
 		    memcmp(st[0].drops, st[1].drops, sizeof(st[0].drops)) ||
 		    st[0].soft_items != st[1].soft_items || st[0].soft_bytes != st[1].soft_bytes)
 			return qls_fail(s, "after %s: queue %u (policy %d, cap %u/%u, bytes %llu/%llu): "
-					"items %u/%u bytes %llu/%llu wm %d/%d pushes %llu/%llu "
+					"items %u/%u high %u/%u bytes %llu/%llu wm %d/%d pushes %llu/%llu "
 					"pops %llu/%llu rejected %llu/%llu drops %llu,%llu,%llu,%llu/"
 					"%llu,%llu,%llu,%llu", qls_op_name[op], i, s->attr[i].policy,
 					s->attr[i].cap_items, s->attr[i].soft_items,
 					(unsigned long long)s->attr[i].cap_bytes,
 					(unsigned long long)s->attr[i].soft_bytes,
 					st[0].occupancy.items, st[1].occupancy.items,
+					st[0].high_items, st[1].high_items,
 					(unsigned long long)st[0].occupancy.bytes,
 					(unsigned long long)st[1].occupancy.bytes,
 					st[0].occupancy.watermark, st[1].occupancy.watermark,
