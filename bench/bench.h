@@ -103,6 +103,7 @@ struct bench_link {
 
 extern const struct bench_link_ops link_pipe, link_unix, link_mq, link_shm;
 extern const struct bench_link_ops link_mmk_copy, link_mmk_zc, link_mmk_batch;
+extern const struct bench_link_ops link_mmk_queue, link_mmk_queue_batch, link_mmk_queue_zc;
 
 /* Messages in flight for a payload size: at most 64, and at most 16 MiB. */
 unsigned int bench_depth(size_t size);

@@ -5,7 +5,7 @@
  *
  *   mmk_bench [-t SECONDS] [-r ROUNDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]
  *             [-o FILE] [-P]
- *   mmk_bench --smoke
+ *   mmk_bench --smoke [-c CONTENDERS]
  *
  * -t  time budget of each measurement in each round (default 0.4)
  * -r  rounds (default 5): every measurement is made once per round, and
@@ -39,6 +39,7 @@
 
 static const struct bench_link_ops *const all_links[] = {
 	&link_mmk_copy, &link_mmk_zc, &link_mmk_batch,
+	&link_mmk_queue, &link_mmk_queue_batch, &link_mmk_queue_zc,
 	&link_pipe, &link_unix, &link_mq, &link_shm,
 };
 #define NLINKS	(sizeof(all_links) / sizeof(all_links[0]))
@@ -62,7 +63,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: mmk_bench [-t SECONDS] [-r ROUNDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]\n"
 		"                 [-o FILE] [-P]\n"
-		"       mmk_bench --smoke\n"
+		"       mmk_bench --smoke [-c CONTENDERS]\n"
 		"contenders:");
 	for (size_t i = 0; i < NLINKS; i++)
 		fprintf(stderr, " %s", all_links[i]->name);
@@ -88,7 +89,7 @@ static void tap(bool ok, const char *fmt, ...)
 		tap_failed++;
 }
 
-static int smoke(void)
+static int smoke(const struct bench_link_ops *const *links, size_t nlinks)
 {
 	static const size_t sizes[] = { 64, 65536, 1048576 };
 	struct bench_limits tp = { UINT64_MAX, 40, 40 }, lat = { UINT64_MAX, 10, 10 };
@@ -97,11 +98,11 @@ static int smoke(void)
 	size_t i, j, plan = 0;
 	int rc;
 
-	for (i = 0; i < NLINKS; i++)
-		plan += 3 * (all_links[i]->pingpong ? 4 : 2);
+	for (i = 0; i < nlinks; i++)
+		plan += 3 * (links[i]->pingpong ? 4 : 2);
 	printf("TAP version 13\n1..%zu\n", plan);
-	for (i = 0; i < NLINKS; i++) {
-		const struct bench_link_ops *ops = all_links[i];
+	for (i = 0; i < nlinks; i++) {
+		const struct bench_link_ops *ops = links[i];
 
 		for (j = 0; j < 3; j++) {
 			size_t sz = sizes[j];
@@ -299,14 +300,20 @@ int main(int argc, char **argv)
 	unsigned int rounds = 5;
 	const char *csv_path = NULL;
 	static struct report rep;
-	bool prefix = false;
+	bool prefix = false, smoke_only = false;
 	int opt, failed = 0;
 	double v;
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 2 && !strcmp(argv[1], "--smoke"))
-		return smoke();
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--smoke"))
+			continue;
+		memmove(&argv[a], &argv[a + 1], (size_t)(argc - a) * sizeof(*argv));
+		argc--;
+		smoke_only = true;
+		break;
+	}
 	while ((opt = getopt(argc, argv, "t:r:s:c:o:a:Ph")) != -1) {
 		switch (opt) {
 		case 'r':
@@ -346,6 +353,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	if (smoke_only)
+		return smoke(nlinks ? links : all_links, nlinks ? nlinks : NLINKS);
 	if (!nsizes)
 		for (nsizes = 0; nsizes < sizeof(default_sizes) / sizeof(default_sizes[0]); nsizes++)
 			sizes[nsizes] = default_sizes[nsizes];
