@@ -62,6 +62,8 @@ struct bench_link;
  * @name:     short name, used in the CSV ("pipe", "mmk-zc", ...)
  * @peer:     true for the alternatives mmk is compared with
  * @pingpong: true if the link can run the round-trip test
+ * @one_call: a round trip takes exactly one system call per side per hop
+ *            (the smoke test checks it where system calls can be counted)
  * @open:     before fork: create both directions for messages of l->size
  *            bytes with up to l->depth messages in flight; 0 or -1 (errno)
  * @keep:     after fork, in each process: keep the sending end of @tx and
@@ -78,6 +80,7 @@ struct bench_link_ops {
 	const char *name;
 	bool peer;
 	bool pingpong;
+	bool one_call;
 	int (*open)(struct bench_link *l);
 	void (*keep)(struct bench_link *l, enum bench_dir tx, enum bench_dir rx);
 	int (*send)(struct bench_link *l, enum bench_dir dir, uint64_t seq);
@@ -129,11 +132,15 @@ void bench_close_fd(int *fd);
  * @budget_ns: stop sending after this long (once @min_msgs were sent)
  * @min_msgs:  send at least this many
  * @max_msgs:  send at most this many (the exact count in the smoke test)
+ * @count_from: 0, or count the system calls of each side (bench_sysc_*)
+ *            from this message (round trip) to the last; then
+ *            @max_msgs must be the exact count
  */
 struct bench_limits {
 	uint64_t budget_ns;
 	uint64_t min_msgs;
 	uint64_t max_msgs;
+	uint64_t count_from;
 };
 
 /**
@@ -143,6 +150,9 @@ struct bench_limits {
  * @median_ns:  latency: median round trip
  * @p99_ns:     latency: 99th percentile round trip
  * @mismatches: messages whose checksum did not match, in both processes
+ * @sys_a:      with bench_limits.count_from: system calls A made per
+ *              message (round trip) counted; else -1
+ * @sys_b:      the same, for B
  */
 struct bench_result {
 	uint64_t msgs;
@@ -150,6 +160,8 @@ struct bench_result {
 	uint64_t median_ns;
 	uint64_t p99_ns;
 	uint64_t mismatches;
+	double sys_a;
+	double sys_b;
 };
 
 /* Where A and B run: wherever the scheduler puts them, A on CPU 0 and B
@@ -172,6 +184,18 @@ int bench_throughput(const struct bench_link_ops *ops, size_t size,
 /* Round trips A -> B -> A: see docs/PERFORMANCE.md for exactly what one is. */
 int bench_latency(const struct bench_link_ops *ops, size_t size,
 		  const struct bench_limits *lim, uint64_t seq0, struct bench_result *r);
+
+/* ---- system calls counted (sysc.c) ----------------------------------------- */
+
+/* Find the counter (before fork); false if this kernel cannot count. */
+bool bench_sysc_init(void);
+/* A counter of the calling thread's system calls, or -1. */
+int bench_sysc_open(void);
+/* Its value now (0 if @fd is -1). */
+uint64_t bench_sysc_read(int fd);
+/* System calls per message between two reads for @n messages, the reads'
+ * own taken off; -1 if nothing was counted. */
+double bench_sysc_per(uint64_t c0, uint64_t c1, uint64_t n);
 
 /* ---- floors (floors.c) -------------------------------------------------------- */
 

@@ -17,6 +17,7 @@ static int queue_open(struct bench_link *l)
 const struct bench_link_ops link_mmk_queue = {
 	.name = "mmk-queue",
 	.pingpong = true,
+	.one_call = true,
 	.open = queue_open,
 	.keep = qlink_keep,
 	.send = qlink_send,

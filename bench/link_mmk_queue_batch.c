@@ -18,6 +18,7 @@ static int queue_batch_open(struct bench_link *l)
 const struct bench_link_ops link_mmk_queue_batch = {
 	.name = "mmk-queue-batch",
 	.pingpong = true,
+	.one_call = true,
 	.open = queue_batch_open,
 	.keep = qlink_keep,
 	.send = qlink_send,

@@ -17,6 +17,7 @@ static int queue_zc_open(struct bench_link *l)
 const struct bench_link_ops link_mmk_queue_zc = {
 	.name = "mmk-queue-zc",
 	.pingpong = true,
+	.one_call = true,
 	.open = queue_zc_open,
 	.keep = qlink_keep,
 	.send = qlink_send,

@@ -92,14 +92,16 @@ static void tap(bool ok, const char *fmt, ...)
 static int smoke(const struct bench_link_ops *const *links, size_t nlinks)
 {
 	static const size_t sizes[] = { 64, 65536, 1048576 };
-	struct bench_limits tp = { UINT64_MAX, 40, 40 }, lat = { UINT64_MAX, 10, 10 };
+	struct bench_limits tp = { UINT64_MAX, 40, 40, 0 }, lat = { UINT64_MAX, 10, 10, 0 };
+	struct bench_limits cnt = { UINT64_MAX, 40, 40, 8 };
+	bool counting = bench_sysc_init();
 	struct bench_result r;
 	uint64_t seq0 = 1000;
 	size_t i, j, plan = 0;
 	int rc;
 
 	for (i = 0; i < nlinks; i++)
-		plan += 3 * (links[i]->pingpong ? 4 : 2);
+		plan += 3 * ((links[i]->pingpong ? 4 : 2) + (links[i]->one_call ? 1 : 0));
 	printf("TAP version 13\n1..%zu\n", plan);
 	for (i = 0; i < nlinks; i++) {
 		const struct bench_link_ops *ops = links[i];
@@ -132,6 +134,20 @@ static int smoke(const struct bench_link_ops *const *links, size_t nlinks)
 			tap(!rc && r.mismatches == 1,
 			    "%s %zu B: one corrupted answer of 10 is caught (%llu mismatches)",
 			    ops->name, sz, (unsigned long long)r.mismatches);
+			if (!ops->one_call)
+				continue;
+			if (!counting) {
+				printf("ok %d %s %zu B: one system call per side per hop"
+				       " # SKIP system calls cannot be counted here\n",
+				       ++tap_n, ops->name, sz);
+				continue;
+			}
+			seq0 += 1000;
+			rc = bench_latency(ops, sz, &cnt, seq0, &r);
+			tap(!rc && r.mismatches == 0 && r.sys_a == 1.0 && r.sys_b == 1.0,
+			    "%s %zu B: one system call per side per hop (A %.3f, B %.3f"
+			    " per round trip, %llu counted)", ops->name, sz, r.sys_a, r.sys_b,
+			    (unsigned long long)(cnt.max_msgs - cnt.count_from));
 		}
 	}
 	printf("# %d passed, %d failed\n", tap_n - tap_failed, tap_failed);
@@ -257,6 +273,58 @@ static int run_rounds(struct report *rep, const struct bench_link_ops *const *li
 	return failed;
 }
 
+/*
+ * System calls per message (round trip) of each side, counted in runs of
+ * their own, after the timed ones (counting makes every system call
+ * slower): after 4 x depth messages of warm-up (every slot and window
+ * touched once), 8 x depth messages are counted.  Returns 1 if a run
+ * failed.
+ */
+static int count_syscalls(struct report *rep, const struct bench_link_ops *const *links,
+			  size_t nlinks, const size_t *sizes, size_t nsizes)
+{
+	struct bench_result r;
+	uint64_t seq0 = 1ULL << 60;
+	int failed = 0;
+	size_t i, j;
+
+	if (!bench_sysc_init()) {
+		fprintf(stderr, "mmk_bench: system calls cannot be counted here"
+			" (no perf tracepoint raw_syscalls:sys_enter)\n");
+		return 0;
+	}
+	fprintf(stderr, "mmk_bench: counting system calls\n");
+	for (j = 0; j < nsizes; j++) {
+		unsigned int d = bench_depth(sizes[j]);
+		struct bench_limits lim = { UINT64_MAX, 12 * (uint64_t)d, 12 * (uint64_t)d,
+					    4 * (uint64_t)d };
+
+		for (i = 0; i < nlinks; i++) {
+			seq0 += 1ULL << 40;
+			if (bench_throughput(links[i], sizes[j], &lim, seq0, &r) || r.mismatches) {
+				fprintf(stderr, "mmk_bench: %s %zu B counted stream FAILED\n",
+					links[i]->name, sizes[j]);
+				failed = 1;
+			} else {
+				report_syscalls(rep, "throughput", links[i]->name, sizes[j],
+						r.sys_a, r.sys_b);
+			}
+			if (!links[i]->pingpong)
+				continue;
+			seq0 += 1ULL << 40;
+			if (bench_latency(links[i], sizes[j], &lim, seq0, &r) || r.mismatches) {
+				fprintf(stderr, "mmk_bench: %s %zu B counted round trips FAILED\n",
+					links[i]->name, sizes[j]);
+				failed = 1;
+			} else {
+				report_syscalls(rep, "latency", links[i]->name, sizes[j],
+						r.sys_a, r.sys_b);
+			}
+		}
+	}
+	return failed;
+}
+
 static size_t parse_sizes(char *arg, size_t *sizes)
 {
 	size_t n = 0;
@@ -296,7 +364,7 @@ int main(int argc, char **argv)
 {
 	const struct bench_link_ops *links[NLINKS];
 	size_t sizes[MAX_SIZES], nsizes = 0, nlinks = 0;
-	struct bench_limits lim = { 400000000ULL, 0, UINT64_MAX };
+	struct bench_limits lim = { 400000000ULL, 0, UINT64_MAX, 0 };
 	unsigned int rounds = 5;
 	const char *csv_path = NULL;
 	static struct report rep;
@@ -367,6 +435,7 @@ int main(int argc, char **argv)
 		nlinks, nsizes, rounds, (double)lim.budget_ns / 1e9);
 
 	failed = run_rounds(&rep, links, nlinks, sizes, nsizes, &lim, rounds);
+	failed |= count_syscalls(&rep, links, nlinks, sizes, nsizes);
 	report_ratios(&rep);
 	printf("%sbest of %u rounds, %.2f s per measurement and round\n",
 	       prefix ? "MMK-TAB " : "", rounds, (double)lim.budget_ns / 1e9);

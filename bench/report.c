@@ -26,6 +26,7 @@ static struct report_row *add(struct report *rep, const char *kind, const char *
 	r->size = size;
 	r->seconds = r->rate = r->gbs = r->median = r->p99 = r->nsop = NAN;
 	r->x_peer = r->x_mem = r->x_sys = NAN;
+	r->sys_a = r->sys_b = NAN;
 	return r;
 }
 
@@ -99,6 +100,22 @@ static const struct report_row *find(const struct report *rep, const char *kind,
 			return r;
 	}
 	return NULL;
+}
+
+void report_syscalls(struct report *rep, const char *kind, const char *name, size_t size,
+		     double a, double b)
+{
+	struct report_row *r = NULL;
+	size_t i;
+
+	for (i = 0; i < rep->n && !r; i++)
+		if (!strcmp(rep->rows[i].kind, kind) && !strcmp(rep->rows[i].name, name) &&
+		    rep->rows[i].size == size)
+			r = &rep->rows[i];
+	if (!r)
+		return;
+	r->sys_a = a < 0 ? NAN : a;
+	r->sys_b = b < 0 ? NAN : b;
 }
 
 /* Best peer of a kind and size: highest rate, or lowest median.  @only: a
@@ -185,39 +202,49 @@ void report_table(const struct report *rep, FILE *f, const char *p)
 			fprintf(f, "%s  %-7s           %12.0f ns\n", p, r->name, r->nsop);
 	}
 	fprintf(f, "%s\n%sthroughput, one stream A -> B (x peer = best peer's time / this;"
-		" x mem, x sys = ns per message / floor)\n", p, p);
-	fprintf(f, "%s  %-10s %8s %12s %9s %12s %7s %7s %8s\n", p, "contender", "size",
-		"msgs/s", "GB/s", "ns/msg", "x peer", "x mem", "x sys");
+		" x mem, x sys = ns per message / floor;\n%s  sc A, sc B = system calls per"
+		" message of the sender and of the receiver, counted)\n", p, p, p);
+	fprintf(f, "%s  %-15s %8s %12s %9s %12s %7s %7s %8s %6s %6s\n", p, "contender", "size",
+		"msgs/s", "GB/s", "ns/msg", "x peer", "x mem", "x sys", "sc A", "sc B");
 	for (i = 0; i < rep->n; i++) {
 		const struct report_row *r = &rep->rows[i];
 
 		if (strcmp(r->kind, "throughput") || isnan(r->nsop))
 			continue;
-		fprintf(f, "%s  %-10s %8s %12.0f %9.3f %12.0f ", p, r->name,
+		fprintf(f, "%s  %-15s %8s %12.0f %9.3f %12.0f ", p, r->name,
 			human_size(r->size, sz, sizeof(sz)), r->rate, r->gbs, r->nsop);
 		cell(f, "%7.2f", r->x_peer);
 		fprintf(f, " ");
 		cell(f, "%7.2f", r->x_mem);
 		fprintf(f, " ");
 		cell(f, "%8.1f", r->x_sys);
+		fprintf(f, " ");
+		cell(f, "%6.3f", r->sys_a);
+		fprintf(f, " ");
+		cell(f, "%6.3f", r->sys_b);
 		fprintf(f, "\n");
 	}
 	fprintf(f, "%s\n%sround trip A -> B -> A (x peer = best peer's median / this;"
-		" x mem = median / two memory floors)\n", p, p);
-	fprintf(f, "%s  %-10s %8s %12s %12s %7s %7s %8s\n", p, "contender", "size",
-		"median us", "p99 us", "x peer", "x mem", "x sys");
+		" x mem = median / two memory floors;\n%s  sc A, sc B = system calls per round"
+		" trip of A and of B, counted: one hop each)\n", p, p, p);
+	fprintf(f, "%s  %-15s %8s %12s %12s %7s %7s %8s %6s %6s\n", p, "contender", "size",
+		"median us", "p99 us", "x peer", "x mem", "x sys", "sc A", "sc B");
 	for (i = 0; i < rep->n; i++) {
 		const struct report_row *r = &rep->rows[i];
 
 		if (strcmp(r->kind, "latency"))
 			continue;
-		fprintf(f, "%s  %-10s %8s %12.1f %12.1f ", p, r->name,
+		fprintf(f, "%s  %-15s %8s %12.1f %12.1f ", p, r->name,
 			human_size(r->size, sz, sizeof(sz)), r->median / 1e3, r->p99 / 1e3);
 		cell(f, "%7.2f", r->x_peer);
 		fprintf(f, " ");
 		cell(f, "%7.2f", r->x_mem);
 		fprintf(f, " ");
 		cell(f, "%8.1f", r->x_sys);
+		fprintf(f, " ");
+		cell(f, "%6.3f", r->sys_a);
+		fprintf(f, " ");
+		cell(f, "%6.3f", r->sys_b);
 		fprintf(f, "\n");
 	}
 }
@@ -301,6 +328,8 @@ void report_csv(const struct report *rep, FILE *f, const char *p)
 		csv_num(f, "%.4f", r->x_peer);
 		csv_num(f, "%.4f", r->x_mem);
 		csv_num(f, "%.4f", r->x_sys);
+		csv_num(f, "%.4f", r->sys_a);
+		csv_num(f, "%.4f", r->sys_b);
 		fputc('\n', f);
 	}
 }

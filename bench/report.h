@@ -14,7 +14,7 @@
 
 #define REPORT_CSV_HEADER \
 	"kind,contender,op,size,count,seconds,msgs_per_s,gbytes_per_s,median_ns,p99_ns," \
-	"ns_per_op,x_best_peer,x_memory_floor,x_syscall_floor"
+	"ns_per_op,x_best_peer,x_memory_floor,x_syscall_floor,syscalls_a,syscalls_b"
 
 #define REPORT_ROWS_MAX	256
 
@@ -27,6 +27,7 @@ struct report_row {
 	uint64_t count;
 	double seconds, rate, gbs, median, p99, nsop;
 	double x_peer, x_mem, x_sys;	/* NAN when not computed */
+	double sys_a, sys_b;		/* system calls per message, NAN if not counted */
 };
 
 struct report {
@@ -43,6 +44,12 @@ void report_latency(struct report *rep, const struct bench_link_ops *ops, size_t
 		    const struct bench_result *r);
 void report_micro(struct report *rep, const char *backend, const char *op, size_t size,
 		  uint64_t count, double ns);
+
+/* System calls per message (throughput) or round trip (latency) of A and
+ * B, counted: into the row of @kind, @name and @size (a negative count:
+ * not counted). */
+void report_syscalls(struct report *rep, const char *kind, const char *name, size_t size,
+		     double a, double b);
 
 /* Fill the ratio columns: to the best peer of the same kind and size, and
  * to the floors (a round trip is compared with two memory floors: it fills

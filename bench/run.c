@@ -33,6 +33,7 @@ struct report {
 	uint64_t t_end;		/* ns: last message checked */
 	uint64_t measured;	/* messages between t_start and t_end */
 	uint64_t mismatches;
+	double sys;		/* system calls per message counted, or -1 */
 	int failed;
 };
 
@@ -182,15 +183,20 @@ static uint64_t tp_warmup(const struct bench_link *l)
 
 static void tp_child(struct pair *p, const struct bench_limits *lim, uint64_t seq0)
 {
-	struct report rep = { 0 };
-	uint64_t warm = tp_warmup(&p->l), t_ready, t_warm = 0, k;
-	int rc;
+	struct report rep = { .sys = -1 };
+	uint64_t warm = tp_warmup(&p->l), t_ready, t_warm = 0, k, c0 = 0, c1 = 0;
+	int rc, cfd = -1;
 
-	(void)lim;
 	p->l.ops->keep(&p->l, DIR_COUNT, DIR_AB);
+	if (lim->count_from)
+		cfd = bench_sysc_open();
 	t_ready = bench_now_ns();
 	child_ready(p);
 	for (k = 0;; k++) {
+		if (cfd >= 0 && k == lim->count_from)
+			c0 = bench_sysc_read(cfd);
+		if (cfd >= 0 && k == lim->max_msgs)
+			c1 = bench_sysc_read(cfd);
 		rc = p->l.ops->recv(&p->l, DIR_AB, seq0 + k);
 		if (rc <= 0)
 			break;
@@ -199,6 +205,9 @@ static void tp_child(struct pair *p, const struct bench_limits *lim, uint64_t se
 	}
 	rep.t_end = bench_now_ns();
 	rep.msgs = k;
+	if (cfd >= 0 && c1)
+		rep.sys = bench_sysc_per(c0, c1, lim->max_msgs - lim->count_from);
+	bench_close_fd(&cfd);
 	if (rc < 0) {
 		fprintf(stderr, "bench: %s: receive: %s\n", p->l.ops->name, strerror(errno));
 		rep.failed = 1;
@@ -217,25 +226,38 @@ static void tp_child(struct pair *p, const struct bench_limits *lim, uint64_t se
 int bench_throughput(const struct bench_link_ops *ops, size_t size,
 		     const struct bench_limits *lim, uint64_t seq0, struct bench_result *r)
 {
-	uint64_t mask = clock_mask(size), t0, k;
+	uint64_t mask = clock_mask(size), t0, k, c0 = 0, c1;
 	struct report rep = { 0 };
 	struct pair p;
-	int failed = 0;
+	int failed = 0, cfd = -1;
 
 	memset(r, 0, sizeof(*r));
+	r->sys_a = r->sys_b = -1;
 	if (pair_start(&p, ops, size, tp_child, lim, seq0))
 		return -1;
 	ops->keep(&p.l, DIR_AB, DIR_COUNT);
-	if (parent_wait_ready(&p))
+	if (lim->count_from)
+		cfd = bench_sysc_open();
+	if (parent_wait_ready(&p)) {
+		bench_close_fd(&cfd);
 		return parent_finish(&p, &rep, 1);
+	}
 	t0 = bench_now_ns();
 	for (k = 0; !out_of_budget(lim, k, t0, mask); k++) {
+		if (cfd >= 0 && k == lim->count_from)
+			c0 = bench_sysc_read(cfd);
 		if (ops->send(&p.l, DIR_AB, seq0 + k)) {
 			fprintf(stderr, "bench: %s: send %zu bytes: %s\n", ops->name, size,
 				strerror(errno));
 			failed = 1;
 			break;
 		}
+	}
+	if (cfd >= 0) {
+		c1 = bench_sysc_read(cfd);
+		if (k > lim->count_from)
+			r->sys_a = bench_sysc_per(c0, c1, k - lim->count_from);
+		bench_close_fd(&cfd);
 	}
 	if (!failed && ops->end(&p.l, DIR_AB)) {
 		fprintf(stderr, "bench: %s: end: %s\n", ops->name, strerror(errno));
@@ -244,6 +266,7 @@ int bench_throughput(const struct bench_link_ops *ops, size_t size,
 	if (parent_finish(&p, &rep, failed))
 		return -1;
 	r->mismatches = rep.mismatches + bench_mismatches;
+	r->sys_b = rep.sys;
 	bench_mismatches = 0;
 	if (rep.msgs != k) {
 		fprintf(stderr, "bench: %s: sent %llu messages, %llu arrived\n", ops->name,
@@ -259,14 +282,19 @@ int bench_throughput(const struct bench_link_ops *ops, size_t size,
 
 static void lat_child(struct pair *p, const struct bench_limits *lim, uint64_t seq0)
 {
-	struct report rep = { 0 };
-	uint64_t k;
-	int rc;
+	struct report rep = { .sys = -1 };
+	uint64_t k, c0 = 0, c1 = 0;
+	int rc, cfd = -1;
 
-	(void)lim;
 	p->l.ops->keep(&p->l, DIR_BA, DIR_AB);
+	if (lim->count_from)
+		cfd = bench_sysc_open();
 	child_ready(p);
 	for (k = 0;; k++) {
+		if (cfd >= 0 && k == lim->count_from)
+			c0 = bench_sysc_read(cfd);
+		if (cfd >= 0 && k == lim->max_msgs)
+			c1 = bench_sysc_read(cfd);
 		rc = p->l.ops->recv(&p->l, DIR_AB, seq0 + 2 * k);
 		if (rc <= 0)
 			break;
@@ -275,6 +303,9 @@ static void lat_child(struct pair *p, const struct bench_limits *lim, uint64_t s
 			break;
 		}
 	}
+	if (cfd >= 0 && c1)
+		rep.sys = bench_sysc_per(c0, c1, lim->max_msgs - lim->count_from);
+	bench_close_fd(&cfd);
 	if (rc < 0) {
 		fprintf(stderr, "bench: %s: answer: %s\n", p->l.ops->name, strerror(errno));
 		rep.failed = 1;
@@ -288,12 +319,13 @@ static void lat_child(struct pair *p, const struct bench_limits *lim, uint64_t s
 int bench_latency(const struct bench_link_ops *ops, size_t size,
 		  const struct bench_limits *lim, uint64_t seq0, struct bench_result *r)
 {
-	uint64_t *samples, t0, t, k, n = 0;
+	uint64_t *samples, t0, t, k, n = 0, c0 = 0, c1;
 	struct report rep = { 0 };
 	struct pair p;
-	int failed = 0, rc;
+	int failed = 0, rc, cfd = -1;
 
 	memset(r, 0, sizeof(*r));
+	r->sys_a = r->sys_b = -1;
 	samples = calloc(LAT_SAMPLES_MAX, sizeof(*samples));
 	if (!samples)
 		return -1;
@@ -302,12 +334,17 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 		return -1;
 	}
 	ops->keep(&p.l, DIR_AB, DIR_BA);
+	if (lim->count_from)
+		cfd = bench_sysc_open();
 	if (parent_wait_ready(&p)) {
 		free(samples);
+		bench_close_fd(&cfd);
 		return parent_finish(&p, &rep, 1);
 	}
 	t0 = bench_now_ns();
 	for (k = 0; n < LAT_SAMPLES_MAX && !out_of_budget(lim, k, t0, 0); k++) {
+		if (cfd >= 0 && k == lim->count_from)
+			c0 = bench_sysc_read(cfd);
 		t = bench_now_ns();
 		if (ops->send(&p.l, DIR_AB, seq0 + 2 * k)) {
 			fprintf(stderr, "bench: %s: send: %s\n", ops->name, strerror(errno));
@@ -325,6 +362,12 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 		if (k >= BENCH_LAT_WARMUP || lim->max_msgs <= BENCH_LAT_WARMUP)
 			samples[n++] = t;
 	}
+	if (cfd >= 0) {
+		c1 = bench_sysc_read(cfd);
+		if (k > lim->count_from)
+			r->sys_a = bench_sysc_per(c0, c1, k - lim->count_from);
+		bench_close_fd(&cfd);
+	}
 	if (!failed && ops->end(&p.l, DIR_AB)) {
 		fprintf(stderr, "bench: %s: end: %s\n", ops->name, strerror(errno));
 		failed = 1;
@@ -334,6 +377,7 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 		return -1;
 	}
 	r->mismatches = rep.mismatches + bench_mismatches;
+	r->sys_b = rep.sys;
 	bench_mismatches = 0;
 	if (rep.msgs != k) {
 		fprintf(stderr, "bench: %s: %llu requests, %llu answered\n", ops->name,
