@@ -110,6 +110,33 @@ static void kern_write_abandon(struct mmk_manager *m, uint64_t token)
 }
 
 /*
+ * This process's id, without a system call per use: glibc no longer caches
+ * getpid(), and a loan asks for it every time.  A fork() child updates it
+ * (pthread_atfork); a child made without fork()'s handlers (a raw clone,
+ * _Fork) would see its parent's id, and must not use windows it did not
+ * map itself.
+ */
+static pid_t kern_pid;
+static pthread_once_t kern_pid_once = PTHREAD_ONCE_INIT;
+
+static void kern_pid_child(void)
+{
+	kern_pid = getpid();
+}
+
+static void kern_pid_init(void)
+{
+	kern_pid = getpid();
+	(void)pthread_atfork(NULL, NULL, kern_pid_child);
+}
+
+static pid_t kern_self(void)
+{
+	(void)pthread_once(&kern_pid_once, kern_pid_init);
+	return kern_pid;
+}
+
+/*
  * The slot's writable window in this process, mapped on first use and
  * kept until mmk_close: the kernel lets it work only under a write guard
  * and zaps its pages at every release, so keeping it costs nothing and
@@ -123,14 +150,14 @@ static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t o
 
 	if (!(m->flags & MMK_POOL_PAGE_ALIGNED))
 		return NULL;
-	if (ks->window && ks->window_pid == getpid())
+	if (ks->window && ks->window_pid == kern_self())
 		return ks->window;
 	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
 		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
 	if (w == MAP_FAILED)
 		return NULL;
 	ks->window = w;
-	ks->window_pid = getpid();
+	ks->window_pid = kern_self();
 	return w;
 }
 
@@ -190,7 +217,7 @@ static enum mmk_error kern_write_view(struct mmk_manager *m, const struct mmk_gu
  * child). */
 static void kern_window_unmap(struct mmk_manager *m, struct kern_slot *ks)
 {
-	if (ks->window && ks->window_pid == getpid())
+	if (ks->window && ks->window_pid == kern_self())
 		munmap(ks->window, m->slot_size);
 	ks->window = NULL;
 }
