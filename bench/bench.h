@@ -64,6 +64,12 @@ struct bench_link;
  * @pingpong: true if the link can run the round-trip test
  * @one_call: a round trip takes exactly one system call per side per hop
  *            (the smoke test checks it where system calls can be counted)
+ * @available: NULL, or false when the link cannot run here (what it needs
+ *            is missing): the smoke test skips it, the benchmark leaves it
+ *            out unless asked for it by name
+ * @isolated: every measurement runs in a process of its own, both sides
+ *            forked from it (a runtime that a process may set up once
+ *            only, and that fork does not carry over)
  * @open:     before fork: create both directions for messages of l->size
  *            bytes with up to l->depth messages in flight; 0 or -1 (errno)
  * @keep:     after fork, in each process: keep the sending end of @tx and
@@ -81,6 +87,8 @@ struct bench_link_ops {
 	bool peer;
 	bool pingpong;
 	bool one_call;
+	bool isolated;
+	bool (*available)(void);
 	int (*open)(struct bench_link *l);
 	void (*keep)(struct bench_link *l, enum bench_dir tx, enum bench_dir rx);
 	int (*send)(struct bench_link *l, enum bench_dir dir, uint64_t seq);
@@ -107,6 +115,9 @@ struct bench_link {
 extern const struct bench_link_ops link_pipe, link_unix, link_mq, link_shm;
 extern const struct bench_link_ops link_mmk_copy, link_mmk_zc, link_mmk_batch;
 extern const struct bench_link_ops link_mmk_queue, link_mmk_queue_batch, link_mmk_queue_zc;
+#ifdef HAVE_ICEORYX
+extern const struct bench_link_ops link_iceoryx;
+#endif
 
 /* Messages in flight for a payload size: at most 64, and at most 16 MiB. */
 unsigned int bench_depth(size_t size);

@@ -41,6 +41,9 @@ static const struct bench_link_ops *const all_links[] = {
 	&link_mmk_copy, &link_mmk_zc, &link_mmk_batch,
 	&link_mmk_queue, &link_mmk_queue_batch, &link_mmk_queue_zc,
 	&link_pipe, &link_unix, &link_mq, &link_shm,
+#ifdef HAVE_ICEORYX
+	&link_iceoryx,
+#endif
 };
 #define NLINKS	(sizeof(all_links) / sizeof(all_links[0]))
 
@@ -106,6 +109,14 @@ static int smoke(const struct bench_link_ops *const *links, size_t nlinks)
 	for (i = 0; i < nlinks; i++) {
 		const struct bench_link_ops *ops = links[i];
 
+		if (ops->available && !ops->available()) {
+			size_t t, n = 3 * ((ops->pingpong ? 4 : 2) + (ops->one_call ? 1 : 0));
+
+			for (t = 0; t < n; t++)
+				printf("ok %d %s # SKIP not available here (no RouDi running?)\n",
+				       ++tap_n, ops->name);
+			continue;
+		}
 		for (j = 0; j < 3; j++) {
 			size_t sz = sizes[j];
 
@@ -422,13 +433,20 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	if (smoke_only)
-		return smoke(nlinks ? links : all_links, nlinks ? nlinks : NLINKS);
+		return nlinks ? smoke(links, nlinks) : smoke(all_links, NLINKS);
 	if (!nsizes)
 		for (nsizes = 0; nsizes < sizeof(default_sizes) / sizeof(default_sizes[0]); nsizes++)
 			sizes[nsizes] = default_sizes[nsizes];
-	if (!nlinks)
-		for (nlinks = 0; nlinks < NLINKS; nlinks++)
-			links[nlinks] = all_links[nlinks];
+	if (!nlinks) {
+		for (size_t i = 0; i < NLINKS; i++) {
+			if (all_links[i]->available && !all_links[i]->available()) {
+				fprintf(stderr, "mmk_bench: %s is not available here, left out\n",
+					all_links[i]->name);
+				continue;
+			}
+			links[nlinks++] = all_links[i];
+		}
+	}
 
 	report_init(&rep);
 	fprintf(stderr, "mmk_bench: %zu contenders, %zu sizes, %u rounds of %.2f s a measurement\n",

@@ -112,14 +112,65 @@ static void child_ready(struct pair *p)
 	close(p->ready[1]);
 }
 
-/* In B: report and exit. */
+/* In B: report and exit.  An isolated link's runtime may want to say
+ * goodbye (its destructors): exit() rather than _exit(). */
 static void child_finish(struct pair *p, struct report *rep)
 {
 	rep->mismatches = bench_mismatches;
 	if (bench_write_full(p->result[1], rep, sizeof(*rep)))
 		rep->failed = 1;
 	p->l.ops->close(&p->l);
+	if (p->l.ops->isolated)
+		exit(rep->failed ? 1 : 0);
 	_exit(rep->failed ? 1 : 0);
+}
+
+/* ---- isolated links ---------------------------------------------------------- */
+
+static bool in_isolation;
+
+typedef int (*measure_fn)(const struct bench_link_ops *ops, size_t size,
+			  const struct bench_limits *lim, uint64_t seq0, struct bench_result *r);
+
+/* Run @fn in a process of its own, which becomes A and forks B. */
+static int isolate(measure_fn fn, const struct bench_link_ops *ops, size_t size,
+		   const struct bench_limits *lim, uint64_t seq0, struct bench_result *r)
+{
+	struct { int rc; struct bench_result r; } out = { -1, { 0 } };
+	int fd[2], status;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->sys_a = r->sys_b = -1;
+	if (pipe(fd)) {
+		perror("bench: pipe");
+		return -1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("bench: fork");
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(fd[0]);
+		in_isolation = true;
+		out.rc = fn(ops, size, lim, seq0, &out.r);
+		if (bench_write_full(fd[1], &out, sizeof(out)))
+			out.rc = -1;
+		fflush(NULL);
+		exit(out.rc ? 1 : 0);
+	}
+	close(fd[1]);
+	if (bench_read_full(fd[0], &out, sizeof(out)) != 1)
+		out.rc = -1;
+	close(fd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	*r = out.r;
+	return out.rc;
 }
 
 /* In A: wait for B to be ready. */
@@ -231,6 +282,8 @@ int bench_throughput(const struct bench_link_ops *ops, size_t size,
 	struct pair p;
 	int failed = 0, cfd = -1;
 
+	if (ops->isolated && !in_isolation)
+		return isolate(bench_throughput, ops, size, lim, seq0, r);
 	memset(r, 0, sizeof(*r));
 	r->sys_a = r->sys_b = -1;
 	if (pair_start(&p, ops, size, tp_child, lim, seq0))
@@ -324,6 +377,8 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 	struct pair p;
 	int failed = 0, rc, cfd = -1;
 
+	if (ops->isolated && !in_isolation)
+		return isolate(bench_latency, ops, size, lim, seq0, r);
 	memset(r, 0, sizeof(*r));
 	r->sys_a = r->sys_b = -1;
 	samples = calloc(LAT_SAMPLES_MAX, sizeof(*samples));

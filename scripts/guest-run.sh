@@ -243,9 +243,20 @@ bench) bench_progs="mmk_bench mmk_bench_micro" ;;
 check) bench_progs="mmk_bench" ;;
 *) bench_progs= ;;
 esac
+# A dynamically linked program gets the libraries it needs and the dynamic
+# loader, at the paths ldd gives.
+ship_libs() {
+	local lib
+	for lib in $(ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+}
 for b in $bench_progs; do
 	if [ -x "$bench_dir/$b" ]; then
-		is_static "$bench_dir/$b" || echo "guest-run: warning: $bench_dir/$b is not static" >&2
+		# mmk_bench is dynamic when it has the iceoryx contender (Debian
+		# ships iceoryx as shared libraries only).
+		is_static "$bench_dir/$b" || ship_libs "$bench_dir/$b"
 		cp "$bench_dir/$b" "$stage/$b"
 	elif [ "$mode" = bench ]; then
 		die "$bench_dir/$b not found; run 'make benchmarks'"
@@ -258,12 +269,25 @@ done
 mmkctl_bin=$top/build/tools/mmkctl
 if [ -x "$mmkctl_bin" ]; then
 	cp "$mmkctl_bin" "$stage/usr/bin/mmkctl"
-	for lib in $(ldd "$mmkctl_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
-	done
+	ship_libs "$mmkctl_bin"
 else
 	echo "guest-run: warning: $mmkctl_bin not built; mmkctl will be missing in the guest" >&2
+fi
+
+# iceoryx's RouDi, for mmk_bench's iceoryx contender (when mmk_bench has
+# it): the daemon, its libraries and the mempools of bench/roudi.toml.
+bench_libs=
+[ ! -f "$stage/mmk_bench" ] || bench_libs=$(ldd "$stage/mmk_bench" 2>/dev/null || true)
+if [[ $bench_libs == *libiceoryx* ]]; then
+	roudi=$(command -v iox-roudi || true)
+	if [ -n "$roudi" ]; then
+		cp "$roudi" "$stage/usr/bin/iox-roudi"
+		ship_libs "$roudi"
+		mkdir -p "$stage/etc/iceoryx"
+		cp "$top/bench/roudi.toml" "$stage/etc/iceoryx/roudi.toml"
+	else
+		echo "guest-run: warning: iox-roudi not found (package iceoryx); no iceoryx contender" >&2
+	fi
 fi
 
 cat >"$stage/etc/passwd" <<'EOF'
@@ -378,13 +402,44 @@ run_sensor_frames() {
 		result not-ok sensor_frames "exit=$rc"
 	fi
 }
+# iceoryx's RouDi for mmk_bench, if shipped: started, and ready for clients
+# within 60 s, or the iceoryx contender is left out (MMK_BENCH_ICEORYX).
+roudi_start() {
+	[ -x /usr/bin/iox-roudi ] || return 0
+	(cd /tmp && exec iox-roudi -c /etc/iceoryx/roudi.toml -l warning) >/tmp/roudi.log 2>&1 &
+	ROUDI_PID=$!
+	rt0=$(now)
+	while ! grep -q 'RouDi is ready for clients' /tmp/roudi.log 2>/dev/null; do
+		if ! kill -0 "$ROUDI_PID" 2>/dev/null ||
+		   [ "$(awk -v a="$rt0" -v b="$(now)" 'BEGIN { print (b - a > 60) }')" = 1 ]; then
+			echo "# iox-roudi did not start; no iceoryx contender:"
+			sed 's/^/#   /' /tmp/roudi.log
+			kill "$ROUDI_PID" 2>/dev/null
+			ROUDI_PID=
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "# iox-roudi ready after $(since "$rt0") s"
+	export MMK_BENCH_ICEORYX=1
+}
+roudi_stop() {
+	[ -n "${ROUDI_PID:-}" ] || return 0
+	kill "$ROUDI_PID" 2>/dev/null
+	wait "$ROUDI_PID" 2>/dev/null
+	ROUDI_PID=
+	unset MMK_BENCH_ICEORYX
+}
+
 # The benchmarks' behaviour test, framed as a program: its TAP lines count.
 run_bench_smoke() {
 	echo "MMK-PROG-START bench_smoke"
 	t0=$(now)
 	if [ -x /mmk_bench ]; then
+		roudi_start
 		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" /mmk_bench --smoke) </dev/null
 		rc=$?
+		roudi_stop
 	else
 		echo "# /mmk_bench is missing (not built?)"
 		rc=127
@@ -397,11 +452,13 @@ run_bench() {
 	for prog in mmk_bench mmk_bench_micro; do
 		args=
 		[ "$prog" = mmk_bench ] && args=$MMK_BENCH_ARGS
+		[ "$prog" = mmk_bench ] && roudi_start
 		echo "# running /$prog -P${args:+ $args}"
 		t0=$(now)
 		# shellcheck disable=SC2086
 		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" "/$prog" -P $args) </dev/null
 		rc=$?
+		roudi_stop
 		echo "# /$prog exit=$rc after $(since "$t0") s"
 		if [ "$rc" -eq 0 ]; then
 			result ok "$prog"

@@ -23,6 +23,7 @@ pkgs=(
 	python3 python3-yaml
 	clang libclang-rt-14-dev
 	gnuplot-nox valgrind
+	iceoryx libiceoryx-binding-c-dev
 	"$@"
 )
 
