@@ -15,6 +15,9 @@
  *   peek         mmk_peek_header then mmk_header_release
  *   loan+free    mmk_loan, set the payload size, mmk_write_release (publish),
  *                mmk_free: the zero-copy producer's calls, without the fill
+ *   loan+pub32   loan+free 32 messages at a time: one mmk_batch of 32
+ *                loans, one of 32 write releases (publish), one of 32
+ *                frees; ns per message
  * The timed mode prints the report's CSV (kind "micro", ns_per_op is per
  * op, all its calls); -P prefixes the lines as mmk_bench -P does.  Exit status 1 if an
  * operation fails.
@@ -30,12 +33,14 @@
 #include "report.h"
 
 #define MICRO_PAYLOAD	64
-#define MICRO_SLOTS	16
+#define MICRO_SLOTS	40
+#define MICRO_BATCH	32
 
 static MMK_STATIC_STORAGE(micro_storage, MICRO_SLOTS, MICRO_PAYLOAD);
 
 static const char *const backends[] = { "kernel", "kernel-pa", "heap", "static" };
-static const char *const ops[] = { "store+free", "read", "write", "peek", "loan+free" };
+static const char *const ops[] = { "store+free", "read", "write", "peek", "loan+free",
+				   "loan+pub32" };
 
 static struct mmk_manager *open_backend(const char *name)
 {
@@ -112,6 +117,30 @@ static enum mmk_error run_op(struct mmk_manager *m, const char *op, uint64_t n, 
 			if (!e)
 				e = mmk_free(m, t);
 		}
+	} else if (!strcmp(op, "loan+pub32")) {
+		static struct mmk_write_guard g[MICRO_BATCH];
+		static struct mmk_batch_op b[MICRO_BATCH];
+		uint64_t tk[MICRO_BATCH];
+		size_t k;
+
+		for (i = 0; i < n && !e; i += MICRO_BATCH) {
+			for (k = 0; k < MICRO_BATCH; k++)
+				b[k] = (struct mmk_batch_op){ .op = MMK_OP_LOAN, .guard = &g[k] };
+			e = mmk_batch(m, b, MICRO_BATCH, NULL);
+			if (e)
+				break;
+			for (k = 0; k < MICRO_BATCH; k++) {
+				g[k].msg->header.payload_size = sizeof(payload);
+				tk[k] = g[k].token;
+				b[k] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_RELEASE,
+							      .guard = &g[k] };
+			}
+			e = mmk_batch(m, b, MICRO_BATCH, NULL);
+			for (k = 0; k < MICRO_BATCH && !e; k++)
+				b[k] = (struct mmk_batch_op){ .op = MMK_OP_FREE, .token = tk[k] };
+			if (!e)
+				e = mmk_batch(m, b, MICRO_BATCH, NULL);
+		}
 	} else {
 		e = MMK_E_INVALID;
 	}
@@ -145,7 +174,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mmk_bench_micro [-t SECONDS] [-P]\n"
 		"       mmk_bench_micro -b kernel|kernel-pa|heap|static\n"
-		"                       -o store+free|read|write|peek|loan+free -n N\n");
+		"                       -o store+free|read|write|peek|loan+free|loan+pub32 -n N\n");
 	exit(2);
 }
 
