@@ -208,6 +208,14 @@ uint64_t bench_sysc_read(int fd);
  * own taken off; -1 if nothing was counted. */
 double bench_sysc_per(uint64_t c0, uint64_t c1, uint64_t n);
 
+/* ---- crash robustness (crash.c) ------------------------------------------------ */
+
+/* The report of mmk_bench --crash: @self is this program (for exec), @p
+ * the table's line prefix.  Returns 1 if a round failed. */
+int bench_crash(const char *self, unsigned int rounds, const char *p);
+/* The consumer a round starts: argv is SYSTEM NAME EXPECT FD. */
+int bench_crash_consumer(int argc, char **argv);
+
 /* ---- floors (floors.c) -------------------------------------------------------- */
 
 /* ns per message of bench_fill + bench_check alone, in one process. */

@@ -6,6 +6,7 @@
  *   mmk_bench [-t SECONDS] [-r ROUNDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]
  *             [-o FILE] [-P]
  *   mmk_bench --smoke [-c CONTENDERS]
+ *   mmk_bench --crash [ROUNDS] [-P]
  *
  * -t  time budget of each measurement in each round (default 0.4)
  * -r  rounds (default 5): every measurement is made once per round, and
@@ -21,6 +22,9 @@
  *     clean (every checksum must match) and once with one corrupted message
  *     (exactly that one must be caught); TAP output, exit status 1 if any
  *     check fails.
+ *
+ * --crash  kill -9 of a consumer holding messages, ROUNDS times (default
+ *     100), for mmk and iceoryx side by side: a report (crash.c).
  *
  * Needs /dev/mmk (the module loaded) for the mmk contenders and the
  * syscall floor, and root for 1 MiB POSIX messages.  Exit status: 0, or 1
@@ -67,6 +71,7 @@ static void usage(void)
 		"usage: mmk_bench [-t SECONDS] [-r ROUNDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]\n"
 		"                 [-o FILE] [-P]\n"
 		"       mmk_bench --smoke [-c CONTENDERS]\n"
+		"       mmk_bench --crash [ROUNDS] [-P]\n"
 		"contenders:");
 	for (size_t i = 0; i < NLINKS; i++)
 		fprintf(stderr, " %s", all_links[i]->name);
@@ -380,18 +385,31 @@ int main(int argc, char **argv)
 	const char *csv_path = NULL;
 	static struct report rep;
 	bool prefix = false, smoke_only = false;
+	unsigned int crash_rounds = 0;
 	int opt, failed = 0;
 	double v;
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && !strcmp(argv[1], "--crash-consumer"))
+		return bench_crash_consumer(argc - 2, argv + 2);
 	for (int a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--smoke"))
+		int drop = 1;
+
+		if (!strcmp(argv[a], "--smoke")) {
+			smoke_only = true;
+		} else if (!strcmp(argv[a], "--crash")) {
+			crash_rounds = 100;
+			if (a + 1 < argc && argv[a + 1][0] >= '0' && argv[a + 1][0] <= '9') {
+				crash_rounds = (unsigned int)strtoul(argv[a + 1], NULL, 10);
+				drop = 2;
+			}
+		} else {
 			continue;
-		memmove(&argv[a], &argv[a + 1], (size_t)(argc - a) * sizeof(*argv));
-		argc--;
-		smoke_only = true;
-		break;
+		}
+		memmove(&argv[a], &argv[a + drop], (size_t)(argc - a - drop + 1) * sizeof(*argv));
+		argc -= drop;
+		a--;
 	}
 	while ((opt = getopt(argc, argv, "t:r:s:c:o:a:Ph")) != -1) {
 		switch (opt) {
@@ -434,6 +452,8 @@ int main(int argc, char **argv)
 		usage();
 	if (smoke_only)
 		return nlinks ? smoke(links, nlinks) : smoke(all_links, NLINKS);
+	if (crash_rounds)
+		return bench_crash("/proc/self/exe", crash_rounds, prefix ? "MMK-TAB " : "");
 	if (!nsizes)
 		for (nsizes = 0; nsizes < sizeof(default_sizes) / sizeof(default_sizes[0]); nsizes++)
 			sizes[nsizes] = default_sizes[nsizes];

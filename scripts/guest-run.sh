@@ -15,7 +15,8 @@
 #   demo   insmod, the demo with its default arguments, 'mmkctl list' taken
 #          while the demo's pool exists and the events 'mmkctl monitor' saw,
 #          rmmod.
-#   bench  insmod, mmk_bench and mmk_bench_micro (bench/), rmmod; their
+#   bench  insmod, mmk_bench, its crash report (mmk_bench --crash) and
+#          mmk_bench_micro (bench/), rmmod; their
 #          results are lines starting "MMK-CSV " and "MMK-TAB " in the log,
 #          which bench/report.sh extracts.
 #
@@ -29,6 +30,8 @@
 #   MMK_TESTS             space-separated subset of selftest programs to run
 #   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
 #   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: none)
+#   MMK_CRASH_ROUNDS      kill -9 rounds of the crash report in bench mode
+#                         (default 100)
 #   MMK_QEMU_ACCEL        tcg (default) or kvm
 #   MMK_QEMU_CPU          qemu -cpu model (default: max with tcg, max,-erms,-fsrm
 #                         in bench mode, host with kvm)
@@ -317,6 +320,7 @@ shq() {
 		[ -z "${!v:-}" ] || echo "export $v=$(shq "${!v}")"
 	done
 	echo "MMK_BENCH_ARGS=$(shq "$bench_args")"
+	echo "MMK_CRASH_ROUNDS=$(shq "${MMK_CRASH_ROUNDS:-100}")"
 } >"$stage/etc/mmk.conf"
 
 cat >"$stage/init" <<'EOF'
@@ -449,14 +453,18 @@ run_bench_smoke() {
 }
 # Bench mode: the benchmarks, their results on the console.
 run_bench() {
-	for prog in mmk_bench mmk_bench_micro; do
+	# mmk_bench_crash: mmk_bench's crash robustness report, mmk and iceoryx.
+	for prog in mmk_bench mmk_bench_crash mmk_bench_micro; do
 		args=
-		[ "$prog" = mmk_bench ] && args=$MMK_BENCH_ARGS
-		[ "$prog" = mmk_bench ] && roudi_start
-		echo "# running /$prog -P${args:+ $args}"
+		bin=$prog
+		case $prog in
+		mmk_bench) args=$MMK_BENCH_ARGS; roudi_start ;;
+		mmk_bench_crash) bin=mmk_bench; args="--crash $MMK_CRASH_ROUNDS"; roudi_start ;;
+		esac
+		echo "# running /$bin -P${args:+ $args}"
 		t0=$(now)
 		# shellcheck disable=SC2086
-		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" "/$prog" -P $args) </dev/null
+		(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" "/$bin" -P $args) </dev/null
 		rc=$?
 		roudi_stop
 		echo "# /$prog exit=$rc after $(since "$t0") s"
@@ -703,7 +711,7 @@ if [ "$mode" = check ]; then
 	synthetic="insmod|demo|sensor_frames|rmmod|dmesg clean"
 	[ "${MMK_DEBUG_KERNEL:-0}" = 1 ] && synthetic+="|debug checkers active"
 elif [ "$mode" = bench ]; then
-	synthetic="insmod|mmk_bench|mmk_bench_micro|rmmod"
+	synthetic="insmod|mmk_bench|mmk_bench_crash|mmk_bench_micro|rmmod"
 else
 	synthetic="insmod|demo|rmmod"
 fi
