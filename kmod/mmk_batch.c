@@ -258,6 +258,53 @@ static void mmk_batch_undo(struct mmk_session *s, const struct mmk_batch_entry *
 	}
 }
 
+/* A commit of what was written through a window: no header, payload or size. */
+static bool mmk_batch_commits_in_place(const struct mmk_batch_entry *op)
+{
+	if (op->header || op->payload || op->payload_size)
+		return false;
+	return op->op == MMK_BATCH_COMMIT_PUSH ||
+	       (op->op == MMK_BATCH_WRITE_RELEASE && op->flags == MMK_RELEASE_COMMIT);
+}
+
+/*
+ * The ops from @i on that commit in place, up to the first that does not:
+ * take their windowed write guards out of the session's hands
+ * (mmk_write_prezap_locked) and zap all their windows in one pass, rather
+ * than one zap per commit.  Returns the index after the run.  *@zapped
+ * says whether any guard was taken: mmk_write_unzap() must then hand back
+ * those that the batch stops before.
+ */
+static u32 mmk_batch_prezap(struct mmk_session *s, const struct mmk_batch_entry __user *uops,
+			    u32 i, u32 count, bool *zapped)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_batch_entry op;
+	u32 idx, gen, first = U32_MAX, last = 0;
+	struct mmk_slot *slot;
+	bool taken;
+
+	for (; i < count; i++) {
+		if (copy_from_user(&op, uops + i, sizeof(op)) || !mmk_batch_commits_in_place(&op))
+			break;
+		if (mmk_token_parse(pool, op.token, &idx, &gen))
+			continue;
+		slot = pool->slots[idx];
+		spin_lock(&slot->lock);
+		taken = !mmk_slot_check(slot, gen) && mmk_write_prezap_locked(s, slot, idx);
+		spin_unlock(&slot->lock);
+		if (!taken)
+			continue;
+		first = min(first, idx);
+		last = max(last, idx);
+	}
+	if (first <= last) {
+		mmk_window_unmap_span(s, first, last);
+		*zapped = true;
+	}
+	return i;
+}
+
 /*
  * Run one op and write it back.  Returns 0 when it was written back (its
  * result may be an error), or -EFAULT when it could not be, after undoing
@@ -295,10 +342,10 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 {
 	struct mmk_batch_entry __user *uops = u64_to_user_ptr(args->ops);
 	struct mmk_batch_entry chunk[MMK_BATCH_CHUNK];
+	u32 i = 0, j, n, zapped_to = 0;
+	bool counted, zapped = false;
 	unsigned long left;
-	u32 i = 0, j, n;
-	bool counted;
-	int ret;
+	int ret = 0;
 
 	args->done = 0;
 	if (args->flags || args->__reserved)
@@ -312,18 +359,27 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 		left = copy_from_user(chunk, uops + i, n * sizeof(*chunk));
 		n -= DIV_ROUND_UP(left, sizeof(*chunk));
 		for (j = 0; j < n; j++, i++) {
+			/* A run of commits through windows: one zap for all. */
+			if (i >= zapped_to && mmk_batch_commits_in_place(&chunk[j]))
+				zapped_to = mmk_batch_prezap(s, uops, i, args->count, &zapped);
 			ret = mmk_batch_one(s, &chunk[j], uops + i, &counted);
 			if (ret) {
 				args->done += counted;
-				return ret;
+				goto out;
 			}
 			if (chunk[j].result)
-				return 0;
+				goto out;
 			args->done++;
 		}
-		if (left)
-			return -EFAULT;
+		if (left) {
+			ret = -EFAULT;
+			goto out;
+		}
 		cond_resched();
 	}
-	return 0;
+out:
+	/* Guards taken for commits that did not run are the caller's again. */
+	if (zapped && i < zapped_to)
+		mmk_write_unzap(s);
+	return ret;
 }

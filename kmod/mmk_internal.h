@@ -43,9 +43,16 @@
  */
 #define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
 
-/* A session's hold word for one slot: write bit plus shared guard count. */
+/*
+ * A session's hold word for one slot: write bit plus shared guard count.
+ * MMK_HOLD_ZAPPED stands for MMK_HOLD_WRITE while a batch commits the
+ * guard: taken out of the session's hands (window faults refuse) and its
+ * window already zapped with the others of the batch (mmk_batch_prezap).
+ */
 #define MMK_HOLD_WRITE		BIT(31)
-#define MMK_HOLD_READERS	GENMASK(30, 0)
+#define MMK_HOLD_ZAPPED		BIT(30)
+#define MMK_HOLD_READERS	GENMASK(29, 0)
+#define MMK_HOLD_ANY_WRITE	(MMK_HOLD_WRITE | MMK_HOLD_ZAPPED)
 
 /* Module parameters; read them with READ_ONCE, root may change them. */
 extern unsigned int mmk_max_pools;
@@ -238,6 +245,7 @@ struct mmk_write_op {
 	u32 idx;
 	u32 gen;
 	bool windowed;
+	bool zapped;		/* the window was zapped ahead, by the batch */
 	bool loaned;
 	bool commit;		/* MMK_RELEASE_COMMIT */
 	bool committed;		/* the slot holds a new, checked message */
@@ -290,6 +298,9 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args);
 /* Mapping */
 int mmk_mmap(struct file *file, struct vm_area_struct *vma);
 void mmk_window_unmap(struct mmk_session *s, u32 idx);
+void mmk_window_unmap_span(struct mmk_session *s, u32 first, u32 last);
+bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx);
+void mmk_write_unzap(struct mmk_session *s);
 
 /*
  * Management over generic netlink.  The event functions may sleep: call

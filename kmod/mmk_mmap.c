@@ -181,6 +181,26 @@ void mmk_window_unmap(struct mmk_session *s, u32 idx)
 }
 
 /**
+ * mmk_window_unmap_span - mmk_window_unmap() of slots @first to @last at once
+ * @s: the session whose write guards on some of those slots are released
+ * @first: the first slot
+ * @last: the last slot
+ *
+ * One pass for a batch of commits: windows of slots in between that are
+ * still held are zapped too, and fault again when next touched.
+ */
+void mmk_window_unmap_span(struct mmk_session *s, u32 first, u32 last)
+{
+	struct mmk_pool *pool = s->pool;
+
+	down_write(&pool->window_lock);
+	unmap_mapping_range(s->mapping,
+			    MMK_WINDOW_OFFSET(pool->id, (u64)first * pool->slot_size),
+			    (u64)(last - first + 1) * pool->slot_size, 1);
+	up_write(&pool->window_lock);
+}
+
+/**
  * mmk_mmap - map the bound pool's arena read-only, once per session
  * @file: the session's file
  * @vma: the new mapping

@@ -106,10 +106,10 @@ static void mmk_session_count(struct mmk_session *s, struct mmk_session_stat *st
 		spin_lock(&slot->lock);
 		hold = s->holds[i];
 		st->read_guards += hold & MMK_HOLD_READERS;
-		st->write_guards += !!(hold & MMK_HOLD_WRITE);
-		st->loans += hold & MMK_HOLD_WRITE && slot->loaned;
+		st->write_guards += !!(hold & MMK_HOLD_ANY_WRITE);
+		st->loans += hold & MMK_HOLD_ANY_WRITE && slot->loaned;
 		if (slot->given)
-			st->popped += (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
+			st->popped += (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_ANY_WRITE);
 		spin_unlock(&slot->lock);
 		if (!(i % 1024))
 			cond_resched();

@@ -292,7 +292,8 @@ static bool mmk_guard_try(struct mmk_attempt *at)
 		ret = -EBUSY;
 		goto out;
 	}
-	if (!at->write && slot->readers >= READ_ONCE(mmk_max_readers_per_slot)) {
+	if (!at->write &&
+	    slot->readers >= min_t(u32, READ_ONCE(mmk_max_readers_per_slot), MMK_HOLD_READERS)) {
 		ret = -EDQUOT;
 		goto out;
 	}
@@ -490,7 +491,7 @@ static int mmk_write_commit(struct mmk_session *s, const struct mmk_release *arg
 	struct mmk_pool *pool = s->pool;
 	int ret = 0;
 
-	if (op->windowed)
+	if (op->windowed && !op->zapped)
 		mmk_window_unmap(s, op->idx);
 	if (op->commit && mmk_commit_in_place(args))
 		ret = mmk_window_settle(pool, op->idx, &op->h);
@@ -538,10 +539,11 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 	slot = pool->slots[op->idx];
 	spin_lock(&slot->lock);
 	ret = mmk_slot_check(slot, op->gen);
-	if (!ret && !(s->holds[op->idx] & MMK_HOLD_WRITE))
+	if (!ret && !(s->holds[op->idx] & (MMK_HOLD_WRITE | MMK_HOLD_ZAPPED)))
 		ret = -ENOENT;
 	if (!ret) {
-		s->holds[op->idx] &= ~MMK_HOLD_WRITE;
+		op->zapped = s->holds[op->idx] & MMK_HOLD_ZAPPED;
+		s->holds[op->idx] &= ~(MMK_HOLD_WRITE | MMK_HOLD_ZAPPED);
 		op->windowed = slot->windowed;
 		op->loaned = slot->loaned;
 	}
@@ -551,6 +553,58 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 
 	ret = mmk_write_commit(s, args, op);
 	return ret ? mmk_write_end(s, op, ret) : 0;
+}
+
+/**
+ * mmk_write_prezap_locked - take a windowed write guard out of the session's
+ *                           hands ahead of its commit, for a batch
+ * @s: the session
+ * @slot: the slot, locked
+ * @idx: its index
+ *
+ * A batch that commits several guards written through windows zaps their
+ * windows in one pass (mmk_window_unmap_span) before the first commit
+ * runs, instead of one zap per commit: each guard is first marked
+ * MMK_HOLD_ZAPPED, so that its window faults refuse from then on, as a
+ * write release's do; its commit, when it runs, finds the window already
+ * zapped.  Those the batch does not reach are handed back by
+ * mmk_write_unzap().
+ *
+ * Return: true if the guard was taken (a write guard of @s, windowed).
+ */
+bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx)
+{
+	lockdep_assert_held(&slot->lock);
+	if (!(s->holds[idx] & MMK_HOLD_WRITE) || !slot->windowed)
+		return false;
+	s->holds[idx] &= ~MMK_HOLD_WRITE;
+	s->holds[idx] |= MMK_HOLD_ZAPPED;
+	return true;
+}
+
+/**
+ * mmk_write_unzap - hand back the guards a batch zapped but did not commit
+ * @s: the session
+ *
+ * Their windows fault again, under the guard, when next touched.
+ */
+void mmk_write_unzap(struct mmk_session *s)
+{
+	struct mmk_pool *pool = s->pool;
+	u32 i;
+
+	for (i = 0; i < pool->capacity; i++) {
+		struct mmk_slot *slot = pool->slots[i];
+
+		if (!(READ_ONCE(s->holds[i]) & MMK_HOLD_ZAPPED))
+			continue;
+		spin_lock(&slot->lock);
+		if (s->holds[i] & MMK_HOLD_ZAPPED) {
+			s->holds[i] &= ~MMK_HOLD_ZAPPED;
+			s->holds[i] |= MMK_HOLD_WRITE;
+		}
+		spin_unlock(&slot->lock);
+	}
 }
 
 /*
@@ -684,8 +738,8 @@ void mmk_slots_drop_session(struct mmk_session *s)
 		spin_lock(&slot->lock);
 		hold = s->holds[i];
 		slot->readers -= hold & MMK_HOLD_READERS;
-		give_back = hold & MMK_HOLD_WRITE && slot->loaned;
-		poison = hold & MMK_HOLD_WRITE && !slot->loaned;
+		give_back = hold & MMK_HOLD_ANY_WRITE && slot->loaned;
+		poison = hold & MMK_HOLD_ANY_WRITE && !slot->loaned;
 		gen = slot->gen;
 		if (give_back) {
 			mmk_loan_cancel_locked(slot);
@@ -703,7 +757,7 @@ void mmk_slots_drop_session(struct mmk_session *s)
 			mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, i));
 		if (orphan)
 			mmk_slot_recycle(pool, i);
-		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
+		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_ANY_WRITE);
 		cond_resched();
 	}
 	atomic_set(&s->nr_guards, 0);
