@@ -198,6 +198,10 @@ int bench_latency(const struct bench_link_ops *ops, size_t size,
 
 /* ---- system calls counted (sysc.c) ----------------------------------------- */
 
+/* The id of tracepoint @event ("group/name"), or a negative value. */
+long long bench_tp_id(const char *event);
+/* A perf counter of the calling thread (PERF_TYPE_*, config), or -1. */
+int bench_counter_open(uint32_t type, uint64_t config);
 /* Find the counter (before fork); false if this kernel cannot count. */
 bool bench_sysc_init(void);
 /* A counter of the calling thread's system calls, or -1. */

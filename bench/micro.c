@@ -18,6 +18,8 @@
  *   loan+pub32   loan+free 32 messages at a time: one mmk_batch of 32
  *                loans, one of 32 write releases (publish), one of 32
  *                frees; ns per message
+ * Each op is also counted, untimed: system calls, page faults and TLB
+ * flushes per op (perf; "-" where the kernel cannot count them).
  * The timed mode prints the report's CSV (kind "micro", ns_per_op is per
  * op, all its calls); -P prefixes the lines as mmk_bench -P does.  Exit status 1 if an
  * operation fails.
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/perf_event.h>
 #include <mmk/mmk.h>
 
 #include "bench.h"
@@ -170,6 +173,49 @@ fail:
 	return -1;
 }
 
+/*
+ * What an op costs that a clock does not show: system calls, page faults
+ * and TLB flushes per op, counted (perf) over 1024 untimed ops.  Counters
+ * the kernel does not have print as "-".
+ */
+enum { CNT_SYSCALLS, CNT_FAULTS, CNT_FLUSHES, CNT_N };
+static int cnt_fd[CNT_N] = { -1, -1, -1 };
+
+static void counters_open(void)
+{
+	long long id;
+
+	if (bench_sysc_init())
+		cnt_fd[CNT_SYSCALLS] = bench_sysc_open();
+	cnt_fd[CNT_FAULTS] = bench_counter_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS);
+	id = bench_tp_id("tlb/tlb_flush");
+	if (id >= 0)
+		cnt_fd[CNT_FLUSHES] = bench_counter_open(PERF_TYPE_TRACEPOINT, (uint64_t)id);
+}
+
+static void count_op(struct mmk_manager *m, const char *op, uint64_t tok)
+{
+	static const char *const what[CNT_N] = { "syscalls", "faults", "tlb flushes" };
+	uint64_t c0[CNT_N], c1[CNT_N];
+	int i;
+
+	for (i = 0; i < CNT_N; i++)
+		c0[i] = bench_sysc_read(cnt_fd[i]);
+	if (run_op(m, op, 1024, tok)) {
+		printf("\n");
+		return;
+	}
+	for (i = 0; i < CNT_N; i++)
+		c1[i] = bench_sysc_read(cnt_fd[i]);
+	for (i = 0; i < CNT_N; i++) {
+		if (cnt_fd[i] < 0)
+			printf("  %s -", what[i]);
+		else
+			printf("  %6.2f %s", (double)(c1[i] - c0[i]) / 1024.0, what[i]);
+	}
+	printf("\n");
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: mmk_bench_micro [-t SECONDS] [-P]\n"
@@ -228,6 +274,7 @@ int main(int argc, char **argv)
 	}
 
 	report_init(&rep);
+	counters_open();
 	for (b = 0; b < sizeof(backends) / sizeof(backends[0]); b++) {
 		struct mmk_manager *m = open_backend(backends[b]);
 
@@ -246,8 +293,9 @@ int main(int argc, char **argv)
 				continue;
 			}
 			report_micro(&rep, backends[b], ops[o], MICRO_PAYLOAD, count, ns);
-			printf("%s%-9s %-11s %10.1f ns per op\n", prefix ? "MMK-TAB " : "",
+			printf("%s%-9s %-11s %10.1f ns per op", prefix ? "MMK-TAB " : "",
 			       backends[b], ops[o], ns);
+			count_op(m, ops[o], tok);
 		}
 		mmk_close(m);
 	}

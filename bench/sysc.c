@@ -21,21 +21,23 @@
 
 #include "bench.h"
 
-static const char *const id_files[] = {
-	"/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
-	"/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id",
+static const char *const tracefs_dirs[] = {
+	"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
 };
 
 static long long sysc_id = -1;	/* the tracepoint's id; -2: none */
 
-static long long read_id(void)
+/* The id of tracepoint @event ("group/name"), or -2. */
+static long long read_id(const char *event)
 {
+	char path[256];
 	long long id;
 	size_t i;
 	FILE *f;
 
-	for (i = 0; i < sizeof(id_files) / sizeof(id_files[0]); i++) {
-		f = fopen(id_files[i], "r");
+	for (i = 0; i < sizeof(tracefs_dirs) / sizeof(tracefs_dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/events/%s/id", tracefs_dirs[i], event);
+		f = fopen(path, "r");
 		if (!f)
 			continue;
 		if (fscanf(f, "%lld", &id) != 1)
@@ -46,15 +48,33 @@ static long long read_id(void)
 	return -2;
 }
 
+long long bench_tp_id(const char *event)
+{
+	long long id = read_id(event);
+
+	if (id < 0 && !mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		id = read_id(event);
+	return id;
+}
+
+int bench_counter_open(uint32_t type, uint64_t config)
+{
+	struct perf_event_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.type = type;
+	a.size = sizeof(a);
+	a.config = config;
+	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
 bool bench_sysc_init(void)
 {
 	int fd;
 
 	if (sysc_id != -1)
 		return sysc_id >= 0;
-	sysc_id = read_id();
-	if (sysc_id < 0 && !mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		sysc_id = read_id();
+	sysc_id = bench_tp_id("raw_syscalls/sys_enter");
 	if (sysc_id < 0)
 		return false;
 	fd = bench_sysc_open();
@@ -71,7 +91,6 @@ static uint64_t sysc_self;
 
 int bench_sysc_open(void)
 {
-	struct perf_event_attr a;
 	uint64_t v0, v1;
 	int fd;
 
@@ -79,12 +98,7 @@ int bench_sysc_open(void)
 		errno = ENOSYS;
 		return -1;
 	}
-	memset(&a, 0, sizeof(a));
-	a.type = PERF_TYPE_TRACEPOINT;
-	a.size = sizeof(a);
-	a.config = (uint64_t)sysc_id;
-	a.sample_period = 0;
-	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	fd = bench_counter_open(PERF_TYPE_TRACEPOINT, (uint64_t)sysc_id);
 	if (fd < 0)
 		return -1;
 	if (read(fd, &v0, sizeof(v0)) != sizeof(v0) || read(fd, &v1, sizeof(v1)) != sizeof(v1)) {
