@@ -9,7 +9,8 @@
  * executable.
  *
  * A window (offset MMK_WINDOW_OFFSET) maps one slot of a page-aligned pool
- * writable, for the holder of its write guard only.  Its faults check the
+ * writable, for the holder of its write guard only; an arena window maps
+ * every slot, each of them usable only under its write guard.  Its faults check the
  * guard and map the whole slot at once, and a write release unmaps it
  * (mmk_window_unmap), so the window dies with the guard.  It is
  * VM_DONTCOPY: a child never inherits it.
@@ -105,7 +106,7 @@ static vm_fault_t mmk_window_fault(struct vm_fault *vmf)
 	bool held;
 	u32 idx;
 
-	if (off >= pool->map_size)
+	if (off >= pool->map_size || off / pool->slot_size >= pool->capacity)
 		return VM_FAULT_SIGBUS;
 	idx = array_index_nospec(off / pool->slot_size, pool->capacity);
 	slot = pool->slots[idx];
@@ -127,33 +128,43 @@ static const struct vm_operations_struct mmk_window_vm_ops = {
 	.fault	= mmk_window_fault,
 };
 
-/* Map a writable window on a slot whose write guard the session holds. */
+/*
+ * Map a writable window on a slot whose write guard the session holds, or
+ * on the whole arena (offset 0, map_size bytes): a slot of an arena window
+ * faults in only while the session holds its write guard, and one zap
+ * then covers the windows of many slots (mmk_window_unmap_span).
+ */
 static int mmk_window_mmap(struct mmk_session *s, struct mmk_pool *pool,
 			   struct vm_area_struct *vma)
 {
-	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT, len = vma->vm_end - vma->vm_start;
 	struct mmk_slot *slot;
-	bool held;
+	bool held, arena;
 	u32 idx;
 
 	if (!(pool->flags & MMK_POOL_PAGE_ALIGNED) || off >> MMK_WINDOW_SHIFT != pool->id)
 		return -EINVAL;
 	off &= MMK_WINDOW_OFFSET_MASK;
-	if (off % pool->slot_size || off >= pool->map_size ||
-	    vma->vm_end - vma->vm_start != pool->slot_size || !(vma->vm_flags & VM_SHARED))
+	arena = !off && len == pool->map_size;
+	if (!arena && (off % pool->slot_size || off >= pool->map_size ||
+		       len != pool->slot_size))
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
 
-	idx = array_index_nospec(off / pool->slot_size, pool->capacity);
-	slot = pool->slots[idx];
-	spin_lock(&slot->lock);
-	held = s->holds[idx] & MMK_HOLD_WRITE;
-	if (held)
-		slot->windowed = true;
-	spin_unlock(&slot->lock);
-	if (!held)
-		return -EACCES;
+	if (!arena) {
+		idx = array_index_nospec(off / pool->slot_size, pool->capacity);
+		slot = pool->slots[idx];
+		spin_lock(&slot->lock);
+		held = s->holds[idx] & MMK_HOLD_WRITE;
+		if (held)
+			slot->windowed = true;
+		spin_unlock(&slot->lock);
+		if (!held)
+			return -EACCES;
+	}
 
 	vm_flags_mod(vma, VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY,
 		     VM_MAYEXEC);

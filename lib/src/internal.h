@@ -182,6 +182,9 @@ struct kern {
 	const unsigned char *map;
 	size_t map_size;
 	struct kern_slot *slots;	/* capacity entries */
+	unsigned char *awin;		/* arena window, mapped on first use, or NULL */
+	int awin_pid;			/* the process that mapped (or tried) it */
+	bool awin_tried;		/* ... and whether that process tried */
 	pthread_mutex_t qlock;		/* protects queues */
 	struct mmk_queue *queues;	/* open queue handles */
 };

@@ -137,20 +137,41 @@ static pid_t kern_self(void)
 }
 
 /*
- * The slot's writable window in this process, mapped on first use and
- * kept until mmk_close: the kernel lets it work only under a write guard
- * and zaps its pages at every release, so keeping it costs nothing and
- * saves an mmap and a munmap per guard.  NULL if the pool has no windows
- * or it cannot be mapped (e.g. a descriptor opened read-only).  A forked
- * child does not inherit windows (VM_DONTCOPY), hence the pid.
+ * The slot's writable window in this process: the pool's arena window, or
+ * the slot's own, mapped on first use and kept until mmk_close: the kernel
+ * lets a slot's window work only under its write guard and zaps its pages
+ * at every release, so keeping it costs nothing and saves an mmap and a
+ * munmap per guard.  NULL if the pool has no windows or they cannot be
+ * mapped (e.g. a descriptor opened read-only).  A forked child does not
+ * inherit windows (VM_DONTCOPY), hence the pid.
  */
 static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t offset)
 {
+	pid_t self = kern_self();
 	void *w;
 
 	if (!(m->flags & MMK_POOL_PAGE_ALIGNED))
 		return NULL;
-	if (ks->window && ks->window_pid == kern_self())
+	/*
+	 * One window on the whole arena first: one mapping for every slot, and
+	 * a batch of commits zaps it in one pass.  A module without arena
+	 * windows refuses it: then one window per slot.
+	 */
+	if (m->kern.awin_pid != self) {
+		m->kern.awin = NULL;
+		m->kern.awin_tried = false;
+	}
+	if (!m->kern.awin && !m->kern.awin_tried) {
+		m->kern.awin_tried = true;
+		m->kern.awin_pid = self;
+		w = mmap(NULL, m->kern.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
+			 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, 0));
+		if (w != MAP_FAILED)
+			m->kern.awin = w;
+	}
+	if (m->kern.awin)
+		return m->kern.awin + offset;
+	if (ks->window && ks->window_pid == self)
 		return ks->window;
 	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
 		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
@@ -765,6 +786,8 @@ static void kern_close(struct mmk_manager *m)
 		kern_window_unmap(m, &m->kern.slots[i]);
 		free(m->kern.slots[i].buf);
 	}
+	if (m->kern.awin && m->kern.awin_pid == kern_self())
+		munmap(m->kern.awin, m->kern.map_size);
 	free(m->kern.slots);
 	munmap((void *)(uintptr_t)m->kern.map, m->kern.map_size);
 	close(m->kern.fd);

@@ -447,6 +447,12 @@ struct mmk_batch {
  * The first fault on a window maps the whole slot.  A window VMA may stay
  * mapped from one guard on its slot to the next: it faults again under
  * the next guard, and SIGBUS with none.
+ *
+ * An arena window maps every slot at once: offset MMK_WINDOW_OFFSET(pool_id,
+ * 0), exactly map_size bytes; it needs no guard to be mapped, and each slot
+ * in it works, as above, only while the session holds its write guard.  A
+ * batch that commits several guards written through one arena window zaps
+ * them in one pass (one TLB flush) instead of one per guard.
  */
 #define MMK_WINDOW_SHIFT	40
 #define MMK_WINDOW_OFFSET(pool_id, offset) \
