@@ -154,8 +154,10 @@ void qlink_keep(struct bench_link *l, enum bench_dir tx, enum bench_dir rx)
 		k->batch = 1;
 }
 
-/* The push ops of the filled messages (and the loans of the next ones). */
-static size_t push_ops(struct bench_link *l, enum bench_dir dir, struct mmk_batch_op *op)
+/* The push ops of the filled messages (and, with @more, the loans of the
+ * next ones). */
+static size_t push_ops(struct bench_link *l, enum bench_dir dir, struct mmk_batch_op *op,
+		       bool more)
 {
 	struct qlink *k = ql(l);
 	unsigned int i, nxt = k->cur ^ 1;
@@ -174,7 +176,7 @@ static size_t push_ops(struct bench_link *l, enum bench_dir dir, struct mmk_batc
 				.payload_size = l->size, .wait = true,
 				.timeout_ns = QLINK_WAIT_NS };
 	}
-	if (k->zc && k->n) {
+	if (k->zc && k->n && more) {
 		/* The other set of guards: a loan must not fill a guard that an
 		 * earlier op of the call publishes (libmmk would split the call). */
 		for (i = k->nloans[nxt]; i < k->batch; i++, n++)
@@ -217,7 +219,8 @@ static int take_loans(struct qlink *k)
 	return e ? fail_with(e) : 0;
 }
 
-/* Push what was filled, in one call (stream producer, end of a stream). */
+/* Push what was filled, with the loans of the next batch, in one call
+ * (stream producer). */
 static int flush(struct bench_link *l, enum bench_dir dir)
 {
 	struct qlink *k = ql(l);
@@ -226,7 +229,7 @@ static int flush(struct bench_link *l, enum bench_dir dir)
 
 	if (!k->n)
 		return 0;
-	n = push_ops(l, dir, k->ops);
+	n = push_ops(l, dir, k->ops, true);
 	e = mmk_batch(k->m, k->ops, n, &done);
 	if (push_done(k, k->n, n, done))
 		return fail_with(e);
@@ -272,7 +275,7 @@ static int refill(struct bench_link *l, enum bench_dir dir)
 	nrel = n;
 	if (k->fuse && k->n) {
 		npush = k->n;
-		n += push_ops(l, k->tx, k->ops + n);
+		n += push_ops(l, k->tx, k->ops + n, true);
 	}
 	nops = n;
 	for (i = 0; i < npop; i++)
@@ -325,14 +328,25 @@ int qlink_end(struct bench_link *l, enum bench_dir dir)
 {
 	struct qlink *k = ql(l);
 	struct mmk_header h = { .sequence = QLINK_END };
-	struct mmk_batch_op op = {
+	unsigned int c, i, filled;
+	enum mmk_error e;
+	size_t n;
+
+	/* What was filled, then the loans not filled go back (the end of the
+	 * stream needs a slot), then the end: one call. */
+	n = push_ops(l, dir, k->ops, false);
+	filled = k->n;
+	k->n = 0;
+	for (c = 0; c < 2; c++) {
+		for (i = c == k->cur ? filled : 0; i < k->nloans[c]; i++)
+			k->ops[n++] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_CANCEL,
+							     .guard = &k->loan[c][i] };
+		k->nloans[c] = 0;
+	}
+	k->ops[n++] = (struct mmk_batch_op){
 		.op = MMK_OP_STORE_PUSH, .queue = k->q[dir], .header = &h,
 		.wait = true, .timeout_ns = QLINK_WAIT_NS,
 	};
-	enum mmk_error e;
-
-	if (flush(l, dir))
-		return -1;
-	e = mmk_batch(k->m, &op, 1, NULL);
+	e = mmk_batch(k->m, k->ops, n, NULL);
 	return e ? fail_with(e) : 0;
 }
