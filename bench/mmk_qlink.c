@@ -285,7 +285,7 @@ static int refill(struct bench_link *l, enum bench_dir dir)
 	if (done < nrel)
 		return fail_with(e);
 	k->nheld = 0;
-	if (npush && push_done(k, npush, nops - nrel, done - nrel))
+	if (npush && push_done(k, npush, nops - nrel, (done < nops ? done : nops) - nrel))
 		return fail_with(e);
 	/* A run of pops stops at the first that finds the queue empty. */
 	if (done == nops)
