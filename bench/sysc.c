@@ -77,12 +77,19 @@ bool bench_sysc_init(void)
 	sysc_id = bench_tp_id("raw_syscalls/sys_enter");
 	if (sysc_id < 0)
 		return false;
+	/*
+	 * Kept open for the life of the process: the tracepoint then stays
+	 * enabled, and the counters each run opens and closes never switch it
+	 * on or off again.  Each switch patches kernel text (a jump label),
+	 * and under qemu TCG a CPU that runs the site while it is patched has
+	 * been seen to spin there for good (soft lockups in
+	 * syscall_trace_enter), after a few hundred switches.
+	 */
 	fd = bench_sysc_open();
 	if (fd < 0) {
 		sysc_id = -2;
 		return false;
 	}
-	close(fd);
 	return true;
 }
 
