@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * mmk_bench: mmk against pipes, unix sockets, POSIX message queues and a
- * shared-memory ring, side by side in one run, with the floors.
+ * mmk_bench: mmk against pipes, unix sockets, POSIX message queues, a
+ * shared-memory ring and iceoryx, side by side in one run, with the floors
+ * and the system calls per message each side makes, counted.
  *
  *   mmk_bench [-t SECONDS] [-r ROUNDS] [-s SIZES] [-c CONTENDERS] [-a none|split|same]
  *             [-o FILE] [-P]
@@ -18,10 +19,11 @@
  * -o  write the CSV there (default: stdout, after the table)
  * -P  prefix every CSV line with "MMK-CSV " and every table line with
  *     "MMK-TAB ", for extraction from a console log
- * --smoke  the behaviour test: every contender with a few messages, once
- *     clean (every checksum must match) and once with one corrupted message
- *     (exactly that one must be caught); TAP output, exit status 1 if any
- *     check fails.
+ * --smoke  the behaviour test: every contender (or those of -c) with a few
+ *     messages, once clean (every checksum must match) and once with one
+ *     corrupted message (exactly that one must be caught), and for the
+ *     queue contenders one system call per side per hop, counted where the
+ *     kernel can count; TAP output, exit status 1 if any check fails.
  *
  * --crash  kill -9 of a consumer holding messages, ROUNDS times (default
  *     100), for mmk and iceoryx side by side: a report (crash.c).
