@@ -37,8 +37,10 @@
 /*
  * Allocations whose size a caller chooses (capacity, slot size): charged to
  * its memcg, and a failure is the caller's ENOMEM, not a kernel warning.
+ * __GFP_RETRY_MAYFAIL makes both the page allocator and the memcg charge
+ * fail instead of invoking the OOM killer (see docs/DESIGN.md, "Limits").
  */
-#define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
+#define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
 
 /* A session's hold word for one slot: write bit plus shared guard count. */
 #define MMK_HOLD_WRITE		BIT(31)
@@ -101,6 +103,7 @@ struct mmk_pool {
 	kuid_t uid;
 	kgid_t gid;
 	char name[MMK_NAME_MAX];
+	u64 bytes;		/* charged for the pool itself, sessions apart */
 	bool live;		/* attachable; under mmk_pools_lock */
 
 	struct mmk_slot **slots;
@@ -148,6 +151,12 @@ static inline struct mmk_pool *mmk_session_pool(struct mmk_session *s)
 	return smp_load_acquire(&s->pool); /* pairs with smp_store_release() at bind */
 }
 
+/* Bytes of one session's hold words for @pool, charged at bind. */
+static inline u64 mmk_hold_bytes(const struct mmk_pool *pool)
+{
+	return (u64)pool->capacity * sizeof(u32);
+}
+
 static inline void *mmk_slot_addr(const struct mmk_pool *pool, u32 idx)
 {
 	return pool->arena + (size_t)idx * pool->slot_size;
@@ -163,6 +172,7 @@ void mmk_pool_put(struct mmk_pool *pool);
 void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info);
 unsigned int mmk_pool_count(void);
 u64 mmk_pool_bytes(void);
+void mmk_charge_release(u64 bytes);
 struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
 struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
 

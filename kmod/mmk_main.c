@@ -22,11 +22,11 @@ MODULE_PARM_DESC(max_pools, "Live pools at once (default 256)");
 
 unsigned long mmk_max_pool_bytes = 64UL << 20;
 module_param_named(max_pool_bytes, mmk_max_pool_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_pool_bytes, "Arena bytes of one pool (default 64 MiB)");
+MODULE_PARM_DESC(max_pool_bytes, "Bytes allocated for one pool (default 64 MiB)");
 
 unsigned long mmk_max_total_bytes = 256UL << 20;
 module_param_named(max_total_bytes, mmk_max_total_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_total_bytes, "Arena bytes of all pools (default 256 MiB)");
+MODULE_PARM_DESC(max_total_bytes, "Bytes allocated for all pools and sessions (default 256 MiB)");
 
 unsigned int mmk_max_capacity = 65536;
 module_param_named(max_capacity, mmk_max_capacity, uint, 0644);
@@ -70,6 +70,21 @@ static int mmk_args_out(void __user *uarg, size_t usize, const void *karg, size_
 }
 
 /*
+ * Bind @s to @pool, whose hold words are reserved, unless @ret (the copy
+ * out of the pool id) failed; on any failure give both back.
+ */
+static int mmk_bind_or_undo(struct mmk_session *s, struct mmk_pool *pool, int ret)
+{
+	if (!ret)
+		ret = mmk_session_bind(s, pool);
+	if (ret) {
+		mmk_charge_release(mmk_hold_bytes(pool));
+		mmk_pool_put(pool);
+	}
+	return ret;
+}
+
+/*
  * Create and attach run under the session's bind_lock, so a session binds
  * once, and a pool created by a call that then fails was never attachable.
  */
@@ -92,12 +107,8 @@ static long mmk_ioctl_create(struct mmk_session *s, void __user *uarg, size_t us
 	if (ret)
 		goto unlock;
 	args.pool_id = pool->id;
-	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
+	ret = mmk_bind_or_undo(s, pool, mmk_args_out(uarg, usize, &args, sizeof(args)));
 	if (!ret)
-		ret = mmk_session_bind(s, pool);
-	if (ret)
-		mmk_pool_put(pool);
-	else
 		mmk_pool_publish(pool);
 unlock:
 	mutex_unlock(&s->bind_lock);
@@ -123,24 +134,23 @@ static long mmk_ioctl_attach(struct mmk_session *s, void __user *uarg, size_t us
 	if (ret)
 		goto unlock;
 	args.pool_id = pool->id;
-	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
-	if (!ret)
-		ret = mmk_session_bind(s, pool);
-	if (ret)
-		mmk_pool_put(pool);
+	ret = mmk_bind_or_undo(s, pool, mmk_args_out(uarg, usize, &args, sizeof(args)));
 unlock:
 	mutex_unlock(&s->bind_lock);
 	return ret;
 }
 
+static_assert(offsetof(struct mmk_pool_info, pool_bytes) == MMK_POOL_INFO_SIZE_VER0);
+
+/* All out: a caller's struct may be any size from the first version up. */
 static long mmk_ioctl_pool_info(struct mmk_session *s, void __user *uarg, size_t usize)
 {
 	struct mmk_pool_info info;
 
-	if (usize < sizeof(info))
+	if (usize < MMK_POOL_INFO_SIZE_VER0)
 		return -EINVAL;
 	mmk_pool_fill_info(s->pool, &info);
-	return mmk_args_out(uarg, usize, &info, sizeof(info));
+	return mmk_args_out(uarg, usize, &info, min(usize, sizeof(info)));
 }
 
 static long mmk_ioctl_store(struct mmk_session *s, void __user *uarg, size_t usize)

@@ -23,9 +23,10 @@ struct mmk_session *mmk_session_new(struct address_space *mapping)
 /**
  * mmk_session_bind - bind an unbound session to a pool
  * @s: the session, with bind_lock held and no pool yet
- * @pool: the pool; on success its reference passes to the session
+ * @pool: the pool; on success its reference, and the reservation of the
+ *	session's hold words (mmk_hold_bytes()), pass to the session
  *
- * Return: 0 or -ENOMEM.  On failure the caller still owns its reference.
+ * Return: 0 or -ENOMEM.  On failure the caller still owns both.
  */
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool)
 {
@@ -45,7 +46,7 @@ int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool)
 /*
  * The last reference to the file is gone: no ioctl, mmap or fault can run
  * on this session any more.  Drop its guards (poisoning slots whose write
- * guard it held), then its pool reference.
+ * guard it held), its hold words' charge, then its pool reference.
  */
 void mmk_session_destroy(struct mmk_session *s)
 {
@@ -54,6 +55,7 @@ void mmk_session_destroy(struct mmk_session *s)
 	if (pool) {
 		mmk_slots_drop_session(s);
 		atomic_dec(&pool->sessions);
+		mmk_charge_release(mmk_hold_bytes(pool));
 		mmk_pool_put(pool);
 	}
 	kvfree(s->holds);

@@ -1047,10 +1047,32 @@ static void create_loop(struct __test_metadata *_metadata, FIXTURE_DATA(caps) *s
 	EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 }
 
+/*
+ * What one pool of this shape and its creator's session count against
+ * the caps (charged_bytes), and what the pool alone counts against
+ * max_pool_bytes (pool_bytes, if @pool_bytes), learnt by creating one.
+ */
+static uint64_t pool_charge(struct __test_metadata *_metadata, uint32_t payload,
+			    uint32_t capacity, uint64_t *pool_bytes)
+{
+	struct mmk_pool_info info;
+	int fd;
+
+	fd = mmk_create(NULL, payload, capacity, 0600, SEC_TYPE, 0);
+	if (fd < 0 || mmk_info(fd, &info)) {
+		TH_LOG("create %u x %u: %s", payload, capacity, strerror(-fd));
+		return ~0ULL;
+	}
+	close(fd);
+	if (pool_bytes)
+		*pool_bytes = info.pool_bytes;
+	return info.charged_bytes;
+}
+
 /* A pool over max_pool_bytes is EINVAL before anything is allocated. */
 TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 {
-	uint64_t max = param(_metadata, "max_pool_bytes");
+	uint64_t max = param(_metadata, "max_pool_bytes"), eight;
 	uint32_t payload = 4096 - 64;
 	struct loop_result r;
 
@@ -1062,8 +1084,9 @@ TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 	EXPECT_EQ(0U, r.done);
 	EXPECT_EQ(self->bytes, r.bytes);
 
-	/* Lowered: pools up to the cap are made, the next size is refused. */
-	set_param(_metadata, self, "max_pool_bytes", 8 * 4096);
+	/* Lowered to what 8 slots count: those are made, 9 are refused. */
+	pool_charge(_metadata, payload, 8, &eight);
+	set_param(_metadata, self, "max_pool_bytes", eight);
 	create_loop(_metadata, self, payload, 8, 3, &r);
 	EXPECT_EQ(0, r.err);
 	EXPECT_EQ(3U, r.done);
@@ -1075,13 +1098,14 @@ TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 /* max_total_bytes stops the loop with EDQUOT, exactly at the cap. */
 TEST_F_TIMEOUT(caps, total_bytes_cap_stops_create_loop, 120)
 {
+	uint64_t one = pool_charge(_metadata, 4096 - 64, 4, NULL);
 	struct loop_result r;
 
-	set_param(_metadata, self, "max_total_bytes", self->bytes + 16 * 4096 + 4095);
+	set_param(_metadata, self, "max_total_bytes", self->bytes + 5 * one - 1);
 	create_loop(_metadata, self, 4096 - 64, 4, 1000, &r);
 	EXPECT_EQ(EDQUOT, r.err);
 	EXPECT_EQ(4U, r.done);
-	EXPECT_EQ(self->bytes + 16 * 4096, r.bytes);
+	EXPECT_EQ(self->bytes + 4 * one, r.bytes);
 	EXPECT_EQ(self->pools + 4, r.pools);
 }
 
@@ -1107,7 +1131,9 @@ TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 	uint64_t max_pools = param(_metadata, "max_pools");
 	uint64_t max_total = param(_metadata, "max_total_bytes");
 	uint64_t max_pool = param(_metadata, "max_pool_bytes");
-	uint64_t big = max_pool & ~4095ULL, fit;
+	/* Page slots, room left for their metadata under max_pool_bytes. */
+	uint32_t cap = max_pool / 4096 - max_pool / 4096 / 16;
+	uint64_t big, fit;
 	struct loop_result r;
 
 	if (max_pools > 4000)
@@ -1120,10 +1146,11 @@ TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 
 	/* The largest pools, payload a page: as many as max_total_bytes holds. */
 	ASSERT_LE(self->bytes, max_total);
-	fit = (max_total - self->bytes) / big;
-	if (fit > 8 || big / 4096 > param(_metadata, "max_capacity"))
+	if (max_total / max_pool > 8 || cap > param(_metadata, "max_capacity"))
 		SKIP(return, "limits too large to exhaust here");
-	create_loop(_metadata, self, 4096 - 64, big / 4096, 1000, &r);
+	big = pool_charge(_metadata, 4096 - 64, cap, NULL);
+	fit = (max_total - self->bytes) / big;
+	create_loop(_metadata, self, 4096 - 64, cap, 1000, &r);
 	EXPECT_EQ(EDQUOT, r.err);
 	EXPECT_EQ(fit, r.done);
 	EXPECT_EQ(self->bytes + fit * big, r.bytes);

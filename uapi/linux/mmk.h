@@ -190,6 +190,12 @@ struct mmk_pool_attach {
  * @frees:         successful frees since creation
  * @no_free_slots: stores refused with ENOSPC since creation
  * @name:          name, empty for an anonymous pool
+ * @pool_bytes:    bytes the module allocated for the pool itself: what
+ *                 max_pool_bytes is compared with
+ * @charged_bytes: @pool_bytes plus the per-slot state of every session
+ *                 bound now: what the pool counts against max_total_bytes
+ *
+ * The struct grows at the end; MMK_POOL_INFO_SIZE_VER0 is its first size.
  */
 struct mmk_pool_info {
 	__u32 pool_id;
@@ -216,7 +222,11 @@ struct mmk_pool_info {
 	__u64 frees;
 	__u64 no_free_slots;
 	char  name[MMK_NAME_MAX];
+	__u64 pool_bytes;
+	__u64 charged_bytes;
 };
+
+#define MMK_POOL_INFO_SIZE_VER0	168	/* up to and including @name */
 
 /**
  * struct mmk_store - argument of MMK_IOC_STORE

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Limits that hold under memory pressure, and the rules around them:
+ *
+ *  - the caps are reserved before anything is allocated: a create over a
+ *    full cap gets EDQUOT without allocating, also from 30 processes at
+ *    once and from a memory cgroup far too small for the pool;
+ *  - a create or attach that the caller's memory cgroup cannot hold gets
+ *    ENOMEM, and nobody is OOM-killed;
+ *  - what the caps count (pool_bytes, charged_bytes, sysfs bytes);
+ *
+ * Runs as root; some checks fork a child that becomes nobody.
+ */
+#define _GNU_SOURCE
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "mmk_test.h"
+
+#define LIM_TYPE	0x6c696d697473ULL
+#define NOBODY		65534
+#define PARAM_DIR	"/sys/module/mmk/parameters/"
+#define POOLS_FILE	"/sys/class/misc/mmk/pools"
+#define BYTES_FILE	"/sys/class/misc/mmk/bytes"
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define MAX_SAVED	4
+#define PAGE_PAYLOAD	(4096 - 64)	/* one page per slot with its header */
+#define MIB		(1024ULL * 1024)
+
+static uint64_t read_u64(struct __test_metadata *_metadata, const char *path)
+{
+	char buf[64];
+
+	ASSERT_EQ(0, read_str(path, buf, sizeof(buf))) TH_LOG("%s", path);
+	return strtoull(buf, NULL, 0);
+}
+
+/* A counter from a file of "key value" lines (meminfo, memory.events). */
+static long long keyed_value(const char *path, const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long long v = -1;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && (line[n] == ' ' || line[n] == ':'))
+			v = strtoll(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static long long mem_available_kib(void)
+{
+	return keyed_value("/proc/meminfo", "MemAvailable");
+}
+
+static int become_nobody(void)
+{
+	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return -1;
+	return 0;
+}
+
+static pid_t start_child(void)
+{
+	fflush(NULL);
+	return fork();
+}
+
+/* The child's exit status, or 1000 + signal if it was killed. */
+static int wait_child(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Module parameters, saved and restored                                   */
+/* ---------------------------------------------------------------------- */
+
+FIXTURE(lim) {
+	uint64_t pools, bytes;
+	int nsaved;
+	struct {
+		char name[48];
+		char value[32];
+	} saved[MAX_SAVED];
+	char cgroup[128];
+	uint32_t id;
+};
+
+FIXTURE_SETUP(lim)
+{
+	self->pools = read_u64(_metadata, POOLS_FILE);
+	self->bytes = read_u64(_metadata, BYTES_FILE);
+}
+
+FIXTURE_TEARDOWN(lim)
+{
+	char path[128];
+
+	while (self->nsaved > 0) {
+		self->nsaved--;
+		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
+		if (write_str(path, self->saved[self->nsaved].value))
+			TH_LOG("could not restore %s", path);
+	}
+	if (self->cgroup[0] && rmdir(self->cgroup))
+		TH_LOG("could not remove %s: %s", self->cgroup, strerror(errno));
+}
+
+static uint64_t param(struct __test_metadata *_metadata, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	return read_u64(_metadata, path);
+}
+
+static void set_param(struct __test_metadata *_metadata, FIXTURE_DATA(lim) *self,
+		      const char *name, uint64_t value)
+{
+	char path[128], val[32];
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	ASSERT_GT(MAX_SAVED, self->nsaved);
+	ASSERT_EQ(0, read_str(path, self->saved[self->nsaved].value,
+			      sizeof(self->saved[0].value)));
+	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
+	self->nsaved++;
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)value);
+	ASSERT_EQ(0, write_str(path, val)) TH_LOG("%s", path);
+}
+
+/* The largest page-slot pool under max_pool_bytes, with room for metadata. */
+static uint32_t big_capacity(struct __test_metadata *_metadata)
+{
+	uint64_t cap = param(_metadata, "max_pool_bytes") / 4096;
+
+	return cap - cap / 16;
+}
+
+/*
+ * A memory cgroup of its own, limited to max bytes, in self->cgroup;
+ * false (and the reason in why) if cgroup v2 or its memory controller is
+ * missing.
+ */
+static bool make_memcg(FIXTURE_DATA(lim) *self, uint64_t max, char *why, size_t len)
+{
+	char path[192], val[32];
+
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK)) {
+		snprintf(why, len, "cgroup2 is not mounted at " CGROUP_ROOT);
+		return false;
+	}
+	if (write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory")) {
+		snprintf(why, len, "no memory controller: %s", strerror(errno));
+		return false;
+	}
+	snprintf(self->cgroup, sizeof(self->cgroup), CGROUP_ROOT "/mmk-limits-%d", getpid());
+	if (mkdir(self->cgroup, 0755)) {
+		snprintf(why, len, "mkdir %s: %s", self->cgroup, strerror(errno));
+		self->cgroup[0] = '\0';
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/memory.max", self->cgroup);
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)max);
+	if (write_str(path, val)) {
+		snprintf(why, len, "memory.max: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Move the calling process into the cgroup at dir.  0 or -errno. */
+static int enter_cgroup(const char *dir)
+{
+	char path[192], pid[16];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return write_str(path, pid);
+}
+
+static long long memcg_oom_kills(FIXTURE_DATA(lim) *self)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/memory.events", self->cgroup);
+	return keyed_value(path, "oom_kill");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Caps before allocation                                                  */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * With no pool left under max_pools, a large create in a memory cgroup
+ * that could not hold it gets EDQUOT: had it allocated first, it would
+ * have run into the cgroup's limit.  Nothing is left behind.
+ */
+TEST_F_TIMEOUT(lim, full_cap_refuses_before_allocating, 120)
+{
+	uint32_t cap = big_capacity(_metadata);
+	char why[160];
+	pid_t pid;
+	int ret;
+
+	if (!make_memcg(self, 8 * MIB, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	set_param(_metadata, self, "max_pools", self->pools);
+	pid = start_child();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (enter_cgroup(self->cgroup))
+			_exit(100);
+		ret = mmk_create(NULL, PAGE_PAYLOAD, cap, 0600, LIM_TYPE, 0);
+		_exit(ret == -EDQUOT ? 0 : ret < 0 ? -ret : 101);
+	}
+	EXPECT_EQ(0, wait_child(pid));
+	EXPECT_EQ(0, memcg_oom_kills(self));
+	EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
+}
+
+#define HAMMERS		30
+#define HAMMER_SECS	4
+
+/* Loop on large creates until the deadline; exit 0 if every one was EDQUOT. */
+static void hammer_child(uint32_t cap, time_t until)
+{
+	int ret;
+
+	if (become_nobody())
+		_exit(100);
+	while (time(NULL) < until) {
+		ret = mmk_create(NULL, PAGE_PAYLOAD, cap, 0600, LIM_TYPE, 0);
+		if (ret >= 0)
+			_exit(101);
+		if (ret != -EDQUOT)
+			_exit(-ret);
+	}
+	_exit(0);
+}
+
+/*
+ * 30 unprivileged processes loop on creates of the largest pool over a
+ * full max_total_bytes: each gets EDQUOT and nothing else, and the
+ * memory they could have taken stays available.
+ */
+TEST_F_TIMEOUT(lim, concurrent_creates_over_full_cap, 120)
+{
+	uint32_t cap = big_capacity(_metadata);
+	long long before, low, now;
+	pid_t pids[HAMMERS];
+	time_t until;
+	int i;
+
+	set_param(_metadata, self, "max_total_bytes", self->bytes);
+	before = mem_available_kib();
+	ASSERT_LT(0, before);
+	low = before;
+	until = time(NULL) + HAMMER_SECS;
+	for (i = 0; i < HAMMERS; i++) {
+		pids[i] = start_child();
+		ASSERT_LE(0, pids[i]);
+		if (pids[i] == 0)
+			hammer_child(cap, until);
+	}
+	while (time(NULL) <= until) {
+		now = mem_available_kib();
+		if (now < low)
+			low = now;
+		usleep(20000);
+	}
+	for (i = 0; i < HAMMERS; i++)
+		EXPECT_EQ(0, wait_child(pids[i])) TH_LOG("child %d", i);
+	/* One pool is tens of MiB: a single allocation in flight shows. */
+	EXPECT_GT(low, before - (long long)(16 * MIB / 1024))
+		TH_LOG("MemAvailable went from %lld to %lld KiB", before, low);
+	EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
+}
+
+/* ---------------------------------------------------------------------- */
+/* No OOM kill in a small memory cgroup                                    */
+/* ---------------------------------------------------------------------- */
+
+#define BALLAST		(6 * MIB)	/* taken by the child before the call */
+#define ATTACH_CAP	(1U << 19)	/* hold words of 2 MiB */
+
+struct memcg_case {
+	const char *what;
+	uint32_t payload;	/* of the pool to create, or 0 to attach */
+	uint32_t capacity;	/* 0: big_capacity() */
+};
+
+static const struct memcg_case memcg_cases[] = {
+	{ "create of the largest pool", PAGE_PAYLOAD, 0 },
+	{ "create of 65536 small slots", 1, 65536 },
+	{ "attach of a pool of 2^19 slots", 0, ATTACH_CAP },
+};
+
+/* In the cgroup, with BALLAST touched: run the case, exit 0 on ENOMEM. */
+static void memcg_child(const char *cgroup, const struct memcg_case *c, uint32_t cap,
+			const char *name)
+{
+	char *ballast;
+	int ret;
+
+	if (enter_cgroup(cgroup))
+		_exit(100);
+	ballast = malloc(BALLAST);
+	if (!ballast)
+		_exit(102);
+	memset(ballast, 1, BALLAST);
+	if (c->payload)
+		ret = mmk_create(NULL, c->payload, cap, 0600, LIM_TYPE, 0);
+	else
+		ret = mmk_attach(name, LIM_TYPE);
+	_exit(ret == -ENOMEM ? 0 : ret < 0 ? -ret : 101);
+}
+
+/*
+ * A process in a memory cgroup of 8 MiB creates pools that cannot fit
+ * there, and attaches to a pool whose per-session state cannot: ENOMEM,
+ * no OOM kill, the process lives on, and the module's counters are back.
+ */
+TEST_F_TIMEOUT(lim, small_memcg_gets_enomem_not_oom, 300)
+{
+	char why[160], name[MMK_NAME_MAX];
+	uint64_t pools, bytes;
+	unsigned int i;
+	int owner = -1;
+	pid_t pid;
+
+	if (!make_memcg(self, 8 * MIB, why, sizeof(why)))
+		SKIP(return, "%s", why);
+	/* Room for the pool to attach to, created here, outside the cgroup. */
+	set_param(_metadata, self, "max_capacity", ATTACH_CAP);
+	set_param(_metadata, self, "max_pool_bytes", 256 * MIB);
+	set_param(_metadata, self, "max_total_bytes", self->bytes + 512 * MIB);
+	snprintf(name, sizeof(name), "mmk-limits-attach-%d", getpid());
+
+	for (i = 0; i < sizeof(memcg_cases) / sizeof(memcg_cases[0]); i++) {
+		const struct memcg_case *c = &memcg_cases[i];
+		uint32_t cap = c->capacity ? c->capacity : 64 * MIB / 4096;
+
+		if (!c->payload) {
+			owner = mmk_create(name, 1, c->capacity, 0600, LIM_TYPE, 0);
+			ASSERT_LE(0, owner) TH_LOG("%s", c->what);
+		}
+		pools = read_u64(_metadata, POOLS_FILE);
+		bytes = read_u64(_metadata, BYTES_FILE);
+		pid = start_child();
+		ASSERT_LE(0, pid);
+		if (pid == 0)
+			memcg_child(self->cgroup, c, cap, name);
+		EXPECT_EQ(0, wait_child(pid)) TH_LOG("%s", c->what);
+		EXPECT_EQ(0, memcg_oom_kills(self)) TH_LOG("%s", c->what);
+		EXPECT_EQ(pools, read_u64(_metadata, POOLS_FILE)) TH_LOG("%s", c->what);
+		EXPECT_EQ(bytes, read_u64(_metadata, BYTES_FILE)) TH_LOG("%s", c->what);
+		if (owner >= 0)
+			close(owner);
+		owner = -1;
+	}
+	EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
+}
+
+/* ---------------------------------------------------------------------- */
+/* What the caps count                                                     */
+/* ---------------------------------------------------------------------- */
+
+struct shape {
+	uint32_t payload, capacity, flags;
+};
+
+static const struct shape shapes[] = {
+	{ 1, 65536, 0 },			/* slot metadata weighs more than data */
+	{ PAGE_PAYLOAD, 64, MMK_POOL_PAGE_ALIGNED },
+	{ 1000, 3, 0 },
+};
+
+/*
+ * pool_bytes counts at least the arena and, per slot, a pointer, a slot
+ * object and a free-stack entry; charged_bytes adds 4 bytes per slot for
+ * each bound session; sysfs bytes is the sum.  The caps compare exactly
+ * these numbers.
+ */
+TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
+{
+	struct mmk_pool_info info, info2;
+	char name[MMK_NAME_MAX];
+	unsigned int i;
+	uint64_t holds;
+	int fd, fd2, fd3;
+
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		const struct shape *sh = &shapes[i];
+
+		snprintf(name, sizeof(name), "mmk-limits-count-%d-%u", getpid(), i);
+		fd = mmk_create(name, sh->payload, sh->capacity, 0600, LIM_TYPE, sh->flags);
+		ASSERT_LE(0, fd) TH_LOG("shape %u", i);
+		ASSERT_EQ(0, mmk_info(fd, &info));
+		holds = 4ULL * sh->capacity;
+		EXPECT_LE(info.map_size + sh->capacity * (8ULL + 16 + 4), info.pool_bytes);
+		EXPECT_EQ(info.pool_bytes + holds, info.charged_bytes);
+		EXPECT_EQ(self->bytes + info.charged_bytes, read_u64(_metadata, BYTES_FILE));
+
+		/* A second session adds its hold words, and gives them back. */
+		fd2 = mmk_attach(name, LIM_TYPE);
+		ASSERT_LE(0, fd2);
+		ASSERT_EQ(0, mmk_info(fd2, &info2));
+		EXPECT_EQ(info.pool_bytes + 2 * holds, info2.charged_bytes);
+		EXPECT_EQ(self->bytes + info2.charged_bytes, read_u64(_metadata, BYTES_FILE));
+		close(fd2);
+
+		/* max_total_bytes: exactly the pool and one more session fit. */
+		set_param(_metadata, self, "max_total_bytes",
+			  self->bytes + info.charged_bytes + holds);
+		fd2 = mmk_attach(name, LIM_TYPE);
+		EXPECT_LE(0, fd2);
+		fd3 = mmk_attach(name, LIM_TYPE);
+		EXPECT_EQ(-EDQUOT, fd3);
+		if (fd3 >= 0)
+			close(fd3);
+		if (fd2 >= 0)
+			close(fd2);
+		close(fd);
+		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
+
+		/* The pool and its creator's session: one byte less is EDQUOT. */
+		set_param(_metadata, self, "max_total_bytes", self->bytes + info.charged_bytes - 1);
+		fd = mmk_create(NULL, sh->payload, sh->capacity, 0600, LIM_TYPE, sh->flags);
+		EXPECT_EQ(-EDQUOT, fd);
+		if (fd >= 0)
+			close(fd);
+		set_param(_metadata, self, "max_total_bytes", self->bytes + info.charged_bytes);
+		fd = mmk_create(NULL, sh->payload, sh->capacity, 0600, LIM_TYPE, sh->flags);
+		EXPECT_LE(0, fd);
+		if (fd >= 0)
+			close(fd);
+
+		/* max_pool_bytes compares pool_bytes: one byte less is EINVAL. */
+		set_param(_metadata, self, "max_pool_bytes", info.pool_bytes - 1);
+		fd = mmk_create(NULL, sh->payload, sh->capacity, 0600, LIM_TYPE, sh->flags);
+		EXPECT_EQ(-EINVAL, fd);
+		if (fd >= 0)
+			close(fd);
+		/* Restore max_total_bytes and max_pool_bytes for the next shape. */
+		while (self->nsaved > 0) {
+			char path[128];
+
+			self->nsaved--;
+			snprintf(path, sizeof(path), PARAM_DIR "%s",
+				 self->saved[self->nsaved].name);
+			ASSERT_EQ(0, write_str(path, self->saved[self->nsaved].value));
+		}
+		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
+		EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	}
+}
+
+TEST_HARNESS_MAIN
