@@ -100,17 +100,23 @@ u64 mmk_pool_bytes(void)
 	return bytes;
 }
 
-/* Names: 1..MMK_NAME_MAX-1 printable ASCII bytes, no '/', NUL-terminated. */
+/*
+ * Names: 1..MMK_NAME_MAX-1 bytes from 0x21 to 0x7e but '/', NUL-terminated.
+ * Not isgraph(): the kernel's takes Latin-1 letters too.
+ */
 static int mmk_name_check(const char *name, bool allow_empty)
 {
 	size_t len = strnlen(name, MMK_NAME_MAX);
 	size_t i;
+	u8 c;
 
 	if (len == MMK_NAME_MAX || (!len && !allow_empty))
 		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (!isgraph(name[i]) || name[i] == '/')
+	for (i = 0; i < len; i++) {
+		c = name[i];
+		if (c < 0x21 || c > 0x7e || c == '/')
 			return -EINVAL;
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  *  - a create or attach that the caller's memory cgroup cannot hold gets
  *    ENOMEM, and nobody is OOM-killed;
  *  - what the caps count (pool_bytes, charged_bytes, sysfs bytes);
+ *  - the name rules;
  *
  * Runs as root; some checks fork a child that becomes nobody.
  */
@@ -472,6 +473,48 @@ TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
 		}
 		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 		EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Names                                                                   */
+/* ---------------------------------------------------------------------- */
+
+struct name_case {
+	const char *name;
+	int want;
+};
+
+static const struct name_case name_cases[] = {
+	{ "latin1-\x80", -EINVAL },
+	{ "latin1-\xff", -EINVAL },
+	{ "\xe9t\xe9", -EINVAL },
+	{ "del-\x7f", -EINVAL },
+	{ "with space", -EINVAL },
+	{ "with/slash", -EINVAL },
+	{ "tab\there", -EINVAL },
+	{ "!~:#-_.{}", 0 },
+};
+
+/* Only bytes 0x21..0x7e but '/': create and attach agree. */
+TEST_F(lim, names_are_printable_ascii)
+{
+	char name[MMK_NAME_MAX];
+	unsigned int i;
+	int fd, fd2;
+
+	for (i = 0; i < sizeof(name_cases) / sizeof(name_cases[0]); i++) {
+		const struct name_case *c = &name_cases[i];
+
+		snprintf(name, sizeof(name), "%s%d", c->name, getpid());
+		fd = mmk_create(name, 16, 1, 0600, LIM_TYPE, 0);
+		EXPECT_EQ(c->want, fd < 0 ? fd : 0) TH_LOG("row %u", i);
+		fd2 = mmk_attach(name, LIM_TYPE);
+		EXPECT_EQ(c->want, fd2 < 0 ? fd2 : 0) TH_LOG("row %u", i);
+		if (fd2 >= 0)
+			close(fd2);
+		if (fd >= 0)
+			close(fd);
 	}
 }
 
