@@ -345,10 +345,16 @@ static bool mmk_pool_may_attach(const struct mmk_pool *pool)
  */
 int mmk_pool_attach(const struct mmk_pool_attach *args, struct mmk_pool **out)
 {
+	bool want_owner = args->flags & MMK_ATTACH_OWNER;
+	kuid_t owner = INVALID_UID;
 	struct mmk_pool *pool;
 	int ret = 0;
 
-	if (args->flags || args->__reserved || args->__reserved2)
+	if (args->flags & ~MMK_ATTACH_FLAGS_ALL || args->__reserved2)
+		return -EINVAL;
+	if (want_owner)
+		owner = make_kuid(current_user_ns(), args->owner_uid);
+	if (want_owner ? !uid_valid(owner) : args->owner_uid)
 		return -EINVAL;
 	ret = mmk_name_check(args->name, false);
 	if (ret)
@@ -358,6 +364,8 @@ int mmk_pool_attach(const struct mmk_pool_attach *args, struct mmk_pool **out)
 	pool = mmk_pool_lookup(args->name);
 	if (!pool || !pool->live)
 		ret = -ENOENT;
+	else if (want_owner && !uid_eq(pool->uid, owner))
+		ret = -EPERM;
 	else if (!mmk_pool_may_attach(pool))
 		ret = -EACCES;
 	else if (pool->payload_type != args->payload_type)

@@ -284,7 +284,8 @@ TEST_F(dev, create_unknown_flags_einval)
 
 TEST_F(dev, attach_unknown_flags_einval)
 {
-	struct mmk_pool_attach a = { .flags = 1, .payload_type = PAYLOAD_TYPE };
+	struct mmk_pool_attach a = { .flags = MMK_ATTACH_FLAGS_ALL + 1,
+				     .payload_type = PAYLOAD_TYPE };
 	int owner;
 
 	snprintf(a.name, sizeof(a.name), "mmk-input-attach-%d", getpid());
@@ -407,9 +408,13 @@ TEST_F(dev, attach_reserved_fields_einval)
 	snprintf(a.name, sizeof(a.name), "mmk-input-attach-%d", getpid());
 	owner = mmk_create(a.name, 64, 2, 0600, PAYLOAD_TYPE, 0);
 	ASSERT_LE(0, owner);
-	a.__reserved = 1;
+	/* owner_uid without MMK_ATTACH_OWNER, and an unknown flag. */
+	a.owner_uid = 1;
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
-	a.__reserved = 0;
+	a.owner_uid = 0;
+	a.flags = MMK_ATTACH_FLAGS_ALL + 1;
+	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
+	a.flags = 0;
 	a.__reserved2 = 1;
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
 	expect_unbound(_metadata, self->unbound);

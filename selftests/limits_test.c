@@ -8,7 +8,7 @@
  *  - a create or attach that the caller's memory cgroup cannot hold gets
  *    ENOMEM, and nobody is OOM-killed;
  *  - what the caps count (pool_bytes, charged_bytes, sysfs bytes);
- *  - the name rules;
+ *  - attach with an expected owner; the name rules;
  *
  * Runs as root; some checks fork a child that becomes nobody.
  */
@@ -86,6 +86,23 @@ static int wait_child(pid_t pid)
 	if (waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+}
+
+static int attach_owner(const char *name, uint32_t flags, uint32_t owner, uint64_t type)
+{
+	struct mmk_pool_attach a = { .flags = flags, .owner_uid = owner, .payload_type = type };
+	int fd, ret;
+
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	fd = mmk_open();
+	if (fd < 0)
+		return -errno;
+	ret = mmk_ioctl(fd, MMK_IOC_ATTACH, &a);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -473,6 +490,78 @@ TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
 		}
 		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 		EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Attach with an expected owner                                           */
+/* ---------------------------------------------------------------------- */
+
+struct owner_case {
+	const char *what;
+	bool as_nobody;
+	uint32_t mode;		/* of the pool, created by root */
+	bool exists;
+	uint32_t flags, owner;
+	int want;		/* 0 or -errno */
+};
+
+static const struct owner_case owner_cases[] = {
+	{ "root expects root", false, 0600, true, MMK_ATTACH_OWNER, 0, 0 },
+	{ "root expects nobody", false, 0600, true, MMK_ATTACH_OWNER, NOBODY, -EPERM },
+	{ "no owner given", false, 0600, true, 0, 0, 0 },
+	{ "nobody expects root, mode allows", true, 0666, true, MMK_ATTACH_OWNER, 0, 0 },
+	{ "squatted name: owner before mode", true, 0600, true, MMK_ATTACH_OWNER, NOBODY,
+	  -EPERM },
+	{ "right owner, mode refuses", true, 0600, true, MMK_ATTACH_OWNER, 0, -EACCES },
+	{ "no such pool before owner", false, 0600, false, MMK_ATTACH_OWNER, NOBODY,
+	  -ENOENT },
+	{ "uid with no mapping", false, 0600, true, MMK_ATTACH_OWNER, (uint32_t)-1, -EINVAL },
+	{ "owner_uid without the flag", false, 0600, true, 0, 5, -EINVAL },
+};
+
+static int owner_attach_errno(const struct owner_case *c, const char *name)
+{
+	int fd = attach_owner(name, c->flags, c->owner, LIM_TYPE);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return fd;
+}
+
+TEST_F(lim, attach_expects_owner)
+{
+	char name[MMK_NAME_MAX];
+	unsigned int i;
+	int fd = -1, ret;
+	pid_t pid;
+
+	for (i = 0; i < sizeof(owner_cases) / sizeof(owner_cases[0]); i++) {
+		const struct owner_case *c = &owner_cases[i];
+
+		snprintf(name, sizeof(name), "mmk-limits-owner-%d-%u", getpid(), i);
+		if (c->exists) {
+			fd = mmk_create(name, 16, 2, c->mode, LIM_TYPE, 0);
+			ASSERT_LE(0, fd) TH_LOG("%s", c->what);
+		}
+		if (c->as_nobody) {
+			pid = start_child();
+			ASSERT_LE(0, pid);
+			if (pid == 0) {
+				if (become_nobody())
+					_exit(100);
+				ret = owner_attach_errno(c, name);
+				_exit(ret == c->want ? 0 : ret < 0 ? -ret : 101);
+			}
+			EXPECT_EQ(0, wait_child(pid)) TH_LOG("%s", c->what);
+		} else {
+			EXPECT_EQ(c->want, owner_attach_errno(c, name)) TH_LOG("%s", c->what);
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
 	}
 }
 

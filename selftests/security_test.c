@@ -661,7 +661,7 @@ TEST(create_and_attach_write_only_pool_id)
 
 	memset(&a, 0xff, sizeof(a));
 	a.flags = 0;
-	a.__reserved = 0;
+	a.owner_uid = 0;
 	a.__reserved2 = 0;
 	memcpy(a.name, c.name, strlen(c.name) + 1);
 	awant = a;
@@ -773,7 +773,7 @@ TEST(failed_calls_write_nothing_back)
 
 	memset(&a, 0xff, sizeof(a));
 	a.flags = 0;
-	a.__reserved = 0;
+	a.owner_uid = 0;
 	a.__reserved2 = 0;
 	a.payload_type = SEC_TYPE + 1;
 	snprintf(a.name, sizeof(a.name), "%s", name);

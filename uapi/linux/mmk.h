@@ -147,18 +147,28 @@ struct mmk_pool_create {
 	__u64 __reserved2;
 };
 
+/* struct mmk_pool_attach flags. */
+#define MMK_ATTACH_OWNER	0x1U	/* the pool's creator must be owner_uid */
+#define MMK_ATTACH_FLAGS_ALL	(MMK_ATTACH_OWNER)
+
 /**
  * struct mmk_pool_attach - argument of MMK_IOC_ATTACH
- * @flags:        must be zero
- * @__reserved:   must be zero
+ * @flags:        MMK_ATTACH_*
+ * @owner_uid:    with MMK_ATTACH_OWNER: the uid, as seen in the caller's
+ *                user namespace, that must have created the pool (EPERM
+ *                otherwise; EINVAL if it maps to no uid there); must be
+ *                zero without the flag
  * @payload_type: must equal the pool's payload type id (EPROTOTYPE)
  * @name:         NUL-terminated name of the pool (ENOENT if none)
  * @pool_id:      out: the pool's id
  * @__reserved2:  must be zero
+ *
+ * Checks run in this order: ENOENT, EPERM (owner), EACCES (mode),
+ * EPROTOTYPE, then EDQUOT (the session's hold words over max_total_bytes).
  */
 struct mmk_pool_attach {
 	__u32 flags;
-	__u32 __reserved;
+	__u32 owner_uid;
 	__u64 payload_type;
 	char  name[MMK_NAME_MAX];
 	__u32 pool_id;
