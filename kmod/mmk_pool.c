@@ -7,6 +7,7 @@
 #include <linux/ctype.h>
 #include <linux/idr.h>
 #include <linux/mm.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
@@ -153,7 +154,7 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 				       u64 map_size)
 {
 	struct mmk_pool *pool;
-	u32 i;
+	u32 i, gen;
 
 	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
 	if (!pool)
@@ -178,11 +179,14 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), MMK_GFP_USER_SIZED);
 	if (!pool->slots)
 		goto fail;
+	/* A random first generation: a dead pool's tokens miss its id's next pool. */
+	gen = get_random_u32() & MMK_GEN_MASK;
 	for (i = 0; i < pool->capacity; i++) {
 		pool->slots[i] = kmem_cache_zalloc(mmk_slot_cache, MMK_GFP_USER_SIZED);
 		if (!pool->slots[i])
 			goto fail;
 		spin_lock_init(&pool->slots[i]->lock);
+		pool->slots[i]->gen = gen;
 	}
 
 	/* Stack of free indices; slot 0 is handed out first. */

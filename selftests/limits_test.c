@@ -8,6 +8,7 @@
  *  - a create or attach that the caller's memory cgroup cannot hold gets
  *    ENOMEM, and nobody is OOM-killed;
  *  - what the caps count (pool_bytes, charged_bytes, sysfs bytes);
+ *  - a dead pool's token does not name a slot of the pool reusing its id;
  *  - attach with an expected owner; the name rules;
  *
  * Runs as root; some checks fork a child that becomes nobody.
@@ -491,6 +492,63 @@ TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
 		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 		EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
 	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stale pool ids                                                          */
+/* ---------------------------------------------------------------------- */
+
+#define TOK_POOL(t)	((uint32_t)((t) >> 48))
+
+/*
+ * A pool's token, the pool gone, and a new pool with the same id (pool
+ * ids are cyclic: create and close until the id comes back): the old
+ * token is EBADSLT there, before and after a store, and differs from the
+ * new pool's first token.
+ */
+/* Create and close pools until one gets @id; its fd, or -errno. */
+static __attribute__((noinline)) int create_until_id(uint32_t id, unsigned int *n)
+{
+	uint32_t got = 0;
+	int fd;
+
+	for (*n = 1; *n <= 65536; (*n)++) {
+		fd = mmk_create_id(NULL, 16, 1, 0600, LIM_TYPE, 0, &got);
+		if (fd < 0 || got == id)
+			return fd;
+		close(fd);
+	}
+	return -ESRCH;
+}
+
+TEST_F_TIMEOUT(lim, dead_pool_token_misses_pool_reusing_its_id, 600)
+{
+	unsigned char payload[16] = "stale";
+	struct timespec t0, t1;
+	uint64_t old, fresh;
+	struct mmk_guard g;
+	unsigned int n;
+	int fd;
+
+	fd = mmk_create_id(NULL, sizeof(payload), 1, 0600, LIM_TYPE, 0, &self->id);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mmk_store_seq(fd, payload, sizeof(payload), 1, &old));
+	close(fd);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fd = create_until_id(self->id, &n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_LE(0, fd) TH_LOG("after %u creates", n);
+	TH_LOG("pool id %u came back after %u creates, %.1f s", self->id, n,
+	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	EXPECT_EQ(-EBADSLT, mmk_guard(fd, MMK_IOC_READ, old, &g));
+	ASSERT_EQ(0, mmk_store_seq(fd, payload, sizeof(payload), 2, &fresh));
+	EXPECT_EQ(TOK_POOL(old), TOK_POOL(fresh));
+	EXPECT_NE(old, fresh);
+	EXPECT_EQ(-EBADSLT, mmk_guard(fd, MMK_IOC_READ, old, &g));
+	EXPECT_EQ(-EBADSLT, mmk_free_token(fd, old));
+	EXPECT_EQ(0, mmk_free_token(fd, fresh));
+	close(fd);
 }
 
 /* ---------------------------------------------------------------------- */
