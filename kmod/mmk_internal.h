@@ -80,6 +80,7 @@ struct mmk_slot {
 	bool poisoned;		/* a write guard was dropped by close */
 	bool windowed;		/* the writer mapped a writable window */
 	bool loaned;		/* taken by MMK_IOC_LOAN, not yet published */
+	u32 writer_closes;	/* the writer's session's closes when it took the guard */
 };
 
 /**
@@ -138,6 +139,7 @@ struct mmk_pool {
  */
 struct mmk_session {
 	struct address_space *mapping;	/* of the file, to unmap windows */
+	atomic_t closes;	/* descriptors of the session closed (f_op->flush) */
 	/* Serialises binding; the data path reads @pool without it. */
 	struct mutex bind_lock;
 	struct mmk_pool *pool;	/* set once under bind_lock, then constant */

@@ -323,6 +323,15 @@ static int mmk_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Every close of a descriptor of the session; see mmk_slot_drop_locked(). */
+static int mmk_flush(struct file *file, fl_owner_t id)
+{
+	struct mmk_session *s = file->private_data;
+
+	atomic_inc(&s->closes);
+	return 0;
+}
+
 static int mmk_release(struct inode *inode, struct file *file)
 {
 	mmk_session_destroy(file->private_data);
@@ -332,6 +341,7 @@ static int mmk_release(struct inode *inode, struct file *file)
 static const struct file_operations mmk_fops = {
 	.owner		= THIS_MODULE,
 	.open		= mmk_open,
+	.flush		= mmk_flush,
 	.release	= mmk_release,
 	.unlocked_ioctl	= mmk_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,

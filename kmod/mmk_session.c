@@ -17,6 +17,7 @@ struct mmk_session *mmk_session_new(struct address_space *mapping)
 	s->mapping = mapping;
 	mutex_init(&s->bind_lock);
 	atomic_set(&s->nr_guards, 0);
+	atomic_set(&s->closes, 0);
 	return s;
 }
 

@@ -10,6 +10,7 @@
  *  - what the caps count (pool_bytes, charged_bytes, sysfs bytes);
  *  - a dead pool's token does not name a slot of the pool reusing its id;
  *  - attach with an expected owner; the name rules;
+ *  - a write guard won by a wait in flight across close is not poisoned.
  *
  * Runs as root; some checks fork a child that becomes nobody.
  */
@@ -663,6 +664,108 @@ TEST_F(lim, names_are_printable_ascii)
 		if (fd >= 0)
 			close(fd);
 	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* A write guard won by a wait across close                                */
+/* ---------------------------------------------------------------------- */
+
+struct waiter {
+	int fd;
+	uint64_t token;
+	int ret;
+};
+
+static void *wait_read_mut(void *arg)
+{
+	struct waiter *w = arg;
+	struct mmk_guard g = {
+		.token = w->token,
+		.flags = MMK_GUARD_WAIT,
+		.timeout_ns = 20ULL * 1000 * 1000 * 1000,
+	};
+
+	w->ret = mmk_ioctl(w->fd, MMK_IOC_READ_MUT, &g);
+	return NULL;
+}
+
+FIXTURE(close_wait) {
+	int fd, other;
+	uint64_t token;
+};
+
+FIXTURE_VARIANT(close_wait) {
+	bool close_while_waiting;	/* else: close after the guard was returned */
+	int read_after;			/* what the other session's read gets */
+};
+
+FIXTURE_VARIANT_ADD(close_wait, closed_during_wait_no_poison) {
+	.close_while_waiting = true,
+	.read_after = 0,
+};
+
+FIXTURE_VARIANT_ADD(close_wait, closed_after_guard_poisons) {
+	.close_while_waiting = false,
+	.read_after = -EOWNERDEAD,
+};
+
+FIXTURE_SETUP(close_wait)
+{
+	unsigned char payload[32] = "across close";
+	char name[MMK_NAME_MAX];
+
+	snprintf(name, sizeof(name), "mmk-limits-close-%d", getpid());
+	self->fd = mmk_create(name, sizeof(payload), 2, 0600, LIM_TYPE, 0);
+	ASSERT_LE(0, self->fd);
+	self->other = mmk_attach(name, LIM_TYPE);
+	ASSERT_LE(0, self->other);
+	ASSERT_EQ(0, mmk_store_seq(self->fd, payload, sizeof(payload), 7, &self->token));
+}
+
+FIXTURE_TEARDOWN(close_wait)
+{
+	close(self->other);
+}
+
+/*
+ * Thread A waits for READ_MUT while the other session holds a read guard;
+ * the main thread closes A's descriptor, then the other session releases.
+ * A's wait is not ended by the close and wins the guard, which no code
+ * could use: the session's end drops it without poison.  A guard taken
+ * before the close poisons as always.
+ */
+TEST_F_TIMEOUT(close_wait, write_guard_of_a_closed_session, 60)
+{
+	struct waiter w = { .fd = self->fd, .token = self->token, .ret = 1 };
+	struct mmk_pool_info info;
+	struct mmk_guard g;
+	pthread_t th;
+
+	ASSERT_EQ(0, mmk_guard(self->other, MMK_IOC_READ, self->token, &g));
+	if (variant->close_while_waiting) {
+		ASSERT_EQ(0, pthread_create(&th, NULL, wait_read_mut, &w));
+		usleep(300000);
+		EXPECT_EQ(1, w.ret) TH_LOG("the wait ended before the close");
+		close(self->fd);
+		usleep(100000);
+		ASSERT_EQ(0, mmk_read_release(self->other, self->token));
+		ASSERT_EQ(0, pthread_join(th, NULL));
+		EXPECT_EQ(0, w.ret);
+	} else {
+		ASSERT_EQ(0, mmk_read_release(self->other, self->token));
+		wait_read_mut(&w);
+		ASSERT_EQ(0, w.ret);
+		close(self->fd);
+	}
+
+	ASSERT_EQ(0, mmk_info(self->other, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	EXPECT_EQ(variant->read_after ? 1U : 0U, info.poisoned);
+	EXPECT_EQ(1U, info.sessions);
+	EXPECT_EQ(variant->read_after, mmk_guard(self->other, MMK_IOC_READ, self->token, &g));
+	if (!variant->read_after)
+		EXPECT_EQ(0, mmk_read_release(self->other, self->token));
+	EXPECT_EQ(0, mmk_free_token(self->other, self->token));
 }
 
 TEST_HARNESS_MAIN

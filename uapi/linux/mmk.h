@@ -11,7 +11,7 @@
  * in place through its mapping, or an exclusive write guard and write a new
  * version back.  The kernel enforces every borrow rule between sessions and
  * drops a session's guards when its last reference goes away; a write guard
- * dropped that way poisons its slot.
+ * dropped that way poisons its slot (but see struct mmk_guard).
  *
  * Conventions shared by every ioctl:
  *
@@ -271,7 +271,14 @@ struct mmk_store {
  * @__reserved2:  must be zero
  *
  * With MMK_GUARD_WAIT, only EBUSY waits; the wait is interruptible (EINTR)
- * and ends with EBUSY when @timeout_ns passes.
+ * and ends with EBUSY when @timeout_ns passes.  Closing a descriptor of
+ * the session does not end a wait in flight (as with flock).  A write
+ * guard that no userspace code could have used is never poisoned: if the
+ * session goes away and no descriptor of it was closed since the guard was
+ * taken (it was won by a call in flight after the last close) and no
+ * window was mapped on it, the guard is dropped as if released without
+ * COMMIT.  Every other write guard dropped by the session's end poisons
+ * its slot.
  */
 struct mmk_guard {
 	__u64 token;
