@@ -138,7 +138,8 @@ struct mmk_pool {
  * struct mmk_session - one open file of /dev/mmk
  */
 struct mmk_session {
-	struct address_space *mapping;	/* of the file, to unmap windows */
+	struct inode *inode;	/* private: its mapping holds only this session's VMAs */
+	struct address_space *mapping;	/* the file's, to unmap windows */
 	atomic_t closes;	/* descriptors of the session closed (f_op->flush) */
 	/* Serialises binding; the data path reads @pool without it. */
 	struct mutex bind_lock;
@@ -179,7 +180,9 @@ struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
 struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
 
 /* Sessions */
-struct mmk_session *mmk_session_new(struct address_space *mapping);
+int mmk_session_fs_init(void);
+void mmk_session_fs_exit(void);
+struct mmk_session *mmk_session_new(void);
 void mmk_session_destroy(struct mmk_session *s);
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool);
 

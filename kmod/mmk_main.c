@@ -315,10 +315,12 @@ static long mmk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int mmk_open(struct inode *inode, struct file *file)
 {
-	struct mmk_session *s = mmk_session_new(file->f_mapping);
+	struct mmk_session *s = mmk_session_new();
 
 	if (!s)
 		return -ENOMEM;
+	/* The session's own offsets: see mmk_session.c. */
+	file->f_mapping = s->mapping;
 	file->private_data = s;
 	return 0;
 }
@@ -384,10 +386,13 @@ static int __init mmk_init(void)
 	ret = mmk_pool_init();
 	if (ret)
 		return ret;
+	ret = mmk_session_fs_init();
+	if (ret)
+		goto err_pool;
 	/* Before the device: a pool's events need the family registered. */
 	ret = mmk_netlink_init();
 	if (ret)
-		goto err_pool;
+		goto err_fs;
 	ret = misc_register(&mmk_misc);
 	if (ret)
 		goto err_netlink;
@@ -395,6 +400,8 @@ static int __init mmk_init(void)
 
 err_netlink:
 	mmk_netlink_exit();
+err_fs:
+	mmk_session_fs_exit();
 err_pool:
 	mmk_pool_exit();
 	return ret;
@@ -405,6 +412,7 @@ static void __exit mmk_exit(void)
 	/* No pool is left: each open file or mapping pins the module. */
 	misc_deregister(&mmk_misc);
 	mmk_netlink_exit();
+	mmk_session_fs_exit();
 	mmk_pool_exit();
 }
 

@@ -2,19 +2,60 @@
 /*
  * Sessions: one per open file of /dev/mmk.  A session is bound to at most
  * one pool, and owns the guards it takes on that pool's slots.
+ *
+ * Each session has an inode of its own, from a small pseudo filesystem
+ * (as dma-buf has), and its file's f_mapping is that inode's mapping.  So
+ * the file offsets of a session's mappings belong to it alone, and
+ * unmap_mapping_range() on them zaps this session's windows and nobody
+ * else's, whatever pool they are on.
  */
+#include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
 #include <linux/slab.h>
 
 #include "mmk_internal.h"
 
-struct mmk_session *mmk_session_new(struct address_space *mapping)
+#define MMK_FS_MAGIC	0x6d6d6b66	/* "mmkf" */
+
+static struct vfsmount *mmk_session_mnt;
+
+static int mmk_session_fs_init_fc(struct fs_context *fc)
+{
+	return init_pseudo(fc, MMK_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+/* No owner: the mount lives from module init to exit, and must not pin it. */
+static struct file_system_type mmk_session_fs_type = {
+	.name		= "mmk",
+	.init_fs_context = mmk_session_fs_init_fc,
+	.kill_sb	= kill_anon_super,
+};
+
+int mmk_session_fs_init(void)
+{
+	mmk_session_mnt = kern_mount(&mmk_session_fs_type);
+	return PTR_ERR_OR_ZERO(mmk_session_mnt);
+}
+
+void mmk_session_fs_exit(void)
+{
+	kern_unmount(mmk_session_mnt);
+}
+
+struct mmk_session *mmk_session_new(void)
 {
 	struct mmk_session *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 
 	if (!s)
 		return NULL;
-	s->mapping = mapping;
+	s->inode = alloc_anon_inode(mmk_session_mnt->mnt_sb);
+	if (IS_ERR(s->inode)) {
+		kfree(s);
+		return NULL;
+	}
+	s->mapping = s->inode->i_mapping;
 	mutex_init(&s->bind_lock);
 	atomic_set(&s->nr_guards, 0);
 	atomic_set(&s->closes, 0);
@@ -60,6 +101,7 @@ void mmk_session_destroy(struct mmk_session *s)
 		mmk_pool_put(pool);
 	}
 	kvfree(s->holds);
+	iput(s->inode);
 	mutex_destroy(&s->bind_lock);
 	kfree(s);
 }

@@ -1044,7 +1044,7 @@ TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
 
 	map.fd = wr.fd = fd;
 	map.len = wr.len = map.info.slot_size;
-	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(map.info.pool_id, g.offset);
+	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(g.offset);
 	map.token = sizeof(struct mmk_msg_header);	/* the payload's first byte */
 	wr.token = 4096 + 10;				/* a byte on the second page */
 	map.expect = 'w';

@@ -119,7 +119,7 @@ static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t o
 	if (ks->window && ks->window_pid == getpid())
 		return ks->window;
 	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
-		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
+		 (off_t)MMK_WINDOW_OFFSET(offset));
 	if (w == MAP_FAILED)
 		return NULL;
 	ks->window = w;

@@ -435,20 +435,22 @@ struct mmk_batch {
  * Writable windows, for MMK_POOL_PAGE_ALIGNED pools only.  While a session
  * holds the write guard on a slot, it may map that one slot read-write
  * (MAP_SHARED, PROT_READ | PROT_WRITE, exactly slot_size bytes, on an fd
- * opened O_RDWR) at file offset MMK_WINDOW_OFFSET(pool_id, guard.offset)
- * and write the message in place: header and payload, no copy.  The window
- * works only while the guard is held: the kernel unmaps its pages when the
- * guard is released, and touching it afterwards raises SIGBUS; mapping it
- * without the guard fails with EACCES.  At write release the kernel checks
- * the header found in the slot like a store's header, and takes the
- * payload size from it (EMSGSIZE or EINVAL, guard still held, if wrong).
- * The first fault on a window maps the whole slot.  A window VMA may stay
- * mapped from one guard on its slot to the next: it faults again under
- * the next guard, and SIGBUS with none.
+ * opened O_RDWR) at file offset MMK_WINDOW_OFFSET(guard.offset) and write
+ * the message in place: header and payload, no copy.  The offset fits the
+ * 32-bit page offset of mmap2(), so 32-bit processes map windows too.  Each
+ * session has its own file offsets: a window names a slot of the session's
+ * pool.  The window works only while the guard is held: the kernel unmaps
+ * its pages when the guard is released, and touching it afterwards raises
+ * SIGBUS; mapping it without the guard fails with EACCES.  At write release
+ * the kernel checks the header found in the slot like a store's header,
+ * and takes the payload size from it (EMSGSIZE or EINVAL, guard still
+ * held, if wrong).  The first fault on a window maps the whole slot.  A
+ * window VMA may stay mapped from one guard on its slot to the next: it
+ * faults again under the next guard, and SIGBUS with none.
  */
 #define MMK_WINDOW_SHIFT	40
-#define MMK_WINDOW_OFFSET(pool_id, offset) \
-	(((__u64)(pool_id) << MMK_WINDOW_SHIFT) + (offset))
+#define MMK_WINDOW_OFFSET(offset) \
+	(((__u64)1 << MMK_WINDOW_SHIFT) + (offset))
 
 #define MMK_IOC_MAGIC		0xB8
 
