@@ -28,11 +28,9 @@
 
 #define LIM_TYPE	0x6c696d697473ULL
 #define NOBODY		65534
-#define PARAM_DIR	"/sys/module/mmk/parameters/"
 #define POOLS_FILE	"/sys/class/misc/mmk/pools"
 #define BYTES_FILE	"/sys/class/misc/mmk/bytes"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
-#define MAX_SAVED	4
 #define PAGE_PAYLOAD	(4096 - 64)	/* one page per slot with its header */
 #define MIB		(1024ULL * 1024)
 
@@ -90,34 +88,13 @@ static int wait_child(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
 }
 
-static int attach_owner(const char *name, uint32_t flags, uint32_t owner, uint64_t type)
-{
-	struct mmk_pool_attach a = { .flags = flags, .owner_uid = owner, .payload_type = type };
-	int fd, ret;
-
-	snprintf(a.name, sizeof(a.name), "%s", name);
-	fd = mmk_open();
-	if (fd < 0)
-		return -errno;
-	ret = mmk_ioctl(fd, MMK_IOC_ATTACH, &a);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Module parameters, saved and restored                                   */
 /* ---------------------------------------------------------------------- */
 
 FIXTURE(lim) {
 	uint64_t pools, bytes;
-	int nsaved;
-	struct {
-		char name[48];
-		char value[32];
-	} saved[MAX_SAVED];
+	struct mmk_saved_params saved;
 	char cgroup[128];
 	uint32_t id;
 };
@@ -130,45 +107,22 @@ FIXTURE_SETUP(lim)
 
 FIXTURE_TEARDOWN(lim)
 {
-	char path[128];
-
-	while (self->nsaved > 0) {
-		self->nsaved--;
-		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
-		if (write_str(path, self->saved[self->nsaved].value))
-			TH_LOG("could not restore %s", path);
-	}
+	if (mmk_params_restore(&self->saved))
+		TH_LOG("could not restore the module parameters");
 	if (self->cgroup[0] && rmdir(self->cgroup))
 		TH_LOG("could not remove %s: %s", self->cgroup, strerror(errno));
-}
-
-static uint64_t param(struct __test_metadata *_metadata, const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	return read_u64(_metadata, path);
 }
 
 static void set_param(struct __test_metadata *_metadata, FIXTURE_DATA(lim) *self,
 		      const char *name, uint64_t value)
 {
-	char path[128], val[32];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	ASSERT_GT(MAX_SAVED, self->nsaved);
-	ASSERT_EQ(0, read_str(path, self->saved[self->nsaved].value,
-			      sizeof(self->saved[0].value)));
-	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
-	self->nsaved++;
-	snprintf(val, sizeof(val), "%llu", (unsigned long long)value);
-	ASSERT_EQ(0, write_str(path, val)) TH_LOG("%s", path);
+	ASSERT_EQ(0, mmk_param_set(&self->saved, name, value)) TH_LOG("%s", name);
 }
 
 /* The largest page-slot pool under max_pool_bytes, with room for metadata. */
 static uint32_t big_capacity(struct __test_metadata *_metadata)
 {
-	uint64_t cap = param(_metadata, "max_pool_bytes") / 4096;
+	uint64_t cap = mmk_param_u64("max_pool_bytes") / 4096;
 
 	return cap - cap / 16;
 }
@@ -482,14 +436,7 @@ TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
 		if (fd >= 0)
 			close(fd);
 		/* Restore max_total_bytes and max_pool_bytes for the next shape. */
-		while (self->nsaved > 0) {
-			char path[128];
-
-			self->nsaved--;
-			snprintf(path, sizeof(path), PARAM_DIR "%s",
-				 self->saved[self->nsaved].name);
-			ASSERT_EQ(0, write_str(path, self->saved[self->nsaved].value));
-		}
+		ASSERT_EQ(0, mmk_params_restore(&self->saved));
 		EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 		EXPECT_EQ(self->pools, read_u64(_metadata, POOLS_FILE));
 	}
@@ -581,7 +528,7 @@ static const struct owner_case owner_cases[] = {
 
 static int owner_attach_errno(const struct owner_case *c, const char *name)
 {
-	int fd = attach_owner(name, c->flags, c->owner, LIM_TYPE);
+	int fd = mmk_attach_owner(name, LIM_TYPE, c->flags, c->owner);
 
 	if (fd >= 0) {
 		close(fd);

@@ -39,7 +39,6 @@
 
 #define SEC_TYPE	0x7365637572697479ULL
 #define NOBODY		65534
-#define PARAM_DIR	"/sys/module/mmk/parameters/"
 #define POOLS_FILE	"/sys/class/misc/mmk/pools"
 #define BYTES_FILE	"/sys/class/misc/mmk/bytes"
 
@@ -912,15 +911,9 @@ TEST(message_header_holds_only_normalised_fields)
 /* Caps against a process that loops                                       */
 /* ---------------------------------------------------------------------- */
 
-#define MAX_SAVED	4
-
 FIXTURE(caps) {
 	uint64_t pools, bytes;
-	int nsaved;
-	struct {
-		char name[48];
-		char value[32];
-	} saved[MAX_SAVED];
+	struct mmk_saved_params saved;
 };
 
 FIXTURE_SETUP(caps)
@@ -931,37 +924,14 @@ FIXTURE_SETUP(caps)
 
 FIXTURE_TEARDOWN(caps)
 {
-	char path[128];
-
-	while (self->nsaved > 0) {
-		self->nsaved--;
-		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
-		if (write_str(path, self->saved[self->nsaved].value))
-			TH_LOG("could not restore %s", path);
-	}
-}
-
-static uint64_t param(struct __test_metadata *_metadata, const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	return read_u64(_metadata, path);
+	if (mmk_params_restore(&self->saved))
+		TH_LOG("could not restore the module parameters");
 }
 
 static void set_param(struct __test_metadata *_metadata, FIXTURE_DATA(caps) *self,
 		      const char *name, uint64_t value)
 {
-	char path[128], val[32];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	ASSERT_GT(MAX_SAVED, self->nsaved);
-	ASSERT_EQ(0, read_str(path, self->saved[self->nsaved].value,
-			      sizeof(self->saved[0].value)));
-	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
-	self->nsaved++;
-	snprintf(val, sizeof(val), "%llu", (unsigned long long)value);
-	ASSERT_EQ(0, write_str(path, val)) TH_LOG("%s", path);
+	ASSERT_EQ(0, mmk_param_set(&self->saved, name, value)) TH_LOG("%s", name);
 }
 
 /* What a looping child reports through a pipe. */
@@ -1072,12 +1042,12 @@ static uint64_t pool_charge(struct __test_metadata *_metadata, uint32_t payload,
 /* A pool over max_pool_bytes is EINVAL before anything is allocated. */
 TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 {
-	uint64_t max = param(_metadata, "max_pool_bytes"), eight;
+	uint64_t max = mmk_param_u64("max_pool_bytes"), eight;
 	uint32_t payload = 4096 - 64;
 	struct loop_result r;
 
 	/* One slot more than fits (at most max_capacity, at least 2). */
-	ASSERT_GE(param(_metadata, "max_capacity"), max / 4096 + 1)
+	ASSERT_GE(mmk_param_u64("max_capacity"), max / 4096 + 1)
 		TH_LOG("max_capacity too small to go over max_pool_bytes");
 	create_loop(_metadata, self, payload, max / 4096 + 1, 1000, &r);
 	EXPECT_EQ(EINVAL, r.err);
@@ -1128,9 +1098,9 @@ TEST_F_TIMEOUT(caps, pool_count_cap_stops_create_loop, 120)
  */
 TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 {
-	uint64_t max_pools = param(_metadata, "max_pools");
-	uint64_t max_total = param(_metadata, "max_total_bytes");
-	uint64_t max_pool = param(_metadata, "max_pool_bytes");
+	uint64_t max_pools = mmk_param_u64("max_pools");
+	uint64_t max_total = mmk_param_u64("max_total_bytes");
+	uint64_t max_pool = mmk_param_u64("max_pool_bytes");
 	/* Page slots, room left for their metadata under max_pool_bytes. */
 	uint32_t cap = max_pool / 4096 - max_pool / 4096 / 16;
 	uint64_t big, fit;
@@ -1146,7 +1116,7 @@ TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 
 	/* The largest pools, payload a page: as many as max_total_bytes holds. */
 	ASSERT_LE(self->bytes, max_total);
-	if (max_total / max_pool > 8 || cap > param(_metadata, "max_capacity"))
+	if (max_total / max_pool > 8 || cap > mmk_param_u64("max_capacity"))
 		SKIP(return, "limits too large to exhaust here");
 	big = pool_charge(_metadata, 4096 - 64, cap, NULL);
 	fit = (max_total - self->bytes) / big;
@@ -1195,8 +1165,8 @@ static void guard_loop_child(int res, const char *name, const uint64_t *tok,
 
 TEST_F_TIMEOUT(caps, guard_cap_stops_guard_loop, 120)
 {
-	uint64_t max = param(_metadata, "max_guards_per_session");
-	uint64_t per_slot = param(_metadata, "max_readers_per_slot");
+	uint64_t max = mmk_param_u64("max_guards_per_session");
+	uint64_t per_slot = mmk_param_u64("max_readers_per_slot");
 	unsigned char payload[8] = { 0 };
 	struct mmk_pool_info info;
 	struct loop_result r;
