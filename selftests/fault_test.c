@@ -617,7 +617,7 @@ static void create_check(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *se
 	EXPECT_EQ(sw->create.pool_id, info.pool_id);
 	EXPECT_EQ(1U, info.sessions);
 	EXPECT_EQ(self->pools + 1, read_u64(_metadata, POOLS_FILE));
-	EXPECT_EQ(self->bytes + info.map_size, read_u64(_metadata, BYTES_FILE));
+	EXPECT_EQ(self->bytes + info.charged_bytes, read_u64(_metadata, BYTES_FILE));
 	if (sw->create.name[0] && !sw->light) {
 		int fd2 = mmk_attach(sw->create.name, FT_TYPE);
 
@@ -1044,7 +1044,7 @@ TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
 
 	map.fd = wr.fd = fd;
 	map.len = wr.len = map.info.slot_size;
-	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(map.info.pool_id, g.offset);
+	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(g.offset);
 	map.token = sizeof(struct mmk_msg_header);	/* the payload's first byte */
 	wr.token = 4096 + 10;				/* a byte on the second page */
 	map.expect = 'w';

@@ -656,8 +656,10 @@ static void op_mmap(struct worker *w)
 	case 0 ... 3:
 		break;
 	case 4 ... 6:
-		off = MMK_WINDOW_OFFSET(chance(r, 90) ? s->info.pool_id : some_pool_id(w),
-					below(r, s->info.capacity + 1) * slot);
+		/* Mostly a window; else a pool id where the old encoding had it. */
+		off = below(r, s->info.capacity + 1) * slot;
+		off += chance(r, 90) ? MMK_WINDOW_OFFSET(0) :
+		       (uint64_t)some_pool_id(w) << MMK_WINDOW_SHIFT;
 		len = slot;
 		prot = PROT_READ | PROT_WRITE;
 		break;
@@ -1074,7 +1076,7 @@ static void module_works(struct __test_metadata *_metadata)
 	EXPECT_EQ(99U, mmk_at(map, g.offset)->sequence);
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ_MUT, tok, &g));
 	w = mmap(NULL, info.slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 MMK_WINDOW_OFFSET(info.pool_id, g.offset));
+		 MMK_WINDOW_OFFSET(g.offset));
 	ASSERT_NE(MAP_FAILED, w);
 	w[sizeof(struct mmk_msg_header)] = 0x42;
 	ASSERT_EQ(0, mmk_write_release(fd, tok));

@@ -68,10 +68,14 @@ static inline int mmk_create(const char *name, uint32_t payload_size, uint32_t c
 	return mmk_create_id(name, payload_size, capacity, mode, type, flags, NULL);
 }
 
-/* Open /dev/mmk and attach to a named pool.  Returns the fd or -errno. */
-static inline int mmk_attach(const char *name, uint64_t type)
+/*
+ * Open /dev/mmk and attach to a named pool, with MMK_ATTACH_* flags and
+ * the owner uid they may need.  Returns the fd or -errno.
+ */
+static inline int mmk_attach_owner(const char *name, uint64_t type, uint32_t flags,
+				   uint32_t owner)
 {
-	struct mmk_pool_attach a = { .payload_type = type };
+	struct mmk_pool_attach a = { .flags = flags, .owner_uid = owner, .payload_type = type };
 	int fd, ret;
 
 	snprintf(a.name, sizeof(a.name), "%s", name);
@@ -84,6 +88,12 @@ static inline int mmk_attach(const char *name, uint64_t type)
 		return ret;
 	}
 	return fd;
+}
+
+/* Open /dev/mmk and attach to a named pool.  Returns the fd or -errno. */
+static inline int mmk_attach(const char *name, uint64_t type)
+{
+	return mmk_attach_owner(name, type, 0, 0);
 }
 
 static inline int mmk_info(int fd, struct mmk_pool_info *info)
@@ -192,6 +202,62 @@ static inline int write_str(const char *path, const char *value)
 	n = write(fd, value, strlen(value));
 	close(fd);
 	return n < 0 ? -errno : 0;
+}
+
+#define MMK_PARAM_DIR	"/sys/module/mmk/parameters/"
+#define MMK_MAX_SAVED	4
+
+/* Module parameters a test changed, with the values to restore. */
+struct mmk_saved_params {
+	int n;
+	struct {
+		char name[48];
+		char value[32];
+	} p[MMK_MAX_SAVED];
+};
+
+/* A module parameter's value, or ~0 if it cannot be read. */
+static inline unsigned long long mmk_param_u64(const char *name)
+{
+	char path[128], buf[64];
+
+	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
+	return read_str(path, buf, sizeof(buf)) ? ~0ULL : strtoull(buf, NULL, 0);
+}
+
+/* Set module parameter name to value, saving its old value.  0 or -errno. */
+static inline int mmk_param_set(struct mmk_saved_params *sp, const char *name,
+				unsigned long long value)
+{
+	char path[128], val[32];
+	int ret;
+
+	if (sp->n >= MMK_MAX_SAVED)
+		return -ENOSPC;
+	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
+	ret = read_str(path, sp->p[sp->n].value, sizeof(sp->p[0].value));
+	if (ret)
+		return ret;
+	snprintf(sp->p[sp->n].name, sizeof(sp->p[0].name), "%s", name);
+	sp->n++;
+	snprintf(val, sizeof(val), "%llu", value);
+	return write_str(path, val);
+}
+
+/* Restore every saved parameter, the last set first.  0 or the last -errno. */
+static inline int mmk_params_restore(struct mmk_saved_params *sp)
+{
+	char path[128];
+	int ret = 0, err;
+
+	while (sp->n > 0) {
+		sp->n--;
+		snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", sp->p[sp->n].name);
+		err = write_str(path, sp->p[sp->n].value);
+		if (err)
+			ret = err;
+	}
+	return ret;
 }
 
 #endif /* MMK_TEST_H */

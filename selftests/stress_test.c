@@ -390,7 +390,7 @@ static int window_write(struct st_thread *t, const struct st_pool *p, uint64_t o
 	void *w;
 
 	w = mmap(NULL, p->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd,
-		 MMK_WINDOW_OFFSET(p->id, offset));
+		 MMK_WINDOW_OFFSET(offset));
 	if (w == MAP_FAILED)
 		return -errno;
 	h = w;

@@ -420,7 +420,7 @@ static void *child_window_write(struct tt_child *c, uint64_t off, uint64_t seq, 
 	void *w;
 
 	w = mmap(NULL, c->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd,
-		 MMK_WINDOW_OFFSET(c->pool_id, off));
+		 MMK_WINDOW_OFFSET(off));
 	if (w == MAP_FAILED)
 		child_fail(c, "window mmap: %s", strerror(errno));
 	h = w;

@@ -126,7 +126,7 @@ static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t o
 	if (ks->window && ks->window_pid == getpid())
 		return ks->window;
 	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
-		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
+		 (off_t)MMK_WINDOW_OFFSET(offset));
 	if (w == MAP_FAILED)
 		return NULL;
 	ks->window = w;
@@ -865,8 +865,9 @@ enum mmk_error mmk_kernel_create(const struct mmk_config *cfg, struct mmk_manage
 	return kern_manager(fd, out);
 }
 
-enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
-				 struct mmk_manager **out)
+/* Attach to @name; with MMK_ATTACH_OWNER in @flags, only a pool @owner created. */
+static enum mmk_error kern_attach(const char *name, uint64_t payload_type, uint32_t flags,
+				  uint32_t owner, struct mmk_manager **out)
 {
 	struct mmk_pool_attach a;
 	int fd;
@@ -877,6 +878,8 @@ enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
 		return MMK_E_INVALID;
 
 	memset(&a, 0, sizeof(a));
+	a.flags = flags;
+	a.owner_uid = owner;
 	a.payload_type = payload_type;
 	strcpy(a.name, name);
 	fd = open_device();
@@ -885,6 +888,18 @@ enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
 	if (ioctl(fd, MMK_IOC_ATTACH, &a))
 		return fail(fd, from_errno(errno));
 	return kern_manager(fd, out);
+}
+
+enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
+				 struct mmk_manager **out)
+{
+	return kern_attach(name, payload_type, 0, 0, out);
+}
+
+enum mmk_error mmk_kernel_attach_owner(const char *name, uint64_t payload_type, uid_t owner,
+				       struct mmk_manager **out)
+{
+	return kern_attach(name, payload_type, MMK_ATTACH_OWNER, owner, out);
 }
 
 enum mmk_error mmk_kernel_from_fd(int fd, struct mmk_manager **out)
