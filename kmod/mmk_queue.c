@@ -26,7 +26,7 @@
 struct mmk_queue {
 	struct kref ref;		/* one per open file */
 	struct mmk_pool *pool;		/* a reference held for the queue's life */
-	struct list_head node;		/* in pool->queues, under pool->queue_lock */
+	struct list_head node;		/* in pool->queues, under pool->members_lock */
 	u32 id;
 	u32 policy;
 	u32 cap_items;
@@ -57,11 +57,18 @@ struct mmk_queue {
 
 static const struct file_operations mmk_queue_fops;
 
+/* A queue's open file: the queue, and the session it was opened through. */
+struct mmk_queue_file {
+	struct mmk_queue *q;
+	struct mmk_session_tag *tag;
+};
+
 void mmk_pool_queues_init(struct mmk_pool *pool)
 {
-	mutex_init(&pool->queue_lock);
+	mutex_init(&pool->members_lock);
 	INIT_LIST_HEAD(&pool->queues);
 	ida_init(&pool->queue_ida);
+	INIT_LIST_HEAD(&pool->session_list);
 }
 
 /* ---- occupancy ------------------------------------------------------------ */
@@ -159,18 +166,18 @@ static u32 mmk_queue_evictions(const struct mmk_queue *q)
 
 /*
  * SPEC §9 admission, decided on the occupancy before the push, as limen's
- * EdgePolicy::decide does.  A message larger than the byte cap can never
- * fit, whatever the occupancy.
+ * EdgePolicy::decide does.  At the hard cap, a message larger than the
+ * byte cap is refused whatever the policy: no eviction could make room.
  */
 static enum mmk_admit mmk_queue_decide(const struct mmk_queue *q, u32 size, u8 qos, u32 *evict)
 {
 	u32 wm = mmk_queue_watermark(q);
 
 	*evict = 0;
-	if (q->cap_bytes && size > q->cap_bytes)
-		return MMK_ADMIT_FULL;
 	if (wm == MMK_WM_BELOW_SOFT)
 		return MMK_ADMIT;
+	if (wm == MMK_WM_AT_HARD && q->cap_bytes && size > q->cap_bytes)
+		return MMK_ADMIT_FULL;
 	switch (q->policy) {
 	case MMK_QUEUE_DROP_NEWEST:
 		return MMK_ADMIT_DROP;
@@ -201,7 +208,7 @@ static bool mmk_queue_has_room(struct mmk_queue *q)
 
 /* ---- queue descriptors ------------------------------------------------------ */
 
-/* Called by kref_put_mutex() with pool->queue_lock held; drops it. */
+/* Called by kref_put_mutex() with pool->members_lock held; drops it. */
 static void mmk_queue_release(struct kref *ref)
 {
 	struct mmk_queue *q = container_of(ref, struct mmk_queue, ref);
@@ -210,7 +217,7 @@ static void mmk_queue_release(struct kref *ref)
 	list_del(&q->node);
 	pool->nr_queues--;
 	ida_free(&pool->queue_ida, q->id);
-	mutex_unlock(&pool->queue_lock);
+	mutex_unlock(&pool->members_lock);
 
 	/* Unreachable now: no file, no lookup.  Let go of every message. */
 	while (q->items) {
@@ -225,18 +232,28 @@ static void mmk_queue_release(struct kref *ref)
 
 static void mmk_queue_put(struct mmk_queue *q)
 {
-	kref_put_mutex(&q->ref, mmk_queue_release, &q->pool->queue_lock);
+	kref_put_mutex(&q->ref, mmk_queue_release, &q->pool->members_lock);
 }
 
 static int mmk_queue_file_release(struct inode *inode, struct file *file)
 {
-	mmk_queue_put(file->private_data);
+	struct mmk_queue_file *qf = file->private_data;
+
+	atomic_dec(&qf->tag->queues_open);
+	mmk_session_tag_put(qf->tag);
+	mmk_queue_put(qf->q);
+	kfree(qf);
 	return 0;
+}
+
+static struct mmk_queue *mmk_file_queue(struct file *file)
+{
+	return ((struct mmk_queue_file *)file->private_data)->q;
 }
 
 static __poll_t mmk_queue_poll(struct file *file, poll_table *pt)
 {
-	struct mmk_queue *q = file->private_data;
+	struct mmk_queue *q = mmk_file_queue(file);
 	__poll_t mask = 0;
 
 	poll_wait(file, &q->wq, pt);
@@ -284,7 +301,7 @@ static long mmk_queue_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return -ENOTTY;
 	if (usize < sizeof(info))
 		return -EINVAL;
-	mmk_queue_fill_info(file->private_data, &info);
+	mmk_queue_fill_info(mmk_file_queue(file), &info);
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
 	if (usize > sizeof(info) && clear_user(uarg + sizeof(info), usize - sizeof(info)))
@@ -301,12 +318,12 @@ static const struct file_operations mmk_queue_fops = {
 	.llseek		= noop_llseek,
 };
 
-/* Caller holds pool->queue_lock. */
+/* Caller holds pool->members_lock. */
 static struct mmk_queue *mmk_queue_lookup(struct mmk_pool *pool, const char *name)
 {
 	struct mmk_queue *q;
 
-	lockdep_assert_held(&pool->queue_lock);
+	lockdep_assert_held(&pool->members_lock);
 	list_for_each_entry(q, &pool->queues, node)
 		if (q->name[0] && !strcmp(q->name, name))
 			return q;
@@ -334,7 +351,7 @@ static int mmk_queue_check_args(const struct mmk_queue_open *args)
 	return 0;
 }
 
-/* Allocate a queue for @pool; caller holds pool->queue_lock. */
+/* Allocate a queue for @pool; caller holds pool->members_lock. */
 static struct mmk_queue *mmk_queue_alloc(struct mmk_pool *pool, const struct mmk_queue_open *args)
 {
 	struct mmk_queue *q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
@@ -374,7 +391,7 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
 	struct mmk_queue *q;
 	int ret = 0;
 
-	mutex_lock(&pool->queue_lock);
+	mutex_lock(&pool->members_lock);
 	q = args->name[0] ? mmk_queue_lookup(pool, args->name) : NULL;
 	if (!(args->flags & MMK_QUEUE_CREATE)) {
 		if (q)
@@ -395,7 +412,7 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
 			ret = -ENOMEM;
 		}
 	}
-	mutex_unlock(&pool->queue_lock);
+	mutex_unlock(&pool->members_lock);
 	*out = q;
 	return ret;
 }
@@ -408,22 +425,32 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
  */
 int mmk_queue_open(struct mmk_session *s, struct mmk_queue_open *args, struct file **file)
 {
-	struct mmk_queue *q;
+	struct mmk_queue_file *qf;
 	int ret;
 
 	ret = mmk_queue_check_args(args);
 	if (ret)
 		return ret;
-	ret = mmk_queue_get(s->pool, args, &q);
+	qf = kzalloc(sizeof(*qf), GFP_KERNEL_ACCOUNT);
+	if (!qf)
+		return -ENOMEM;
+	ret = mmk_queue_get(s->pool, args, &qf->q);
 	if (ret)
-		return ret;
-	*file = anon_inode_getfile("[mmk_queue]", &mmk_queue_fops, q, O_RDWR);
+		goto fail;
+	*file = anon_inode_getfile("[mmk_queue]", &mmk_queue_fops, qf, O_RDWR);
 	if (IS_ERR(*file)) {
-		mmk_queue_put(q);
-		return PTR_ERR(*file);
+		ret = PTR_ERR(*file);
+		mmk_queue_put(qf->q);
+		goto fail;
 	}
-	args->queue_id = q->id;
+	qf->tag = s->tag;
+	kref_get(&qf->tag->ref);
+	atomic_inc(&qf->tag->queues_open);
+	args->queue_id = qf->q->id;
 	return 0;
+fail:
+	kfree(qf);
+	return ret;
 }
 
 /* ---- the queue a descriptor names ------------------------------------------ */
@@ -438,7 +465,7 @@ static int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct m
 		fdput(*f);
 		return -EINVAL;
 	}
-	*q = fd_file(*f)->private_data;
+	*q = mmk_file_queue(fd_file(*f));
 	if ((*q)->pool != s->pool) {
 		fdput(*f);
 		return -EXDEV;
@@ -538,7 +565,13 @@ static int mmk_push_decide(struct mmk_push_op *op, struct mmk_slot *slot,
 	return op->blocked ? -EAGAIN : ret;
 }
 
-/* Give the message to every queue that admits it; queues and slot locked. */
+/*
+ * Give the message to every queue that admits it: count its holds and
+ * drops under the slot's lock (queues and slot locked).  It is put in the
+ * rings by mmk_push_insert() once the slot's lock is dropped: a message
+ * held by a queue cannot be freed, rewritten or pushed to these queues
+ * meanwhile, and nobody looks at a ring without its queue's lock.
+ */
 static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 			  const enum mmk_admit *admit)
 {
@@ -551,7 +584,6 @@ static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 					MMK_DROP_QOS : MMK_DROP_NEWEST]++;
 			continue;
 		}
-		mmk_queue_append(op->q[i], op->idx, slot->payload_size);
 		slot->queued++;
 	}
 	slot->given = true;
@@ -559,22 +591,41 @@ static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
 		mmk_write_publish_locked(op->s->pool, slot, op->wop);
 }
 
+/* Evict (DropOldest), then append, in every queue that admitted it; queues locked. */
+static void mmk_push_insert(struct mmk_push_op *op, u32 size, u32 *evict)
+{
+	u32 i;
+
+	for (i = 0; i < op->n; i++) {
+		if (op->args->dropped & BIT(i))
+			continue;
+		op->args->evicted += evict[i];
+		while (evict[i]--)
+			mmk_queue_drop_head(op->q[i], MMK_DROP_OLDEST);
+		mmk_queue_append(op->q[i], op->idx, size);
+	}
+}
+
 /*
  * One attempt, with every queue locked: 0 (given), -EAGAIN (wait on
- * op->blocked and try again), or the error.
+ * op->blocked and try again), or the error.  A store is published, and a
+ * commit's new header recorded, before the checks, under the slot's lock:
+ * admission decides on the message being pushed.
  */
 static int mmk_push_locked(struct mmk_push_op *op)
 {
 	struct mmk_pool *pool = op->s->pool;
 	struct mmk_slot *slot = pool->slots[op->idx];
 	enum mmk_admit admit[MMK_PUSH_MAX_QUEUES];
-	u32 evict[MMK_PUSH_MAX_QUEUES], i;
+	u32 evict[MMK_PUSH_MAX_QUEUES], size;
 	bool orphan = false;
 	int ret;
 
 	spin_lock(&slot->lock);
 	if (op->store)
 		mmk_store_publish_locked(slot, op->store);
+	if (op->wop && op->wop->committed)
+		mmk_slot_set_meta(slot, &op->wop->h);
 	ret = mmk_push_check_slot(op, slot);
 	if (!ret)
 		ret = mmk_push_decide(op, slot, admit, evict);
@@ -584,16 +635,12 @@ static int mmk_push_locked(struct mmk_push_op *op)
 	} else if (op->store) {
 		mmk_store_unpublish_locked(slot);
 	}
+	size = slot->payload_size;
 	spin_unlock(&slot->lock);
 	if (ret)
 		return ret;
 
-	/* Other slots: evicted messages go after this one's lock is dropped. */
-	for (i = 0; i < op->n; i++) {
-		op->args->evicted += evict[i];
-		while (evict[i]--)
-			mmk_queue_drop_head(op->q[i], MMK_DROP_OLDEST);
-	}
+	mmk_push_insert(op, size, evict);
 	if (orphan)
 		mmk_slot_recycle(pool, op->idx);
 	return 0;
@@ -1065,4 +1112,41 @@ int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args)
 	spin_unlock(&q->lock);
 	fdput(f);
 	return ret;
+}
+
+/* ---- management ----------------------------------------------------------- */
+
+unsigned int mmk_pool_queue_count(struct mmk_pool *pool)
+{
+	unsigned int n;
+
+	mutex_lock(&pool->members_lock);
+	n = pool->nr_queues;
+	mutex_unlock(&pool->members_lock);
+	return n;
+}
+
+/**
+ * mmk_pool_queue_info - describe a queue of a pool, for management
+ * @pool: the pool
+ * @id: in: where to start; out: the id of the queue described
+ * @info: out: the queue
+ *
+ * Return: 0, or -ENOENT if no queue of @pool has an id >= *@id.
+ */
+int mmk_pool_queue_info(struct mmk_pool *pool, u32 *id, struct mmk_queue_info *info)
+{
+	struct mmk_queue *q, *best = NULL;
+
+	mutex_lock(&pool->members_lock);
+	list_for_each_entry(q, &pool->queues, node)
+		if (q->id >= *id && (!best || q->id < best->id))
+			best = q;
+	/* A queue leaves the list under members_lock before it is freed. */
+	if (best) {
+		*id = best->id;
+		mmk_queue_fill_info(best, info);
+	}
+	mutex_unlock(&pool->members_lock);
+	return best ? 0 : -ENOENT;
 }
