@@ -128,46 +128,9 @@ static inline int mgmt_become(uid_t uid, gid_t gid)
 	return 0;
 }
 
-/*
- * A process that attaches to pool @name, takes the write guard on @token
- * and waits to be killed.  Returns its pid once it holds the guard, or -1.
- */
-static inline pid_t mgmt_start_writer(const char *name, uint64_t type, uint64_t token)
-{
-	int pfd[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid = start_child();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		struct mmk_guard g;
-		int fd = mmk_attach(name, type);
-
-		close(pfd[0]);
-		if (fd < 0 || mmk_guard(fd, MMK_IOC_READ_MUT, token, &g))
-			_exit(1);
-		if (write(pfd[1], "w", 1) != 1)
-			_exit(2);
-		for (;;)
-			pause();
-	}
-	close(pfd[1]);
-	if (read(pfd[0], &c, 1) != 1) {
-		close(pfd[0]);
-		wait_child(pid);
-		return -1;
-	}
-	close(pfd[0]);
-	return pid;
-}
-
 /* What a holder process takes, then keeps until it is killed. */
 struct mgmt_holding {
-	const char *comm;	/* its command name (at most 15 bytes) */
+	const char *comm;	/* its command name (at most 15 bytes); NULL: unchanged */
 	uid_t uid;		/* 0: stays root */
 	unsigned int reads, headers, writes, loans, pops;
 	uint64_t read_token, header_token, write_token;
@@ -184,7 +147,7 @@ static inline void mgmt_hold(const char *pool, uint64_t type, const struct mgmt_
 
 	if (h->uid && mgmt_become(h->uid, h->uid))
 		_exit(10);
-	if (prctl(PR_SET_NAME, h->comm))
+	if (h->comm && prctl(PR_SET_NAME, h->comm))
 		_exit(11);
 	fd = mmk_attach(pool, type);
 	if (fd < 0)
@@ -239,11 +202,46 @@ static inline pid_t mgmt_start_holder(const char *pool, uint64_t type,
 	close(pfd[1]);
 	if (read(pfd[0], &c, 1) != 1) {
 		close(pfd[0]);
-		fprintf(stderr, "# holder %s exited with %d\n", h->comm, wait_child(pid));
+		fprintf(stderr, "# holder %s exited with %d\n", h->comm ?: "", wait_child(pid));
 		return -1;
 	}
 	close(pfd[0]);
 	return pid;
+}
+
+/*
+ * Start a holder for each of @rows, one after the other (so that they bind
+ * in that order), with the tokens @tokens: [0] for read guards, [1] for
+ * header guards, [2 + i] for row i's write guard.  0, or -1 if one failed.
+ */
+static inline int mgmt_start_holders(const char *pool, uint64_t type,
+				     const struct mgmt_holding *rows, unsigned int n,
+				     const uint64_t *tokens, pid_t *pids)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct mgmt_holding h = rows[i];
+
+		h.read_token = tokens[0];
+		h.header_token = tokens[1];
+		h.write_token = tokens[2 + i];
+		pids[i] = mgmt_start_holder(pool, type, &h);
+		if (pids[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * A process that attaches to pool @name, takes the write guard on @token
+ * and waits to be killed.  Returns its pid once it holds the guard, or -1.
+ */
+static inline pid_t mgmt_start_writer(const char *name, uint64_t type, uint64_t token)
+{
+	const struct mgmt_holding h = { .writes = 1, .write_token = token };
+
+	return mgmt_start_holder(name, type, &h);
 }
 
 /* The command name of this process. */

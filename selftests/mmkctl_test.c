@@ -751,15 +751,7 @@ TEST_F_TIMEOUT(ctl, show_lists_queues_and_sessions, 180)
 			ASSERT_EQ(0, mgmt_pop(fd, qfd[i], &t));
 		}
 	}
-	for (i = 0; i < nh; i++) {
-		struct mgmt_holding h = ctl_holders[i];
-
-		h.read_token = tokens[0];
-		h.header_token = tokens[1];
-		h.write_token = tokens[2 + i];
-		pids[i] = mgmt_start_holder(name, TYPE, &h);
-		ASSERT_LT(0, pids[i]) TH_LOG("%s", h.comm);
-	}
+	ASSERT_EQ(0, mgmt_start_holders(name, TYPE, ctl_holders, nh, tokens, pids));
 	for (i = 0; i < nq; i++) {
 		ASSERT_EQ(0, mmk_ioctl(qfd[i], MMK_IOC_QUEUE_INFO, &qi[i]));
 	}

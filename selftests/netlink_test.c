@@ -840,16 +840,7 @@ TEST_F(nl, sessions_say_who_holds_what)
 		ASSERT_EQ(0, mgmt_push(fd, qfd, t));
 	}
 
-	/* One at a time, so that they bind in the table's order. */
-	for (i = 0; i < n; i++) {
-		struct mgmt_holding hold = holder_cases[i];
-
-		hold.read_token = tokens[0];
-		hold.header_token = tokens[1];
-		hold.write_token = tokens[2 + i];
-		pids[i] = mgmt_start_holder(name, TYPE, &hold);
-		ASSERT_LT(0, pids[i]) TH_LOG("%s", hold.comm);
-	}
+	ASSERT_EQ(0, mgmt_start_holders(name, TYPE, holder_cases, n, tokens, pids));
 
 	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, 0, name, 0, NULL, &r, NULL,
 				   NULL));
@@ -1160,38 +1151,60 @@ static void build_bad(struct mmk_nl *nl, struct mmk_nl_req *req, enum bad_kind k
 	}
 }
 
+/* A pool id that no pool has now. */
+static uint32_t unused_pool_id(struct __test_metadata *_metadata, struct mmk_nl *nl)
+{
+	struct mmk_nl_reply r;
+	uint32_t unused = 65534;
+
+	EXPECT_EQ(0, mmk_nl_dump(nl, &r, NULL, NULL));
+	while (mmk_nl_find(&r, unused))
+		unused--;
+	mmk_nl_reply_free(&r);
+	return unused;
+}
+
+/*
+ * Send @req, which must be refused with @error and no reply.  @extack is
+ * the expected message, "" for any, NULL for none expected.  The answer
+ * is left in @r for the caller to check further and free.
+ */
+static void expect_refused(struct __test_metadata *_metadata, struct mmk_nl *nl,
+			   struct mmk_nl_req *req, const char *what, int error,
+			   const char *extack, struct mmk_nl_reply *r)
+{
+	ASSERT_EQ(0, mmk_nl_talk(nl, &req->nlh, r)) TH_LOG("%s", what);
+	EXPECT_EQ(error, r->error) TH_LOG("%s: got %d (%s), extack \"%s\"", what, r->error,
+					  strerror(-r->error), r->extack);
+	EXPECT_EQ(0U, r->nr) TH_LOG("%s: a reply came with the error", what);
+	if (extack) {
+		EXPECT_NE(0, r->extack[0]) TH_LOG("%s: no extack message", what);
+		if (extack[0]) {
+			EXPECT_STREQ(extack, r->extack) TH_LOG("%s", what);
+		}
+	}
+	TH_LOG("%-40s -> %-4d \"%s\"", what, r->error, r->extack);
+}
+
 TEST_F(nl, malformed_requests_get_errors_with_reasons)
 {
 	const struct mmk_nl_msg *m;
 	struct mmk_nl_reply r;
 	struct mmk_nl_req req;
-	uint32_t id = 0, unused = 65534;
+	uint32_t id = 0, unused;
 	unsigned int i;
 	int fd;
 
 	/* At least one pool exists, so a request that got far would find one. */
 	fd = mgmt_create(NULL, PAYLOAD, 2, 0600, TYPE, &id);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, mmk_nl_dump(&self->nl, &r, NULL, NULL));
-	while (mmk_nl_find(&r, unused))
-		unused--;
-	mmk_nl_reply_free(&r);
+	unused = unused_pool_id(_metadata, &self->nl);
 
 	for (i = 0; i < ARRAY_SIZE(bad_cases); i++) {
 		const struct bad_case *c = &bad_cases[i];
 
 		build_bad(&self->nl, &req, c->kind, unused);
-		ASSERT_EQ(0, mmk_nl_talk(&self->nl, &req.nlh, &r)) TH_LOG("%s", c->what);
-		EXPECT_EQ(c->error, r.error) TH_LOG("%s: got %d (%s), extack \"%s\"", c->what,
-						    r.error, strerror(-r.error), r.extack);
-		EXPECT_EQ(0U, r.nr) TH_LOG("%s: a reply came with the error", c->what);
-		if (c->extack) {
-			EXPECT_NE(0, r.extack[0]) TH_LOG("%s: no extack message", c->what);
-			if (c->extack[0]) {
-				EXPECT_STREQ(c->extack, r.extack) TH_LOG("%s", c->what);
-			}
-		}
-		TH_LOG("%-40s -> %-4d \"%s\"", c->what, r.error, r.extack);
+		expect_refused(_metadata, &self->nl, &req, c->what, c->error, c->extack, &r);
 		mmk_nl_reply_free(&r);
 	}
 
@@ -1296,7 +1309,7 @@ TEST_F(nl, malformed_queue_and_session_requests_get_errors_with_reasons)
 {
 	struct mmk_nl_reply r;
 	struct mmk_nl_req req;
-	uint32_t id = 0, unused = 65534;
+	uint32_t id = 0, unused;
 	unsigned int i, k;
 	char name[48];
 	uint64_t u64;
@@ -1307,10 +1320,7 @@ TEST_F(nl, malformed_queue_and_session_requests_get_errors_with_reasons)
 	ASSERT_LE(0, fd);
 	qfd = mgmt_queue(fd, true, "q", MMK_QUEUE_REJECT, 2, 0, 0, NULL);
 	ASSERT_LE(0, qfd);
-	ASSERT_EQ(0, mmk_nl_dump(&self->nl, &r, NULL, NULL));
-	while (mmk_nl_find(&r, unused))
-		unused--;
-	mmk_nl_reply_free(&r);
+	unused = unused_pool_id(_metadata, &self->nl);
 
 	for (i = 0; i < ARRAY_SIZE(member_bad_cases); i++) {
 		const struct member_bad_case *c = &member_bad_cases[i];
@@ -1344,19 +1354,11 @@ TEST_F(nl, malformed_queue_and_session_requests_get_errors_with_reasons)
 				break;
 			}
 		}
-		ASSERT_EQ(0, mmk_nl_talk(&self->nl, &req.nlh, &r)) TH_LOG("%s", c->what);
-		EXPECT_EQ(c->error, r.error) TH_LOG("%s: got %d (%s), extack \"%s\"", c->what,
-						    r.error, strerror(-r.error), r.extack);
-		EXPECT_EQ(0U, r.nr) TH_LOG("%s: a reply came with the error", c->what);
-		EXPECT_NE(0, r.extack[0]) TH_LOG("%s: no extack message", c->what);
-		if (c->extack[0]) {
-			EXPECT_STREQ(c->extack, r.extack) TH_LOG("%s", c->what);
-		}
+		expect_refused(_metadata, &self->nl, &req, c->what, c->error, c->extack, &r);
 		if (c->miss) {
 			EXPECT_TRUE(r.has_miss) TH_LOG("%s", c->what);
 			EXPECT_EQ(c->miss, r.miss_type) TH_LOG("%s", c->what);
 		}
-		TH_LOG("%-40s -> %-4d \"%s\"", c->what, r.error, r.extack);
 		mmk_nl_reply_free(&r);
 	}
 	close(qfd);
