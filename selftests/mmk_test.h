@@ -194,4 +194,183 @@ static inline int write_str(const char *path, const char *value)
 	return n < 0 ? -errno : 0;
 }
 
+/* ---- queues ---------------------------------------------------------------- */
+
+/* Read a module parameter (/sys/module/mmk/parameters/NAME); 0 if unreadable. */
+static inline unsigned long mmk_param(const char *name)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), "/sys/module/mmk/parameters/%s", name);
+	if (read_str(path, buf, sizeof(buf)))
+		return 0;
+	return strtoul(buf, NULL, 0);
+}
+
+/*
+ * Create a queue of the session's pool.  name may be NULL (anonymous).
+ * Returns the queue's new fd, or -errno; sets *id (if not NULL).
+ */
+static inline int mmk_queue_create_id(int fd, const char *name, uint32_t policy,
+				      uint32_t cap_items, uint32_t soft_items,
+				      uint64_t cap_bytes, uint64_t soft_bytes, uint32_t *id)
+{
+	struct mmk_queue_open o = {
+		.flags = MMK_QUEUE_CREATE | MMK_QUEUE_CLOEXEC,
+		.policy = policy,
+		.cap_items = cap_items,
+		.soft_items = soft_items,
+		.cap_bytes = cap_bytes,
+		.soft_bytes = soft_bytes,
+		.fd = -1,
+	};
+	int ret;
+
+	if (name)
+		snprintf(o.name, sizeof(o.name), "%s", name);
+	ret = mmk_ioctl(fd, MMK_IOC_QUEUE_OPEN, &o);
+	if (ret)
+		return ret;
+	if (id)
+		*id = o.queue_id;
+	return o.fd;
+}
+
+static inline int mmk_queue_create(int fd, const char *name, uint32_t policy,
+				   uint32_t cap_items, uint32_t soft_items)
+{
+	return mmk_queue_create_id(fd, name, policy, cap_items, soft_items, 0, 0, NULL);
+}
+
+/* Open a named queue of the session's pool: a new fd, or -errno. */
+static inline int mmk_queue_open_name(int fd, const char *name)
+{
+	struct mmk_queue_open o = { .flags = MMK_QUEUE_CLOEXEC, .fd = -1 };
+	int ret;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	ret = mmk_ioctl(fd, MMK_IOC_QUEUE_OPEN, &o);
+	return ret ? ret : o.fd;
+}
+
+static inline int mmk_queue_info(int qfd, struct mmk_queue_info *qi)
+{
+	memset(qi, 0, sizeof(*qi));
+	return mmk_ioctl(qfd, MMK_IOC_QUEUE_INFO, qi);
+}
+
+/* Messages a queue holds now, or -errno. */
+static inline long mmk_queue_items(int qfd)
+{
+	struct mmk_queue_info qi;
+	int ret = mmk_queue_info(qfd, &qi);
+
+	return ret ? ret : (long)qi.items;
+}
+
+/*
+ * Push token to the n queues in qfds.  p (if not NULL) receives the whole
+ * argument back: dropped, evicted.  0 or -errno.
+ */
+static inline int mmk_push_to(int fd, uint64_t token, const int *qfds, uint32_t n,
+			      uint32_t flags, uint64_t timeout_ns, struct mmk_push *p)
+{
+	struct mmk_push tmp, *a = p ? p : &tmp;
+	uint32_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->token = token;
+	a->flags = flags;
+	a->nr_queues = n;
+	a->timeout_ns = timeout_ns;
+	for (i = 0; i < n && i < MMK_PUSH_MAX_QUEUES; i++)
+		a->queue_fds[i] = qfds[i];
+	return mmk_ioctl(fd, MMK_IOC_PUSH, a);
+}
+
+static inline int mmk_push(int fd, uint64_t token, int qfd)
+{
+	return mmk_push_to(fd, token, &qfd, 1, 0, 0, NULL);
+}
+
+/* Store header h (NULL: a default one) and payload, and push to qfd in one call. */
+static inline int mmk_store_push(int fd, int qfd, const struct mmk_msg_header *h,
+				 const void *payload, uint32_t size, uint64_t *token)
+{
+	struct mmk_msg_header def = { .qos = MMK_QOS_BEST_EFFORT };
+	struct mmk_push p = {
+		.flags = MMK_PUSH_STORE,
+		.nr_queues = 1,
+		.queue_fds = { qfd },
+		.header = (uintptr_t)(h ? h : &def),
+		.payload = (uintptr_t)payload,
+		.payload_size = size,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_PUSH, &p);
+
+	if (token)
+		*token = ret ? MMK_TOKEN_INVALID : p.token;
+	return ret;
+}
+
+/* Pop up to max messages into e; *count (if not NULL) how many.  0 or -errno. */
+static inline int mmk_pop(int fd, int qfd, uint32_t flags, uint64_t timeout_ns,
+			  struct mmk_popped *e, uint32_t max, uint32_t *count)
+{
+	struct mmk_pop p = {
+		.queue_fd = qfd,
+		.flags = flags,
+		.timeout_ns = timeout_ns,
+		.entries = (uintptr_t)e,
+		.max = max,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_POP, &p);
+
+	if (count)
+		*count = p.count;
+	return ret;
+}
+
+/* Pop one message; e (if not NULL) receives it.  0 or -errno. */
+static inline int mmk_pop1(int fd, int qfd, uint32_t flags, struct mmk_popped *e)
+{
+	struct mmk_popped tmp;
+
+	return mmk_pop(fd, qfd, flags, 0, e ? e : &tmp, 1, NULL);
+}
+
+static inline int mmk_queue_peek(int fd, int qfd, uint32_t index, struct mmk_queue_peek *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->queue_fd = qfd;
+	pk->index = index;
+	return mmk_ioctl(fd, MMK_IOC_QUEUE_PEEK, pk);
+}
+
+/* Store with a full header of the caller's.  0 or -errno. */
+static inline int mmk_store_hdr(int fd, const struct mmk_msg_header *h, const void *payload,
+				uint32_t size, uint64_t *token)
+{
+	struct mmk_store s = {
+		.header = (uintptr_t)h,
+		.payload = (uintptr_t)payload,
+		.payload_size = size,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_STORE, &s);
+
+	if (!ret)
+		*token = s.token;
+	return ret;
+}
+
+/* A number from a sysfs file such as /sys/class/misc/mmk/pools; ~0 if unreadable. */
+static inline uint64_t sysfs_number(const char *path)
+{
+	char buf[64];
+
+	if (read_str(path, buf, sizeof(buf)))
+		return ~0ULL;
+	return strtoull(buf, NULL, 0);
+}
+
 #endif /* MMK_TEST_H */
