@@ -28,19 +28,28 @@ enum mmk_batch_pending {
 	MMK_PENDING_NONE,	/* failed, or cannot be undone */
 	MMK_PENDING_STORE,	/* publish, or give the slot back */
 	MMK_PENDING_GUARD,	/* keep, or drop the read or header guard */
+	MMK_PENDING_LOAN,	/* keep, or cancel the loan */
+	MMK_PENDING_POP,	/* keep, or give the message back to its queue */
 };
 
-static int mmk_batch_store(struct mmk_session *s, struct mmk_batch_entry *op, u32 *idx)
+/* An op's pending store: its slot and checked header. */
+struct mmk_batch_store {
+	struct mmk_msg_header h;
+	u32 idx;
+};
+
+static int mmk_batch_store(struct mmk_session *s, struct mmk_batch_entry *op,
+			   struct mmk_batch_store *st)
 {
-	struct mmk_store st = {
+	struct mmk_store args = {
 		.header = op->header,
 		.payload = op->payload,
 		.payload_size = op->payload_size,
 	};
 	int ret;
 
-	ret = mmk_store_prepare(s, &st, idx);
-	op->token = ret ? MMK_TOKEN_INVALID : st.token;
+	ret = mmk_store_prepare(s, &args, &st->idx, &st->h);
+	op->token = ret ? MMK_TOKEN_INVALID : args.token;
 	return ret;
 }
 
@@ -49,8 +58,6 @@ static int mmk_batch_guard(struct mmk_session *s, struct mmk_batch_entry *op)
 	struct mmk_guard g = { .token = op->token };
 	int ret;
 
-	if (op->header || op->payload)
-		return -EINVAL;
 	op->payload_size = 0;
 	ret = mmk_guard_acquire(s, &g, false);
 	if (ret)
@@ -60,9 +67,113 @@ static int mmk_batch_guard(struct mmk_session *s, struct mmk_batch_entry *op)
 	return 0;
 }
 
+static int mmk_batch_push(struct mmk_session *s, struct mmk_batch_entry *op, u32 flags)
+{
+	struct mmk_push args = {
+		.token = op->token,
+		.flags = op->flags | flags,
+		.nr_queues = 1,
+		.queue_fds = { op->queue_fd },
+		.timeout_ns = op->timeout_ns,
+		.header = op->header,
+		.payload = op->payload,
+		.payload_size = op->payload_size,
+	};
+	int ret;
+
+	if (op->flags & ~MMK_PUSH_WAIT)
+		return -EINVAL;
+	ret = mmk_push(s, &args);
+	if (flags & MMK_PUSH_STORE)
+		op->token = args.token;
+	op->outcome = (args.dropped ? MMK_PUSH_DROPPED : 0) |
+		      min_t(u32, args.evicted, MMK_OUTCOME_EVICTED);
+	return ret;
+}
+
+static int mmk_batch_pop(struct mmk_session *s, struct mmk_batch_entry *op)
+{
+	struct mmk_popped p;
+	int ret;
+
+	op->token = MMK_TOKEN_INVALID;
+	op->payload_size = 0;
+	ret = mmk_pop_one(s, op->queue_fd, op->flags, op->timeout_ns, &p);
+	if (ret)
+		return ret;
+	op->token = p.token;
+	op->offset = p.offset;
+	op->payload_size = p.payload_size;
+	return 0;
+}
+
+static int mmk_batch_loan(struct mmk_session *s, struct mmk_batch_entry *op)
+{
+	struct mmk_loan args = {};
+	int ret;
+
+	op->token = MMK_TOKEN_INVALID;
+	ret = mmk_loan(s, &args);
+	if (ret)
+		return ret;
+	op->token = args.token;
+	op->offset = args.offset;
+	return 0;
+}
+
+static int mmk_batch_write_release(struct mmk_session *s, struct mmk_batch_entry *op)
+{
+	struct mmk_release args = {
+		.token = op->token,
+		.flags = op->flags,
+		.payload_size = op->payload_size,
+		.header = op->header,
+		.payload = op->payload,
+	};
+
+	return mmk_write_release(s, &args);
+}
+
+/* Fields each op may use; every other one must be zero on entry. */
+#define MMK_F_TOKEN	BIT(0)
+#define MMK_F_MSG	BIT(1)	/* header, payload, payload_size */
+#define MMK_F_QUEUE	BIT(2)	/* queue_fd, timeout_ns */
+#define MMK_F_FLAGS	BIT(3)
+
+static const u8 mmk_batch_fields[] = {
+	[MMK_BATCH_STORE]	  = MMK_F_MSG,
+	[MMK_BATCH_READ]	  = MMK_F_TOKEN,
+	[MMK_BATCH_PEEK_HEADER]	  = MMK_F_TOKEN,
+	[MMK_BATCH_READ_RELEASE]  = MMK_F_TOKEN,
+	[MMK_BATCH_FREE]	  = MMK_F_TOKEN,
+	[MMK_BATCH_PUSH]	  = MMK_F_TOKEN | MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_STORE_PUSH]	  = MMK_F_MSG | MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_COMMIT_PUSH]	  = MMK_F_TOKEN | MMK_F_MSG | MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_POP]		  = MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_LOAN]	  = 0,
+	[MMK_BATCH_WRITE_RELEASE] = MMK_F_TOKEN | MMK_F_MSG | MMK_F_FLAGS,
+};
+
+/* EINVAL for an unknown op, or a field it does not use that is not zero. */
+static int mmk_batch_check(const struct mmk_batch_entry *op)
+{
+	u8 f;
+
+	if (!op->op || op->op >= ARRAY_SIZE(mmk_batch_fields))
+		return -EINVAL;
+	f = mmk_batch_fields[op->op];
+	if (!(f & MMK_F_MSG) && (op->header || op->payload || op->payload_size))
+		return -EINVAL;
+	if (!(f & MMK_F_QUEUE) && (op->queue_fd || op->timeout_ns))
+		return -EINVAL;
+	if (!(f & MMK_F_FLAGS) && op->flags)
+		return -EINVAL;
+	return 0;
+}
+
 /* Run one op; its result and out fields are set in @op. */
 static enum mmk_batch_pending mmk_batch_exec(struct mmk_session *s, struct mmk_batch_entry *op,
-					     u32 *idx)
+					     struct mmk_batch_store *st)
 {
 	struct mmk_release rel = { .token = op->token };
 	struct mmk_free fr = { .token = op->token };
@@ -70,13 +181,13 @@ static enum mmk_batch_pending mmk_batch_exec(struct mmk_session *s, struct mmk_b
 	int ret;
 
 	op->offset = 0;
-	if (op->flags) {
-		ret = -EINVAL;
+	op->outcome = 0;
+	ret = mmk_batch_check(op);
+	if (ret)
 		goto out;
-	}
 	switch (op->op) {
 	case MMK_BATCH_STORE:
-		ret = mmk_batch_store(s, op, idx);
+		ret = mmk_batch_store(s, op, st);
 		pending = MMK_PENDING_STORE;
 		break;
 	case MMK_BATCH_READ:
@@ -85,23 +196,60 @@ static enum mmk_batch_pending mmk_batch_exec(struct mmk_session *s, struct mmk_b
 		pending = MMK_PENDING_GUARD;
 		break;
 	case MMK_BATCH_READ_RELEASE:
-	case MMK_BATCH_FREE:
-		if (op->header || op->payload || op->payload_size) {
-			ret = -EINVAL;
-			break;
-		}
-		if (op->op == MMK_BATCH_FREE)
-			ret = mmk_free(s, &fr);
-		else
-			ret = mmk_read_release(s, &rel);
+		ret = mmk_read_release(s, &rel);
 		break;
-	default:
-		ret = -EINVAL;
+	case MMK_BATCH_FREE:
+		ret = mmk_free(s, &fr);
+		break;
+	case MMK_BATCH_PUSH:
+		ret = mmk_batch_push(s, op, 0);
+		break;
+	case MMK_BATCH_STORE_PUSH:
+		ret = mmk_batch_push(s, op, MMK_PUSH_STORE);
+		break;
+	case MMK_BATCH_COMMIT_PUSH:
+		ret = mmk_batch_push(s, op, MMK_PUSH_COMMIT);
+		break;
+	case MMK_BATCH_POP:
+		ret = mmk_batch_pop(s, op);
+		pending = MMK_PENDING_POP;
+		break;
+	case MMK_BATCH_LOAN:
+		ret = mmk_batch_loan(s, op);
+		pending = MMK_PENDING_LOAN;
+		break;
+	case MMK_BATCH_WRITE_RELEASE:
+		ret = mmk_batch_write_release(s, op);
 		break;
 	}
 out:
 	op->result = ret;
 	return ret ? MMK_PENDING_NONE : pending;
+}
+
+/* An op ran but its entry could not be written back: take it back. */
+static void mmk_batch_undo(struct mmk_session *s, const struct mmk_batch_entry *op,
+			   enum mmk_batch_pending pending, const struct mmk_batch_store *st)
+{
+	struct mmk_release rel = { .token = op->token };
+	struct mmk_popped p = { .token = op->token };
+
+	switch (pending) {
+	case MMK_PENDING_STORE:
+		mmk_store_abort(s->pool, st->idx);
+		break;
+	case MMK_PENDING_GUARD:
+		mmk_read_release(s, &rel);
+		break;
+	case MMK_PENDING_LOAN:
+		mmk_write_release(s, &rel);
+		break;
+	case MMK_PENDING_POP:
+		mmk_pop_undo(s, op->queue_fd, op->flags, &p);
+		break;
+	case MMK_PENDING_NONE:
+		break;
+	}
 }
 
 /*
@@ -112,29 +260,19 @@ out:
 static int mmk_batch_one(struct mmk_session *s, struct mmk_batch_entry *op,
 			 struct mmk_batch_entry __user *uop, bool *counted)
 {
-	struct mmk_release undo = { .token = op->token };
 	enum mmk_batch_pending pending;
-	u32 idx = 0;
+	struct mmk_batch_store st;
 
-	pending = mmk_batch_exec(s, op, &idx);
+	pending = mmk_batch_exec(s, op, &st);
 	*counted = false;
 	if (!copy_to_user(uop, op, sizeof(*op))) {
 		if (pending == MMK_PENDING_STORE)
-			mmk_store_publish(s->pool, idx, op->payload_size);
+			mmk_store_publish(s->pool, st.idx, &st.h);
 		return 0;
 	}
-	switch (pending) {
-	case MMK_PENDING_STORE:
-		mmk_store_abort(s->pool, idx);
-		break;
-	case MMK_PENDING_GUARD:
-		mmk_read_release(s, &undo);
-		break;
-	case MMK_PENDING_NONE:
-		/* A release or free that happened cannot be taken back. */
-		*counted = !op->result;
-		break;
-	}
+	/* A release, free or push that happened cannot be taken back. */
+	*counted = !op->result && pending == MMK_PENDING_NONE;
+	mmk_batch_undo(s, op, pending, &st);
 	return -EFAULT;
 }
 

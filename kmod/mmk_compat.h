@@ -6,6 +6,7 @@
 #ifndef MMK_COMPAT_H
 #define MMK_COMPAT_H
 
+#include <linux/file.h>
 #include <linux/mm.h>
 #include <net/genetlink.h>
 
@@ -16,6 +17,11 @@ static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_f
 {
 	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 }
+#endif
+
+/* 6.12 keeps a struct fd's file behind an accessor; 6.1 has the field. */
+#ifndef fd_file
+#define fd_file(f)	((f).file)
 #endif
 
 /* The attributes of a dump request, parsed and checked against the policy. */

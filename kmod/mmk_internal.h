@@ -8,7 +8,9 @@
 
 #include <linux/atomic.h>
 #include <linux/bits.h>
+#include <linux/idr.h>
 #include <linux/kref.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
@@ -53,6 +55,8 @@ extern unsigned int mmk_max_payload_size;
 extern unsigned int mmk_max_guards_per_session;
 extern unsigned int mmk_max_readers_per_slot;
 extern unsigned int mmk_max_batch_ops;
+extern unsigned int mmk_max_queue_items;
+extern unsigned int mmk_max_queues_per_pool;
 
 enum mmk_slot_state {
 	MMK_SLOT_FREE,
@@ -78,6 +82,11 @@ struct mmk_slot {
 	bool poisoned;		/* a write guard was dropped by close */
 	bool windowed;		/* the writer mapped a writable window */
 	bool loaned;		/* taken by MMK_IOC_LOAN, not yet published */
+	bool given;		/* pushed: freed when its last hold goes */
+	bool has_deadline;	/* deadline_ns is set (MMK_MSG_HAS_DEADLINE) */
+	u8 qos;			/* of the message now stored */
+	u32 queued;		/* queues holding the message */
+	u64 deadline_ns;	/* CLOCK_MONOTONIC, if has_deadline */
 };
 
 /**
@@ -128,6 +137,16 @@ struct mmk_pool {
 
 	/* jiffies of the last exhausted event, 0 if none; cmpxchg, no lock. */
 	unsigned long nl_exhausted_at;
+
+	/*
+	 * Protects @queues, @nr_queues and @queue_ida: queue creation, lookup
+	 * by name, the final put of a queue, and listing.  Never taken by push
+	 * or pop.
+	 */
+	struct mutex queue_lock;
+	struct list_head queues;
+	unsigned int nr_queues;
+	struct ida queue_ida;
 };
 
 /**
@@ -154,6 +173,7 @@ static inline void *mmk_slot_addr(const struct mmk_pool *pool, u32 idx)
 }
 
 /* Pools */
+int mmk_name_check(const char *name, bool allow_empty);
 int mmk_pool_init(void);
 void mmk_pool_exit(void);
 int mmk_pool_create(const struct mmk_pool_create *args, struct mmk_pool **out);
@@ -171,17 +191,60 @@ struct mmk_session *mmk_session_new(struct address_space *mapping);
 void mmk_session_destroy(struct mmk_session *s);
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool);
 
+/*
+ * A write release in two halves, so that commit-and-push can publish
+ * into queues between them: mmk_write_begin() takes the guard out of the
+ * session's hands and commits; mmk_write_end() finishes the release (or
+ * gives the guard back on failure).  See mmk_write_release().
+ */
+struct mmk_write_op {
+	struct mmk_msg_header h;	/* the committed header, if @committed */
+	u32 idx;
+	u32 gen;
+	bool windowed;
+	bool loaned;
+	bool commit;		/* MMK_RELEASE_COMMIT */
+	bool committed;		/* the slot holds a new, checked message */
+	bool torn;		/* a write-back was torn: poison or cancel */
+};
+
 /* Slots: the data path */
-int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx);
-void mmk_store_publish(struct mmk_pool *pool, u32 idx, u32 payload_size);
+u64 mmk_token_make(const struct mmk_pool *pool, u32 gen, u32 idx);
+int mmk_token_parse(const struct mmk_pool *pool, u64 token, u32 *idx, u32 *gen);
+int mmk_slot_check(const struct mmk_slot *slot, u32 gen);
+bool mmk_session_charge_guard(struct mmk_session *s);
+int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx,
+		      struct mmk_msg_header *h);
+void mmk_store_publish(struct mmk_pool *pool, u32 idx, const struct mmk_msg_header *h);
+void mmk_store_publish_locked(struct mmk_slot *slot, const struct mmk_msg_header *h);
+void mmk_store_unpublish_locked(struct mmk_slot *slot);
 void mmk_store_abort(struct mmk_pool *pool, u32 idx);
 int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write);
 int mmk_read_release(struct mmk_session *s, const struct mmk_release *args);
+int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
+		    struct mmk_write_op *op);
+int mmk_write_end(struct mmk_session *s, struct mmk_write_op *op, int ret);
+void mmk_write_publish_locked(struct mmk_pool *pool, struct mmk_slot *slot,
+			      const struct mmk_write_op *op);
 int mmk_write_release(struct mmk_session *s, const struct mmk_release *args);
 int mmk_free(struct mmk_session *s, const struct mmk_free *args);
 int mmk_loan(struct mmk_session *s, struct mmk_loan *args);
 void mmk_slots_drop_session(struct mmk_session *s);
 void mmk_pool_wake(struct mmk_pool *pool);
+bool mmk_slot_orphaned_locked(struct mmk_slot *slot);
+void mmk_slot_recycle(struct mmk_pool *pool, u32 idx);
+void mmk_slot_unqueue(struct mmk_pool *pool, u32 idx);
+
+/* Queues (mmk_queue.c) */
+struct mmk_queue;
+int mmk_queue_open(struct mmk_session *s, struct mmk_queue_open *args, struct file **file);
+int mmk_push(struct mmk_session *s, struct mmk_push *args);
+int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
+		struct mmk_popped *out);
+void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct mmk_popped *p);
+int mmk_pop(struct mmk_session *s, struct mmk_pop *args);
+int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args);
+void mmk_pool_queues_init(struct mmk_pool *pool);
 
 /* Batches of data-path operations */
 int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args);

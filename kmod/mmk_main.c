@@ -7,6 +7,7 @@
  * to mmk_pool.c, mmk_session.c and mmk_slot.c.
  */
 #include <linux/device.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -46,7 +47,15 @@ MODULE_PARM_DESC(max_readers_per_slot, "Shared guards on one slot at once (defau
 
 unsigned int mmk_max_batch_ops = 1024;
 module_param_named(max_batch_ops, mmk_max_batch_ops, uint, 0644);
-MODULE_PARM_DESC(max_batch_ops, "Operations in one MMK_IOC_BATCH (default 1024)");
+MODULE_PARM_DESC(max_batch_ops, "Operations in one MMK_IOC_BATCH or MMK_IOC_POP (default 1024)");
+
+unsigned int mmk_max_queue_items = 4096;
+module_param_named(max_queue_items, mmk_max_queue_items, uint, 0644);
+MODULE_PARM_DESC(max_queue_items, "Hard cap in messages of one queue (default 4096)");
+
+unsigned int mmk_max_queues_per_pool = 64;
+module_param_named(max_queues_per_pool, mmk_max_queues_per_pool, uint, 0644);
+MODULE_PARM_DESC(max_queues_per_pool, "Live queues of one pool (default 64)");
 
 /*
  * Argument structs may grow at the end: accept any size from the current
@@ -145,6 +154,7 @@ static long mmk_ioctl_pool_info(struct mmk_session *s, void __user *uarg, size_t
 
 static long mmk_ioctl_store(struct mmk_session *s, void __user *uarg, size_t usize)
 {
+	struct mmk_msg_header h;
 	struct mmk_store args;
 	u32 idx;
 	int ret;
@@ -152,7 +162,7 @@ static long mmk_ioctl_store(struct mmk_session *s, void __user *uarg, size_t usi
 	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
 	if (ret)
 		return ret;
-	ret = mmk_store_prepare(s, &args, &idx);
+	ret = mmk_store_prepare(s, &args, &idx, &h);
 	if (ret)
 		return ret;
 	/* The token reaches the caller before the message becomes reachable. */
@@ -161,7 +171,7 @@ static long mmk_ioctl_store(struct mmk_session *s, void __user *uarg, size_t usi
 		mmk_store_abort(s->pool, idx);
 		return ret;
 	}
-	mmk_store_publish(s->pool, idx, args.payload_size);
+	mmk_store_publish(s->pool, idx, &h);
 	return 0;
 }
 
@@ -263,6 +273,80 @@ static long mmk_ioctl_batch(struct mmk_session *s, void __user *uarg, size_t usi
 	return ret ? ret : out;
 }
 
+/* The descriptor is installed only once nothing can fail any more. */
+static long mmk_ioctl_queue_open(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_queue_open args;
+	struct file *file;
+	int ret, fd;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (ret)
+		return ret;
+	ret = mmk_queue_open(s, &args, &file);
+	if (ret)
+		return ret;
+	fd = get_unused_fd_flags(O_RDWR | (args.flags & MMK_QUEUE_CLOEXEC ? O_CLOEXEC : 0));
+	if (fd < 0) {
+		fput(file);
+		return fd;
+	}
+	args.fd = fd;
+	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
+	if (ret) {
+		put_unused_fd(fd);
+		fput(file);
+		return ret;
+	}
+	fd_install(fd, file);
+	return 0;
+}
+
+/*
+ * A push that happened cannot be taken back: if its results cannot be
+ * written out, the caller still gets EFAULT, and the message is queued.
+ */
+static long mmk_ioctl_push(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_push args;
+	int ret;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (ret)
+		return ret;
+	ret = mmk_push(s, &args);
+	if (ret)
+		return ret;
+	return mmk_args_out(uarg, usize, &args, sizeof(args));
+}
+
+static long mmk_ioctl_pop(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_pop args;
+	int ret, out;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (ret)
+		return ret;
+	ret = mmk_pop(s, &args);
+	if (ret && ret != -EFAULT)
+		return ret;
+	/* The messages written out are the caller's even if @count is not. */
+	out = mmk_args_out(uarg, usize, &args, sizeof(args));
+	return ret ? ret : out;
+}
+
+static long mmk_ioctl_queue_peek(struct mmk_session *s, void __user *uarg, size_t usize)
+{
+	struct mmk_queue_peek args;
+	int ret;
+
+	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
+	if (!ret)
+		ret = mmk_queue_peek(s, &args);
+	return ret ? ret : mmk_args_out(uarg, usize, &args, sizeof(args));
+}
+
 typedef long (*mmk_ioctl_fn)(struct mmk_session *s, void __user *uarg, size_t usize);
 
 static const struct mmk_ioctl_desc {
@@ -282,6 +366,10 @@ static const struct mmk_ioctl_desc {
 	[_IOC_NR(MMK_IOC_FREE)]		 = { MMK_IOC_FREE, true, mmk_ioctl_free },
 	[_IOC_NR(MMK_IOC_LOAN)]		 = { MMK_IOC_LOAN, true, mmk_ioctl_loan },
 	[_IOC_NR(MMK_IOC_BATCH)]	 = { MMK_IOC_BATCH, true, mmk_ioctl_batch },
+	[_IOC_NR(MMK_IOC_QUEUE_OPEN)]	 = { MMK_IOC_QUEUE_OPEN, true, mmk_ioctl_queue_open },
+	[_IOC_NR(MMK_IOC_PUSH)]		 = { MMK_IOC_PUSH, true, mmk_ioctl_push },
+	[_IOC_NR(MMK_IOC_POP)]		 = { MMK_IOC_POP, true, mmk_ioctl_pop },
+	[_IOC_NR(MMK_IOC_QUEUE_PEEK)]	 = { MMK_IOC_QUEUE_PEEK, true, mmk_ioctl_queue_peek },
 };
 
 /* Command bits other than the size must match exactly. */

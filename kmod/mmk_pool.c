@@ -56,7 +56,7 @@ u64 mmk_pool_bytes(void)
 }
 
 /* Names: 1..MMK_NAME_MAX-1 printable ASCII bytes, no '/', NUL-terminated. */
-static int mmk_name_check(const char *name, bool allow_empty)
+int mmk_name_check(const char *name, bool allow_empty)
 {
 	size_t len = strnlen(name, MMK_NAME_MAX);
 	size_t i;
@@ -94,6 +94,8 @@ static void mmk_pool_free(struct mmk_pool *pool)
 				kmem_cache_free(mmk_slot_cache, pool->slots[i]);
 		kvfree(pool->slots);
 	}
+	ida_destroy(&pool->queue_ida);
+	mutex_destroy(&pool->queue_lock);
 	kfree(pool);
 }
 
@@ -123,6 +125,7 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	spin_lock_init(&pool->free_lock);
 	init_rwsem(&pool->window_lock);
 	init_waitqueue_head(&pool->wq);
+	mmk_pool_queues_init(pool);
 
 	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), MMK_GFP_USER_SIZED);
 	if (!pool->slots)

@@ -18,14 +18,14 @@
 
 #include "mmk_internal.h"
 
-static u64 mmk_token_make(const struct mmk_pool *pool, u32 gen, u32 idx)
+u64 mmk_token_make(const struct mmk_pool *pool, u32 gen, u32 idx)
 {
 	return FIELD_PREP(MMK_TOKEN_POOL, pool->id) | FIELD_PREP(MMK_TOKEN_GEN, gen) |
 	       FIELD_PREP(MMK_TOKEN_INDEX, idx);
 }
 
 /* Split a token of @pool; -EBADSLT if it cannot name a slot of @pool. */
-static int mmk_token_parse(const struct mmk_pool *pool, u64 token, u32 *idx, u32 *gen)
+int mmk_token_parse(const struct mmk_pool *pool, u64 token, u32 *idx, u32 *gen)
 {
 	u32 i = FIELD_GET(MMK_TOKEN_INDEX, token);
 
@@ -37,7 +37,7 @@ static int mmk_token_parse(const struct mmk_pool *pool, u64 token, u32 *idx, u32
 }
 
 /* SPEC §3: is the token's generation the message now in the slot? */
-static int mmk_slot_check(const struct mmk_slot *slot, u32 gen)
+int mmk_slot_check(const struct mmk_slot *slot, u32 gen)
 {
 	lockdep_assert_held(&slot->lock);
 	if (gen != slot->gen)
@@ -54,7 +54,7 @@ void mmk_pool_wake(struct mmk_pool *pool)
 }
 
 /* Charge one guard to the session, against the (changeable) cap. */
-static bool mmk_session_charge_guard(struct mmk_session *s)
+bool mmk_session_charge_guard(struct mmk_session *s)
 {
 	int max = min_t(unsigned int, READ_ONCE(mmk_max_guards_per_session), INT_MAX);
 	int old = atomic_read(&s->nr_guards);
@@ -94,6 +94,16 @@ static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header 
 	return mmk_header_check(pool, h, payload_size);
 }
 
+/* Record what queues decide on: the kernel's copy of a checked header. */
+static void mmk_slot_set_meta(struct mmk_slot *slot, const struct mmk_msg_header *h)
+{
+	lockdep_assert_held(&slot->lock);
+	slot->payload_size = h->payload_size;
+	slot->qos = h->qos;
+	slot->has_deadline = h->flags & MMK_MSG_HAS_DEADLINE;
+	slot->deadline_ns = h->deadline_ns;
+}
+
 /* Take a slot off the free stack; -ENOSPC, counted and reported, if none. */
 static int mmk_slot_take(struct mmk_pool *pool, u32 *idx)
 {
@@ -122,14 +132,15 @@ static void mmk_slot_give_back(struct mmk_pool *pool, u32 idx)
  * @s: the session
  * @args: store arguments; args->token is set on success
  * @idx: the slot, still empty and unreachable
+ * @h: the message's header as checked and stored, for mmk_store_publish()
  *
  * The caller copies the token out, then calls mmk_store_publish(), or
  * mmk_store_abort() if that copy failed, so a token is never lost.
  */
-int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
+int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx,
+		      struct mmk_msg_header *h)
 {
 	struct mmk_pool *pool = s->pool;
-	struct mmk_msg_header h;
 	void *dst;
 	int ret;
 
@@ -137,7 +148,7 @@ int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
 		return -EINVAL;
 	if (args->payload_size > pool->payload_size)
 		return -EMSGSIZE;
-	ret = mmk_header_import(pool, &h, args->header, args->payload_size);
+	ret = mmk_header_import(pool, h, args->header, args->payload_size);
 	if (ret)
 		return ret;
 
@@ -146,11 +157,11 @@ int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
 		return ret;
 
 	dst = mmk_slot_addr(pool, *idx);
-	if (copy_from_user(dst + sizeof(h), u64_to_user_ptr(args->payload), args->payload_size)) {
+	if (copy_from_user(dst + sizeof(*h), u64_to_user_ptr(args->payload), args->payload_size)) {
 		mmk_store_abort(pool, *idx);
 		return -EFAULT;
 	}
-	memcpy(dst, &h, sizeof(h));
+	memcpy(dst, h, sizeof(*h));
 
 	/* Only this thread changes a free slot's generation. */
 	args->token = mmk_token_make(pool, (READ_ONCE(pool->slots[*idx]->gen) + 1) & MMK_GEN_MASK,
@@ -158,15 +169,30 @@ int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx)
 	return 0;
 }
 
+/* Make a slot filled by mmk_store_prepare() hold its message; slot->lock held. */
+void mmk_store_publish_locked(struct mmk_slot *slot, const struct mmk_msg_header *h)
+{
+	lockdep_assert_held(&slot->lock);
+	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
+	mmk_slot_set_meta(slot, h);
+	slot->state = MMK_SLOT_READY;
+}
+
+/* Undo mmk_store_publish_locked() before anyone saw it; then mmk_store_abort(). */
+void mmk_store_unpublish_locked(struct mmk_slot *slot)
+{
+	lockdep_assert_held(&slot->lock);
+	slot->gen = (slot->gen - 1) & MMK_GEN_MASK;
+	slot->state = MMK_SLOT_FREE;
+}
+
 /* Make the message stored by mmk_store_prepare() reachable by its token. */
-void mmk_store_publish(struct mmk_pool *pool, u32 idx, u32 payload_size)
+void mmk_store_publish(struct mmk_pool *pool, u32 idx, const struct mmk_msg_header *h)
 {
 	struct mmk_slot *slot = pool->slots[idx];
 
 	spin_lock(&slot->lock);
-	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
-	slot->payload_size = payload_size;
-	slot->state = MMK_SLOT_READY;
+	mmk_store_publish_locked(slot, h);
 	spin_unlock(&slot->lock);
 	atomic64_inc(&pool->stores);
 }
@@ -209,6 +235,7 @@ int mmk_loan(struct mmk_session *s, struct mmk_loan *args)
 	spin_lock(&slot->lock);
 	slot->gen = (slot->gen + 1) & MMK_GEN_MASK;
 	slot->payload_size = 0;
+	slot->has_deadline = false;
 	slot->state = MMK_SLOT_READY;
 	slot->writer = true;
 	slot->loaned = true;
@@ -261,7 +288,7 @@ static bool mmk_guard_try(struct mmk_attempt *at)
 		ret = -EOWNERDEAD;
 		goto out;
 	}
-	if (slot->writer || (at->write && slot->readers)) {
+	if (slot->writer || (at->write && (slot->readers || slot->queued))) {
 		ret = -EBUSY;
 		goto out;
 	}
@@ -327,11 +354,50 @@ int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
 	return 0;
 }
 
+/*
+ * A given message (one pushed into a queue) belongs to the kernel: when
+ * its last hold goes, its slot is emptied here.  Caller holds slot->lock,
+ * and calls mmk_slot_recycle() after dropping it if this returns true.
+ */
+bool mmk_slot_orphaned_locked(struct mmk_slot *slot)
+{
+	lockdep_assert_held(&slot->lock);
+	if (!slot->given || slot->readers || slot->writer || slot->queued)
+		return false;
+	slot->state = MMK_SLOT_FREE;
+	slot->given = false;
+	slot->poisoned = false;
+	return true;
+}
+
+/* Put a slot emptied under its lock back on the free stack, as a free. */
+void mmk_slot_recycle(struct mmk_pool *pool, u32 idx)
+{
+	mmk_slot_give_back(pool, idx);
+	atomic64_inc(&pool->frees);
+	/* Waiters on this token now get -ENODATA instead of waiting on. */
+	mmk_pool_wake(pool);
+}
+
+/* A queue lets go of the message in @idx.  May be called under a queue's lock. */
+void mmk_slot_unqueue(struct mmk_pool *pool, u32 idx)
+{
+	struct mmk_slot *slot = pool->slots[idx];
+	bool orphan;
+
+	spin_lock(&slot->lock);
+	slot->queued--;
+	orphan = mmk_slot_orphaned_locked(slot);
+	spin_unlock(&slot->lock);
+	if (orphan)
+		mmk_slot_recycle(pool, idx);
+}
+
 int mmk_read_release(struct mmk_session *s, const struct mmk_release *args)
 {
 	struct mmk_pool *pool = s->pool;
+	bool last = false, orphan = false;
 	struct mmk_slot *slot;
-	bool last = false;
 	u32 idx, gen;
 	int ret;
 
@@ -349,13 +415,16 @@ int mmk_read_release(struct mmk_session *s, const struct mmk_release *args)
 	if (!ret) {
 		s->holds[idx]--;
 		last = !--slot->readers;
+		orphan = mmk_slot_orphaned_locked(slot);
 	}
 	spin_unlock(&slot->lock);
 	if (ret)
 		return ret;
 
 	atomic_dec(&s->nr_guards);
-	if (last)
+	if (orphan)
+		mmk_slot_recycle(pool, idx);
+	else if (last)
 		mmk_pool_wake(pool);
 	return 0;
 }
@@ -365,27 +434,27 @@ int mmk_read_release(struct mmk_session *s, const struct mmk_release *args)
  * 0, or an error with the message unchanged, or sets *torn if the payload
  * was partly overwritten (a racing munmap of the source after fault-in).
  */
-static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *args, bool *torn)
+static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *args,
+		      struct mmk_msg_header *h, bool *torn)
 {
 	const void __user *src = u64_to_user_ptr(args->payload);
-	struct mmk_msg_header h;
 	void *dst;
 	int ret;
 
 	if (args->payload_size > pool->payload_size)
 		return -EMSGSIZE;
-	ret = mmk_header_import(pool, &h, args->header, args->payload_size);
+	ret = mmk_header_import(pool, h, args->header, args->payload_size);
 	if (ret)
 		return ret;
 	if (fault_in_readable(src, args->payload_size))
 		return -EFAULT;
 
 	dst = mmk_slot_addr(pool, idx);
-	if (copy_from_user(dst + sizeof(h), src, args->payload_size)) {
+	if (copy_from_user(dst + sizeof(*h), src, args->payload_size)) {
 		*torn = true;
 		return -EFAULT;
 	}
-	memcpy(dst, &h, sizeof(h));
+	memcpy(dst, h, sizeof(*h));
 	return 0;
 }
 
@@ -393,20 +462,18 @@ static int mmk_commit(struct mmk_pool *pool, u32 idx, const struct mmk_release *
  * The writer wrote in place through a window, now unmapped: check the
  * header it left in the slot, exactly as if it had been stored.
  */
-static int mmk_window_settle(struct mmk_pool *pool, u32 idx, u32 *size)
+static int mmk_window_settle(struct mmk_pool *pool, u32 idx, struct mmk_msg_header *h)
 {
-	struct mmk_msg_header h;
 	void *msg = mmk_slot_addr(pool, idx);
 	int ret;
 
-	memcpy(&h, msg, sizeof(h));
-	if (h.payload_size > pool->payload_size)
+	memcpy(h, msg, sizeof(*h));
+	if (h->payload_size > pool->payload_size)
 		return -EMSGSIZE;
-	ret = mmk_header_check(pool, &h, h.payload_size);
+	ret = mmk_header_check(pool, h, h->payload_size);
 	if (ret)
 		return ret;
-	memcpy(msg, &h, sizeof(h));
-	*size = h.payload_size;
+	memcpy(msg, h, sizeof(*h));
 	return 0;
 }
 
@@ -416,86 +483,150 @@ static bool mmk_commit_in_place(const struct mmk_release *args)
 	return !args->header && !args->payload && !args->payload_size;
 }
 
-int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
+/* Write the new message into the slot; the guard is out of the session's hands. */
+static int mmk_write_commit(struct mmk_session *s, const struct mmk_release *args,
+			    struct mmk_write_op *op)
 {
 	struct mmk_pool *pool = s->pool;
-	bool commit = args->flags & MMK_RELEASE_COMMIT;
-	bool windowed = false, loaned = false, torn = false, cancel;
+	int ret = 0;
+
+	if (op->windowed)
+		mmk_window_unmap(s, op->idx);
+	if (op->commit && mmk_commit_in_place(args))
+		ret = mmk_window_settle(pool, op->idx, &op->h);
+	else if (op->commit)
+		ret = mmk_commit(pool, op->idx, args, &op->h, &op->torn);
+	else if (op->windowed && !op->loaned)
+		ret = mmk_window_settle(pool, op->idx, &op->h);
+	else
+		return 0;	/* nothing written: the message stays as it was */
+	op->committed = !ret;
+	return ret;
+}
+
+/**
+ * mmk_write_begin - first half of a write release: commit
+ * @s: the session
+ * @args: release arguments
+ * @op: out: what the second half needs
+ *
+ * Takes the guard out of the session's hands, so a racing release of the
+ * same guard gets -ENOENT and window faults refuse, while the slot stays
+ * exclusively held; then writes the new message, if any, into the slot.
+ *
+ * Return: 0, and the caller then calls mmk_write_end() (or publishes the
+ * message with mmk_write_publish_locked()); or an error, with the release
+ * finished as mmk_write_release() finishes it.
+ */
+int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
+		    struct mmk_write_op *op)
+{
+	struct mmk_pool *pool = s->pool;
 	struct mmk_slot *slot;
-	u32 idx, gen, size;
 	int ret;
 
+	memset(op, 0, sizeof(*op));
+	op->commit = args->flags & MMK_RELEASE_COMMIT;
 	if (args->flags & ~MMK_RELEASE_FLAGS_ALL)
 		return -EINVAL;
-	if (!commit && !mmk_commit_in_place(args))
+	if (!op->commit && !mmk_commit_in_place(args))
 		return -EINVAL;
-	ret = mmk_token_parse(pool, args->token, &idx, &gen);
+	ret = mmk_token_parse(pool, args->token, &op->idx, &op->gen);
 	if (ret)
 		return ret;
 
-	/*
-	 * Take the guard out of the session's hands, so a racing release of
-	 * the same guard gets -ENOENT and window faults refuse, while the
-	 * slot stays exclusively held.
-	 */
-	slot = pool->slots[idx];
+	slot = pool->slots[op->idx];
 	spin_lock(&slot->lock);
-	ret = mmk_slot_check(slot, gen);
-	if (!ret && !(s->holds[idx] & MMK_HOLD_WRITE))
+	ret = mmk_slot_check(slot, op->gen);
+	if (!ret && !(s->holds[op->idx] & MMK_HOLD_WRITE))
 		ret = -ENOENT;
 	if (!ret) {
-		s->holds[idx] &= ~MMK_HOLD_WRITE;
-		windowed = slot->windowed;
-		loaned = slot->loaned;
+		s->holds[op->idx] &= ~MMK_HOLD_WRITE;
+		op->windowed = slot->windowed;
+		op->loaned = slot->loaned;
 	}
 	spin_unlock(&slot->lock);
 	if (ret)
 		return ret;
 
-	if (windowed)
-		mmk_window_unmap(s, idx);
-	/* The kernel's record of the size changes only with the message. */
-	size = slot->payload_size;
-	if (commit && mmk_commit_in_place(args)) {
-		ret = mmk_window_settle(pool, idx, &size);
-	} else if (commit) {
-		ret = mmk_commit(pool, idx, args, &torn);
-		size = args->payload_size;
-	} else if (windowed && !loaned) {
-		ret = mmk_window_settle(pool, idx, &size);
+	ret = mmk_write_commit(s, args, op);
+	return ret ? mmk_write_end(s, op, ret) : 0;
+}
+
+/*
+ * The write guard ends with the message published: caller holds the
+ * slot's lock.  The caller then drops the session's guard count.
+ */
+void mmk_write_publish_locked(struct mmk_pool *pool, struct mmk_slot *slot,
+			      const struct mmk_write_op *op)
+{
+	lockdep_assert_held(&slot->lock);
+	if (op->committed)
+		mmk_slot_set_meta(slot, &op->h);
+	slot->writer = false;
+	slot->windowed = false;
+	if (slot->loaned) {
+		slot->loaned = false;
+		atomic64_inc(&pool->stores);
 	}
+}
+
+/**
+ * mmk_write_end - second half of a write release
+ * @s: the session
+ * @op: from mmk_write_begin()
+ * @ret: 0, or why the release fails
+ *
+ * On a failure that changed nothing (or left a new message that is not
+ * to be published, as commit-and-push does when no queue takes it), the
+ * caller keeps its guard (and window).  Otherwise the guard ends: a loan
+ * not committed, or torn, is cancelled (it was never published: no
+ * poison); a torn write-back poisons the slot.
+ */
+int mmk_write_end(struct mmk_session *s, struct mmk_write_op *op, int ret)
+{
+	struct mmk_pool *pool = s->pool;
+	struct mmk_slot *slot = pool->slots[op->idx];
+	bool cancel, orphan = false;
 
 	spin_lock(&slot->lock);
-	if (ret && !torn) {
-		/* Nothing changed: the caller keeps its guard (and window). */
-		s->holds[idx] |= MMK_HOLD_WRITE;
+	if (ret && !op->torn) {
+		if (op->committed)
+			mmk_slot_set_meta(slot, &op->h);
+		s->holds[op->idx] |= MMK_HOLD_WRITE;
 		spin_unlock(&slot->lock);
 		return ret;
 	}
-	/* A loan not committed, or torn, was never published: no poison. */
-	cancel = loaned && (!commit || torn);
+	cancel = op->loaned && (!op->commit || op->torn);
 	if (cancel) {
 		mmk_loan_cancel_locked(slot);
 	} else {
-		if (!ret)
-			slot->payload_size = size;
-		slot->writer = false;
-		slot->windowed = false;
-		slot->loaned = false;
-		if (torn)
+		mmk_write_publish_locked(pool, slot, op);
+		if (op->torn)
 			slot->poisoned = true;
+		orphan = mmk_slot_orphaned_locked(slot);
 	}
 	spin_unlock(&slot->lock);
 
 	if (cancel)
-		mmk_slot_give_back(pool, idx);
-	else if (loaned)
-		atomic64_inc(&pool->stores);
+		mmk_slot_give_back(pool, op->idx);
 	atomic_dec(&s->nr_guards);
-	mmk_pool_wake(pool);
-	if (torn && !cancel)
-		mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, idx));
+	if (op->torn && !cancel)
+		mmk_nl_slot_poisoned(pool, mmk_token_make(pool, op->gen, op->idx));
+	if (orphan)
+		mmk_slot_recycle(pool, op->idx);
+	else
+		mmk_pool_wake(pool);
 	return ret;
+}
+
+int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)
+{
+	struct mmk_write_op op;
+	int ret;
+
+	ret = mmk_write_begin(s, args, &op);
+	return ret ? ret : mmk_write_end(s, &op, 0);
 }
 
 int mmk_free(struct mmk_session *s, const struct mmk_free *args)
@@ -516,6 +647,8 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
 	ret = mmk_slot_check(slot, gen);
 	if (!ret && (slot->readers || slot->writer))
 		ret = -ETXTBSY;
+	if (!ret && slot->queued)
+		ret = -EINPROGRESS;
 	if (!ret) {
 		slot->state = MMK_SLOT_FREE;
 		slot->poisoned = false;
@@ -524,10 +657,7 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
 	if (ret)
 		return ret;
 
-	mmk_slot_give_back(pool, idx);
-	atomic64_inc(&pool->frees);
-	/* Waiters on this token now get -ENODATA instead of waiting on. */
-	mmk_pool_wake(pool);
+	mmk_slot_recycle(pool, idx);
 	return 0;
 }
 
@@ -535,14 +665,15 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
  * Drop every guard of a session that is going away.  Shared guards are
  * released; a write guard poisons its slot, since its message may be
  * half-written, except a loan, which was never published: its slot goes
- * back to the free list.  Every window of the session is gone by now
- * (each one held the session's file).
+ * back to the free list.  A given message that nothing holds any more is
+ * freed.  Every window of the session is gone by now (each one held the
+ * session's file).
  */
 void mmk_slots_drop_session(struct mmk_session *s)
 {
 	struct mmk_pool *pool = s->pool;
 	int left = atomic_read(&s->nr_guards);
-	bool poison, give_back;
+	bool poison, give_back, orphan;
 	u32 i, hold, gen;
 
 	for (i = 0; left > 0 && i < pool->capacity; i++) {
@@ -563,12 +694,15 @@ void mmk_slots_drop_session(struct mmk_session *s)
 			slot->windowed = false;
 			slot->poisoned = true;
 		}
+		orphan = !give_back && mmk_slot_orphaned_locked(slot);
 		s->holds[i] = 0;
 		spin_unlock(&slot->lock);
 		if (give_back)
 			mmk_slot_give_back(pool, i);
 		if (poison)
 			mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, i));
+		if (orphan)
+			mmk_slot_recycle(pool, i);
 		left -= (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
 		cond_resched();
 	}
