@@ -1062,14 +1062,15 @@ TEST_F(q, admission_table)
 			EXPECT_EQ(0, answer(fd, t));
 			EXPECT_EQ(0, mmk_free_token(fd, t)) TH_LOG("%s", c->what);
 		} else {
-			ASSERT_EQ(0, mmk_queue_peek(fd, qfd, items - 1, &pk)) TH_LOG("%s", c->what);
+			EXPECT_EQ(0, mmk_queue_peek(fd, qfd, items ? items - 1 : 0, &pk))
+				TH_LOG("%s", c->what);
 			EXPECT_EQ(t, pk.token) TH_LOG("%s", c->what);
 			EXPECT_EQ(size, pk.payload_size);
 			EXPECT_EQ(-EINPROGRESS, mmk_free_token(fd, t)) TH_LOG("%s", c->what);
 		}
 		/* Oldest first, the evicted ones gone. */
 		if (c->evicted < c->nfill) {
-			ASSERT_EQ(0, mmk_queue_peek(fd, qfd, 0, &pk));
+			EXPECT_EQ(0, mmk_queue_peek(fd, qfd, 0, &pk));
 			EXPECT_EQ(f[c->evicted], pk.token) TH_LOG("%s", c->what);
 		}
 		close(qfd);
@@ -2503,7 +2504,7 @@ TEST_F(q, batch_queue_ops)
 	struct mmk_batch_entry ops[6];
 	int dn, dq, full, bq;
 	uint32_t done;
-	uint64_t a, b;
+	uint64_t a, b, c;
 
 	dn = mmk_queue_create(self->fd, NULL, MMK_QUEUE_DROP_NEWEST, 1, 0);
 	dq = mmk_queue_create(self->fd, NULL, MMK_QUEUE_DROP_OLDEST, 1, 0);
@@ -2518,12 +2519,13 @@ TEST_F(q, batch_queue_ops)
 	ASSERT_EQ(0, mmk_store_push(self->fd, full, NULL, self->buf, 1, NULL));
 	ASSERT_EQ(0, mmk_store_push(self->fd, bq, NULL, self->buf, 1, NULL));
 
-	/* Outcomes: dropped, evicted. */
+	/* Outcomes: dropped, evicted, refused. */
 	a = put(self, 2);
 	b = put(self, 2);
+	c = put(self, 2);
 	ops[0] = bop(MMK_BATCH_PUSH, dn, a);
 	ops[1] = bop(MMK_BATCH_PUSH, dq, b);
-	ops[2] = bop(MMK_BATCH_PUSH, full, b);
+	ops[2] = bop(MMK_BATCH_PUSH, full, c);
 	ASSERT_EQ(0, run_batch(self->fd, ops, 3, &done));
 	EXPECT_EQ(2U, done);
 	EXPECT_EQ(0, ops[0].result);
@@ -2532,7 +2534,19 @@ TEST_F(q, batch_queue_ops)
 	EXPECT_EQ(1U, ops[1].outcome);
 	EXPECT_EQ(0U, ops[1].outcome & MMK_PUSH_DROPPED);
 	EXPECT_EQ(-ENOBUFS, ops[2].result);
+	EXPECT_EQ(0U, ops[2].outcome);
 	EXPECT_EQ(-ENODATA, answer(self->fd, a));
+	EXPECT_EQ(0, mmk_free_token(self->fd, c));
+	do {
+		struct mmk_queue_peek pk;
+
+		EXPECT_EQ(0, mmk_queue_peek(self->fd, dq, 0, &pk));
+		EXPECT_EQ(b, pk.token);	/* the evicted one was the older */
+		EXPECT_EQ(1, mmk_queue_items(dq));
+	} while (0);
+	close(dq);
+	dq = mmk_queue_create(self->fd, NULL, MMK_QUEUE_REJECT, 4, 0);
+	ASSERT_LE(0, dq);
 
 	/* A Block push that waits in a batch, and times out. */
 	a = put(self, 2);
@@ -2564,7 +2578,7 @@ TEST_F(q, batch_queue_ops)
 		ASSERT_EQ(0, run_batch(self->fd, ops + 1, 2, &done));
 		EXPECT_EQ(1U, done);
 		EXPECT_EQ(0, ops[1].result);
-		EXPECT_EQ(1U, ops[1].outcome);
+		EXPECT_EQ(0U, ops[1].outcome);
 		EXPECT_EQ(-ENOBUFS, ops[2].result);
 		EXPECT_EQ(MMK_TOKEN_INVALID, ops[2].token);
 		/* The loan's publication is a store; the refused STORE_PUSH is none. */
