@@ -134,24 +134,28 @@ static int mmk_batch_write_release(struct mmk_session *s, struct mmk_batch_entry
 	return mmk_write_release(s, &args);
 }
 
-/* Fields each op may use; every other one must be zero on entry. */
-#define MMK_F_TOKEN	BIT(0)
-#define MMK_F_MSG	BIT(1)	/* header, payload, payload_size */
-#define MMK_F_QUEUE	BIT(2)	/* queue_fd, timeout_ns */
-#define MMK_F_FLAGS	BIT(3)
+/*
+ * Fields each op may use besides its token (in, or out and ignored on
+ * entry); every other one must be zero on entry, except payload_size for
+ * the ops that return it (MMK_F_SIZE_OUT).
+ */
+#define MMK_F_MSG	BIT(0)	/* header, payload, payload_size */
+#define MMK_F_QUEUE	BIT(1)	/* queue_fd, timeout_ns */
+#define MMK_F_FLAGS	BIT(2)
+#define MMK_F_SIZE_OUT	BIT(3)
 
 static const u8 mmk_batch_fields[] = {
 	[MMK_BATCH_STORE]	  = MMK_F_MSG,
-	[MMK_BATCH_READ]	  = MMK_F_TOKEN,
-	[MMK_BATCH_PEEK_HEADER]	  = MMK_F_TOKEN,
-	[MMK_BATCH_READ_RELEASE]  = MMK_F_TOKEN,
-	[MMK_BATCH_FREE]	  = MMK_F_TOKEN,
-	[MMK_BATCH_PUSH]	  = MMK_F_TOKEN | MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_READ]	  = MMK_F_SIZE_OUT,
+	[MMK_BATCH_PEEK_HEADER]	  = MMK_F_SIZE_OUT,
+	[MMK_BATCH_READ_RELEASE]  = 0,
+	[MMK_BATCH_FREE]	  = 0,
+	[MMK_BATCH_PUSH]	  = MMK_F_QUEUE | MMK_F_FLAGS,
 	[MMK_BATCH_STORE_PUSH]	  = MMK_F_MSG | MMK_F_QUEUE | MMK_F_FLAGS,
-	[MMK_BATCH_COMMIT_PUSH]	  = MMK_F_TOKEN | MMK_F_MSG | MMK_F_QUEUE | MMK_F_FLAGS,
-	[MMK_BATCH_POP]		  = MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_COMMIT_PUSH]	  = MMK_F_MSG | MMK_F_QUEUE | MMK_F_FLAGS,
+	[MMK_BATCH_POP]		  = MMK_F_QUEUE | MMK_F_FLAGS | MMK_F_SIZE_OUT,
 	[MMK_BATCH_LOAN]	  = 0,
-	[MMK_BATCH_WRITE_RELEASE] = MMK_F_TOKEN | MMK_F_MSG | MMK_F_FLAGS,
+	[MMK_BATCH_WRITE_RELEASE] = MMK_F_MSG | MMK_F_FLAGS,
 };
 
 /* EINVAL for an unknown op, or a field it does not use that is not zero. */
@@ -162,7 +166,9 @@ static int mmk_batch_check(const struct mmk_batch_entry *op)
 	if (!op->op || op->op >= ARRAY_SIZE(mmk_batch_fields))
 		return -EINVAL;
 	f = mmk_batch_fields[op->op];
-	if (!(f & MMK_F_MSG) && (op->header || op->payload || op->payload_size))
+	if (!(f & MMK_F_MSG) && (op->header || op->payload))
+		return -EINVAL;
+	if (!(f & (MMK_F_MSG | MMK_F_SIZE_OUT)) && op->payload_size)
 		return -EINVAL;
 	if (!(f & MMK_F_QUEUE) && (op->queue_fd || op->timeout_ns))
 		return -EINVAL;
