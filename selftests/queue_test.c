@@ -2504,7 +2504,7 @@ TEST_F(q, batch_queue_ops)
 	struct mmk_batch_entry ops[6];
 	int dn, dq, full, bq;
 	uint32_t done;
-	uint64_t a, b, c;
+	uint64_t a, b, c, old;
 
 	dn = mmk_queue_create(self->fd, NULL, MMK_QUEUE_DROP_NEWEST, 1, 0);
 	dq = mmk_queue_create(self->fd, NULL, MMK_QUEUE_DROP_OLDEST, 1, 0);
@@ -2515,7 +2515,7 @@ TEST_F(q, batch_queue_ops)
 	ASSERT_LE(0, full);
 	ASSERT_LE(0, bq);
 	ASSERT_EQ(0, mmk_store_push(self->fd, dn, NULL, self->buf, 1, NULL));
-	ASSERT_EQ(0, mmk_store_push(self->fd, dq, NULL, self->buf, 1, NULL));
+	ASSERT_EQ(0, mmk_store_push(self->fd, dq, NULL, self->buf, 1, &old));
 	ASSERT_EQ(0, mmk_store_push(self->fd, full, NULL, self->buf, 1, NULL));
 	ASSERT_EQ(0, mmk_store_push(self->fd, bq, NULL, self->buf, 1, NULL));
 
@@ -2543,6 +2543,8 @@ TEST_F(q, batch_queue_ops)
 		EXPECT_EQ(0, mmk_queue_peek(self->fd, dq, 0, &pk));
 		EXPECT_EQ(b, pk.token);	/* the evicted one was the older */
 		EXPECT_EQ(1, mmk_queue_items(dq));
+		EXPECT_EQ(0, answer(self->fd, b));
+		EXPECT_EQ(-ENODATA, answer(self->fd, old));
 	} while (0);
 	close(dq);
 	dq = mmk_queue_create(self->fd, NULL, MMK_QUEUE_REJECT, 4, 0);
