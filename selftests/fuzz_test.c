@@ -155,6 +155,7 @@ struct worker {
 	unsigned char *data;		/* payloads and headers */
 	size_t page;
 	int qfd[NQUEUES];		/* queue descriptors, -1 if none */
+	uint32_t qpool[NQUEUES];	/* ... and their pools' ids */
 	bool sweep;			/* a queue fd we do not know may be open */
 };
 
@@ -342,20 +343,34 @@ static void pool_name(struct worker *w, char *name)
 static void add_qfd(struct worker *w, int fd)
 {
 	unsigned int i = below(&w->rng, NQUEUES);
+	struct mmk_queue_info qi;
 
 	if (fd < 0)
 		return;
 	if (w->qfd[i] >= 0)
 		close(w->qfd[i]);
 	w->qfd[i] = fd;
+	w->qpool[i] = mmk_queue_info(fd, &qi) ? 0 : qi.pool_id;
 }
 
-/* A queue descriptor: mostly a queue, else a session, -1, a closed or random fd. */
-static int pick_qfd(struct worker *w)
+/*
+ * A queue descriptor: mostly a queue of the session's pool, else any
+ * queue, a session, -1, a closed or a random fd.
+ */
+static int pick_qfd(struct worker *w, struct sess *s)
 {
 	struct rng *r = &w->rng;
-	int fd = w->qfd[below(r, NQUEUES)];
+	unsigned int at = below(r, NQUEUES), i;
+	int fd = w->qfd[at];
 
+	if (chance(r, 75)) {
+		for (i = 0; i < NQUEUES; i++) {
+			unsigned int k = (at + i) % NQUEUES;
+
+			if (w->qfd[k] >= 0 && w->qpool[k] == s->info.pool_id)
+				return w->qfd[k];
+		}
+	}
 	switch (below(r, 16)) {
 	case 0:
 		return pick_sess(w)->fd;
@@ -402,7 +417,7 @@ static void build_batch_op(struct worker *w, struct sess *s, uint32_t psize,
 		break;
 	case MMK_BATCH_STORE_PUSH:
 		pick_message(w, psize, &e->header, &e->payload, &e->payload_size);
-		e->queue_fd = pick_qfd(w);
+		e->queue_fd = pick_qfd(w, s);
 		break;
 	case MMK_BATCH_COMMIT_PUSH:
 		if (chance(r, 50))
@@ -410,10 +425,10 @@ static void build_batch_op(struct worker *w, struct sess *s, uint32_t psize,
 		/* fall through */
 	case MMK_BATCH_PUSH:
 		e->token = pick_token(w, s);
-		e->queue_fd = pick_qfd(w);
+		e->queue_fd = pick_qfd(w, s);
 		break;
 	case MMK_BATCH_POP:
-		e->queue_fd = pick_qfd(w);
+		e->queue_fd = pick_qfd(w, s);
 		e->flags = below(r, 4);
 		break;
 	case MMK_BATCH_LOAN:
@@ -439,7 +454,7 @@ static void build_batch_op(struct worker *w, struct sess *s, uint32_t psize,
 	if (chance(r, 3))
 		e->timeout_ns = rnd(r);
 	if (chance(r, 3))
-		e->queue_fd = pick_qfd(w);
+		e->queue_fd = pick_qfd(w, s);
 }
 
 /* Build a mostly valid argument for cmd in buf; returns its size. */
@@ -569,7 +584,7 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 		p->flags = chance(r, 60) ? 0 : below(r, 8);
 		p->nr_queues = chance(r, 95) ? 1 + below(r, 3) : (uint32_t)rnd(r);
 		for (i = 0; i < p->nr_queues && i < MMK_PUSH_MAX_QUEUES; i++)
-			p->queue_fds[i] = pick_qfd(w);
+			p->queue_fds[i] = pick_qfd(w, s);
 		if (p->flags & MMK_PUSH_WAIT && chance(r, 50))
 			p->timeout_ns = below(r, 2000000);
 		if (p->flags & (MMK_PUSH_STORE | MMK_PUSH_COMMIT) && chance(r, 80))
@@ -582,7 +597,7 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 		struct mmk_pop *p = buf;
 
 		memset(p, 0, sizeof(*p));
-		p->queue_fd = pick_qfd(w);
+		p->queue_fd = pick_qfd(w, s);
 		p->flags = chance(r, 97) ? below(r, 4) : (uint32_t)rnd(r);
 		if (p->flags & MMK_POP_WAIT && chance(r, 50))
 			p->timeout_ns = below(r, 2000000);
@@ -596,7 +611,7 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 		struct mmk_queue_peek *pk = buf;
 
 		memset(pk, 0, sizeof(*pk));
-		pk->queue_fd = pick_qfd(w);
+		pk->queue_fd = pick_qfd(w, s);
 		pk->index = chance(r, 90) ? below(r, 4) : (uint32_t)rnd(r);
 		pk->token = rnd(r);
 		return sizeof(*pk);
