@@ -196,15 +196,65 @@ static inline int write_str(const char *path, const char *value)
 
 /* ---- queues ---------------------------------------------------------------- */
 
-/* Read a module parameter (/sys/module/mmk/parameters/NAME); 0 if unreadable. */
+#define MMK_PARAM_DIR	"/sys/module/mmk/parameters/"
+
+/* Read a module parameter (MMK_PARAM_DIR NAME); 0 if unreadable. */
 static inline unsigned long mmk_param(const char *name)
 {
 	char path[128], buf[32];
 
-	snprintf(path, sizeof(path), "/sys/module/mmk/parameters/%s", name);
+	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
 	if (read_str(path, buf, sizeof(buf)))
 		return 0;
 	return strtoul(buf, NULL, 0);
+}
+
+/* Module parameters a test changed, with their old values, newest last. */
+#define MMK_PARAMS_MAX	8
+struct mmk_params {
+	int n;
+	struct {
+		char name[48];
+		char value[32];
+	} saved[MMK_PARAMS_MAX];
+};
+
+/* Set a module parameter, remembering its old value.  0 or -errno. */
+static inline int mmk_param_set(struct mmk_params *p, const char *name, unsigned long value)
+{
+	char path[128], old[32], val[32];
+	int ret;
+
+	if (p->n >= MMK_PARAMS_MAX)
+		return -ENOSPC;
+	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
+	ret = read_str(path, old, sizeof(old));
+	if (ret)
+		return ret;
+	snprintf(val, sizeof(val), "%lu", value);
+	ret = write_str(path, val);
+	if (ret)
+		return ret;
+	snprintf(p->saved[p->n].name, sizeof(p->saved[0].name), "%s", name);
+	snprintf(p->saved[p->n].value, sizeof(p->saved[0].value), "%s", old);
+	p->n++;
+	return 0;
+}
+
+/* Put back every parameter mmk_param_set() changed, newest first.  0 or the last -errno. */
+static inline int mmk_params_restore(struct mmk_params *p)
+{
+	char path[128];
+	int ret = 0, err;
+
+	while (p->n > 0) {
+		p->n--;
+		snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", p->saved[p->n].name);
+		err = write_str(path, p->saved[p->n].value);
+		if (err)
+			ret = err;
+	}
+	return ret;
 }
 
 /*

@@ -35,8 +35,6 @@
 #define SLOTS		64
 #define POOLS_FILE	"/sys/class/misc/mmk/pools"
 #define BYTES_FILE	"/sys/class/misc/mmk/bytes"
-#define PARAM_DIR	"/sys/module/mmk/parameters/"
-#define MAX_SAVED	4
 #define MS		1000000ULL	/* ns */
 #define UNTOUCHED	12345		/* a batch result no op ever writes */
 #define BE		MMK_QOS_BEST_EFFORT
@@ -117,11 +115,7 @@ FIXTURE(q) {
 	uint64_t seq;
 	uint64_t pools, bytes;	/* the module's counts before the pool */
 	unsigned char buf[PAYLOAD];
-	int nsaved;
-	struct {
-		char name[48];
-		char value[32];
-	} saved[MAX_SAVED];
+	struct mmk_params params;
 };
 
 FIXTURE_SETUP(q)
@@ -138,14 +132,8 @@ FIXTURE_SETUP(q)
 
 FIXTURE_TEARDOWN(q)
 {
-	char path[128];
-
-	while (self->nsaved > 0) {
-		self->nsaved--;
-		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
-		if (write_str(path, self->saved[self->nsaved].value))
-			TH_LOG("could not restore %s", path);
-	}
+	if (mmk_params_restore(&self->params))
+		TH_LOG("could not restore the module parameters");
 	if (self->map != MAP_FAILED)
 		munmap(self->map, self->len);
 	close(self->fd);
@@ -155,22 +143,12 @@ FIXTURE_TEARDOWN(q)
 static bool set_param(struct __test_metadata *_metadata, FIXTURE_DATA(q) *self,
 		      const char *name, unsigned long value)
 {
-	char path[128], old[32], val[32];
-	int ret;
+	int ret = mmk_param_set(&self->params, name, value);
 
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	ret = read_str(path, old, sizeof(old));
-	ASSERT_EQ(0, ret) TH_LOG("%s: %s", path, strerror(-ret));
-	snprintf(val, sizeof(val), "%lu", value);
-	ret = write_str(path, val);
 	if (ret == -EACCES || ret == -EPERM) {
-		SKIP(return false, "cannot write %s (not root?)", path);
+		SKIP(return false, "cannot write %s (not root?)", name);
 	}
-	ASSERT_EQ(0, ret) TH_LOG("%s: %s", path, strerror(-ret));
-	ASSERT_GT(MAX_SAVED, self->nsaved);
-	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
-	snprintf(self->saved[self->nsaved].value, sizeof(self->saved[0].value), "%s", old);
-	self->nsaved++;
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", name, strerror(-ret));
 	return true;
 }
 
@@ -224,6 +202,18 @@ static int answer(int fd, uint64_t token)
 static int attach(FIXTURE_DATA(q) *self)
 {
 	return mmk_attach(self->name, QT_TYPE);
+}
+
+/* Commit this session's write guard on token by write-back, and push it to qfd. */
+static int commit_push(int fd, uint64_t token, int qfd, const struct mmk_msg_header *h,
+		       const void *payload, uint32_t size)
+{
+	struct mmk_push p = {
+		.token = token, .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { qfd },
+		.header = (uintptr_t)h, .payload = (uintptr_t)payload, .payload_size = size,
+	};
+
+	return mmk_ioctl(fd, MMK_IOC_PUSH, &p);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1949,19 +1939,12 @@ TEST_F(q, write_pop_only_as_sole_holder)
 	EXPECT_EQ(b, e[0].token);
 	/* Forwarded with a commit: the write guard becomes qb's hold. */
 	fill(self->buf, 20, 4242);
-	do {
-		struct mmk_push p = {
-			.token = b, .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { qb },
-			.header = (uintptr_t)&h, .payload = (uintptr_t)self->buf, .payload_size = 20,
-		};
-
-		EXPECT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0U, pinfo(self->fd).write_guards);
-		ASSERT_EQ(0, mmk_pop1(other, qb, 0, &e[0]));
-		EXPECT_TRUE(msg_ok(self->map, e[0].offset, 4242, 20));
-		EXPECT_EQ(0, mmk_read_release(other, b));
-		EXPECT_EQ(-ENODATA, answer(self->fd, b));
-	} while (0);
+	EXPECT_EQ(0, commit_push(self->fd, b, qb, &h, self->buf, 20));
+	EXPECT_EQ(0U, pinfo(self->fd).write_guards);
+	ASSERT_EQ(0, mmk_pop1(other, qb, 0, &e[0]));
+	EXPECT_TRUE(msg_ok(self->map, e[0].offset, 4242, 20));
+	EXPECT_EQ(0, mmk_read_release(other, b));
+	EXPECT_EQ(-ENODATA, answer(self->fd, b));
 
 	/* A multi-pop with WRITE stops at the first message something else holds. */
 	a = put(self, 1);
@@ -2300,77 +2283,48 @@ TEST_F(q, store_push_and_commit_push)
 	t = put(self, 4);
 	fill(self->buf, 50, 777);
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
-	do {
-		struct mmk_push p = {
-			.token = t, .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { full },
-			.header = (uintptr_t)&h, .payload = (uintptr_t)self->buf, .payload_size = 50,
-		};
-
-		/* Refused: the guard is still held, with the committed message in the slot. */
-		EXPECT_EQ(-ENOBUFS, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(1U, pinfo(self->fd).write_guards);
-		EXPECT_EQ(-EBUSY, mmk_guard(other, MMK_IOC_READ, t, &g));
-		/* Another session cannot commit our guard. */
-		p.queue_fds[0] = qfd;
-		EXPECT_EQ(-EBUSY, mmk_ioctl(other, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0U, pinfo(self->fd).write_guards);
-		EXPECT_EQ(-ENOENT, mmk_write_release(self->fd, t));
-		ASSERT_EQ(0, mmk_pop1(other, qfd, 0, &e));
-		EXPECT_TRUE(msg_ok(self->map, e.offset, 777, 50));
-		EXPECT_EQ(0, mmk_read_release(other, t));
-		EXPECT_EQ(-ENODATA, answer(self->fd, t));
-	} while (0);
+	/* Refused: the guard is still held, with the committed message in the slot. */
+	EXPECT_EQ(-ENOBUFS, commit_push(self->fd, t, full, &h, self->buf, 50));
+	EXPECT_EQ(1U, pinfo(self->fd).write_guards);
+	EXPECT_EQ(-EBUSY, mmk_guard(other, MMK_IOC_READ, t, &g));
+	/* Another session cannot commit our guard. */
+	EXPECT_EQ(-EBUSY, commit_push(other, t, qfd, &h, self->buf, 50));
+	EXPECT_EQ(0, commit_push(self->fd, t, qfd, &h, self->buf, 50));
+	EXPECT_EQ(0U, pinfo(self->fd).write_guards);
+	EXPECT_EQ(-ENOENT, mmk_write_release(self->fd, t));
+	ASSERT_EQ(0, mmk_pop1(other, qfd, 0, &e));
+	EXPECT_TRUE(msg_ok(self->map, e.offset, 777, 50));
+	EXPECT_EQ(0, mmk_read_release(other, t));
+	EXPECT_EQ(-ENODATA, answer(self->fd, t));
 
 	/* COMMIT refused, then released without commit: the committed content stays. */
 	t = put(self, 4);
 	fill(self->buf, 50, 777);
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
-	do {
-		struct mmk_push p = {
-			.token = t, .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { full },
-			.header = (uintptr_t)&h, .payload = (uintptr_t)self->buf, .payload_size = 50,
-		};
-
-		EXPECT_EQ(-ENOBUFS, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0, mmk_write_release(self->fd, t));
-		ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
-		EXPECT_TRUE(msg_ok(self->map, g.offset, 777, 50));
-		EXPECT_EQ(0, mmk_read_release(self->fd, t));
-		EXPECT_EQ(0, mmk_free_token(self->fd, t));
-	} while (0);
+	EXPECT_EQ(-ENOBUFS, commit_push(self->fd, t, full, &h, self->buf, 50));
+	EXPECT_EQ(0, mmk_write_release(self->fd, t));
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
+	EXPECT_TRUE(msg_ok(self->map, g.offset, 777, 50));
+	EXPECT_EQ(0, mmk_read_release(self->fd, t));
+	EXPECT_EQ(0, mmk_free_token(self->fd, t));
 
 	/* COMMIT of a loan publishes it straight into the queue. */
 	ASSERT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_LOAN, &loan));
-	do {
-		struct mmk_push p = {
-			.token = loan.token, .flags = MMK_PUSH_COMMIT, .nr_queues = 1,
-			.queue_fds = { qfd }, .header = (uintptr_t)&h,
-			.payload = (uintptr_t)self->buf, .payload_size = 50,
-		};
-
-		/* Not this session's loan: EBUSY. */
-		EXPECT_EQ(-EBUSY, mmk_ioctl(other, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(-EINPROGRESS, mmk_free_token(self->fd, loan.token));
-		ASSERT_EQ(0, mmk_pop1(other, qfd, 0, &e));
-		EXPECT_EQ(loan.token, e.token);
-		EXPECT_EQ(loan.offset, e.offset);
-		EXPECT_TRUE(msg_ok(self->map, e.offset, 777, 50));
-		EXPECT_EQ(0, mmk_read_release(other, loan.token));
-		EXPECT_EQ(-ENODATA, answer(self->fd, loan.token));
-	} while (0);
-	/* COMMIT with no guard of ours on it. */
+	/* Not this session's loan: EBUSY. */
+	EXPECT_EQ(-EBUSY, commit_push(other, loan.token, qfd, &h, self->buf, 50));
+	EXPECT_EQ(0, commit_push(self->fd, loan.token, qfd, &h, self->buf, 50));
+	EXPECT_EQ(-EINPROGRESS, mmk_free_token(self->fd, loan.token));
+	ASSERT_EQ(0, mmk_pop1(other, qfd, 0, &e));
+	EXPECT_EQ(loan.token, e.token);
+	EXPECT_EQ(loan.offset, e.offset);
+	EXPECT_TRUE(msg_ok(self->map, e.offset, 777, 50));
+	EXPECT_EQ(0, mmk_read_release(other, loan.token));
+	EXPECT_EQ(-ENODATA, answer(self->fd, loan.token));
+	/* COMMIT (in place) with no guard of ours on it. */
 	t = put(self, 4);
-	{
-		struct mmk_push p = {
-			.token = t, .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { qfd },
-		};
-
-		EXPECT_EQ(-ENOENT, mmk_ioctl(self->fd, MMK_IOC_PUSH, &p));
-		EXPECT_EQ(0, mmk_queue_items(qfd));
-		EXPECT_EQ(0, mmk_free_token(self->fd, t));
-	}
+	EXPECT_EQ(-ENOENT, commit_push(self->fd, t, qfd, NULL, NULL, 0));
+	EXPECT_EQ(0, mmk_queue_items(qfd));
+	EXPECT_EQ(0, mmk_free_token(self->fd, t));
 	close(qfd);
 	close(full);
 	close(other);

@@ -597,10 +597,8 @@ FIXTURE_SETUP(stress)
 {
 	int i;
 
-	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self->sh = shared_zeroed(sizeof(*self->sh));
 	ASSERT_NE(MAP_FAILED, self->sh);
-	memset(self->sh, 0, sizeof(*self->sh));
 	memset(self->sh->board, 0xff, sizeof(self->sh->board));
 	self->sh->seed = seed_from_env();
 	TH_LOG("seed %" PRIu64 " (set MMK_SEED=%" PRIu64 " to repeat)", self->sh->seed,
@@ -645,12 +643,9 @@ TEST_F_TIMEOUT(stress, processes_and_threads, 540)
 
 	t0 = now_sec();
 	for (i = 0; i < ST_NPROC; i++) {
-		fflush(stdout);
-		fflush(stderr);
-		pids[i] = fork();
+		pids[i] = start_child();
 		ASSERT_LE(0, pids[i]);
 		if (pids[i] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			for (j = 0; j < ST_NPOOLS; j++) {
 				munmap(self->map[j], self->len[j]);
 				close(self->fd[j]);
@@ -1097,10 +1092,8 @@ FIXTURE_SETUP(squeue)
 {
 	int i;
 
-	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self->sh = shared_zeroed(sizeof(*self->sh));
 	ASSERT_NE(MAP_FAILED, self->sh);
-	memset(self->sh, 0, sizeof(*self->sh));
 	self->sh->seed = seed_from_env();
 	snprintf(self->sh->pool, sizeof(self->sh->pool), "stress-q-%d", getpid());
 	self->fd = mmk_create(self->sh->pool, SQ_PAYLOAD, SQ_SLOTS, 0600, ST_TYPE, 0);
@@ -1136,12 +1129,9 @@ TEST_F_TIMEOUT(squeue, producers_forwarders_consumers, 540)
 		void *(*fn)(void *) = i < SQ_PROD ? sq_producer : i < SQ_PROD + SQ_CONS ? sq_consumer :
 				      sq_forwarder;
 
-		fflush(stdout);
-		fflush(stderr);
-		pids[i] = fork();
+		pids[i] = start_child();
 		ASSERT_LE(0, pids[i]);
 		if (pids[i] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			_exit(sq_process(sh, i < SQ_PROD ? i : i - SQ_PROD, fn));
 		}
 		nproc++;

@@ -1691,9 +1691,8 @@ TEST_F_TIMEOUT(queues, kill_at_random_moments, 540)
 	void *map;
 
 	TH_LOG("seed %" PRIu64 " (set MMK_SEED=%" PRIu64 " to repeat)", seed, seed);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = shared_zeroed(sizeof(*sh));
 	ASSERT_NE(MAP_FAILED, sh);
-	memset(sh, 0, sizeof(*sh));
 	snprintf(sh->pool, sizeof(sh->pool), "torture-q-%d", getpid());
 	fd = mmk_create(sh->pool, TQ_PAYLOAD, TQ_CAP, 0600, TT_TYPE, 0);
 	ASSERT_LE(0, fd);
@@ -1716,12 +1715,9 @@ TEST_F_TIMEOUT(queues, kill_at_random_moments, 540)
 		}
 		sh->seq_base = (uint64_t)(trial + 1) << 32 | rnd(&rng, 1 << 16);
 		for (i = 0; i < nchild; i++) {
-			fflush(stdout);
-			fflush(stderr);
-			pids[i] = fork();
+			pids[i] = start_child();
 			ASSERT_LE(0, pids[i]);
 			if (pids[i] == 0) {
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				close(fd);
 				for (k = 0; k < TQ_NQ; k++)
 					close(q[k]);
