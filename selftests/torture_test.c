@@ -1527,6 +1527,9 @@ static void tq_batch(struct tq_child *c)
 		ops[n].token = c->held[i];
 		n++;
 	}
+	/* Held for writing, all of them: no room for one more. */
+	if (c->nheld - (int)n >= TQ_HELD)
+		return;
 	ops[n].op = MMK_BATCH_POP;
 	ops[n].queue_fd = c->q[rnd(&c->rng, TQ_NQ)];
 	ops[n].flags = MMK_POP_WAIT;
