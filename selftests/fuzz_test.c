@@ -1000,6 +1000,38 @@ static void op_session(struct worker *w)
 	refresh(w, s);
 }
 
+/* A valid push of t to a queue of s's pool, and now and then a valid pop. */
+static void op_queue_flow(struct worker *w, struct sess *s, uint64_t t)
+{
+	struct mmk_popped e[4];
+	uint32_t count = 0, i;
+	int qfd = -1;
+
+	for (i = 0; i < NQUEUES; i++)
+		if (w->qfd[i] >= 0 && w->qpool[i] == s->info.pool_id)
+			qfd = w->qfd[i];
+	if (qfd < 0)
+		return;
+	w->st->calls++;
+	w->st->ioctls++;
+	if (!mmk_push(s->fd, t, qfd)) {
+		w->st->ioctl_ok++;
+		w->st->pushes_ok++;
+	}
+	if (chance(&w->rng, 50))
+		return;
+	w->st->calls++;
+	w->st->ioctls++;
+	if (mmk_pop(s->fd, qfd, chance(&w->rng, 20) ? MMK_POP_WRITE : 0, 0, e, 1 + below(&w->rng, 4),
+		    &count))
+		return;
+	w->st->ioctl_ok++;
+	w->st->pops_ok++;
+	/* Kept as guards, for the fuzzed releases to find. */
+	for (i = 0; i < count; i++)
+		add_token(w, e[i].token);
+}
+
 /* A message the ordinary way, so that there are live tokens to play with. */
 static void op_store(struct worker *w)
 {
@@ -1016,6 +1048,9 @@ static void op_store(struct worker *w)
 		w->st->ioctl_ok++;
 		w->st->stores_ok++;
 		add_token(w, t);
+		/* Half of them go into a queue of the pool, so that queues hold something. */
+		if (chance(&w->rng, 50))
+			op_queue_flow(w, s, t);
 	}
 }
 
