@@ -13,6 +13,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -139,14 +140,26 @@ struct mmk_pool {
 	unsigned long nl_exhausted_at;
 
 	/*
-	 * Protects @queues, @nr_queues and @queue_ida: queue creation, lookup
-	 * by name, the final put of a queue, and listing.  Never taken by push
-	 * or pop.
+	 * Protects the lists of the pool's queues and sessions, their counts
+	 * and ids: queue creation, lookup by name and final put, session bind
+	 * and destroy, and management listings.  Never taken by the data
+	 * path (store, guards, push, pop).  Outer to every spinlock.
 	 */
-	struct mutex queue_lock;
+	struct mutex members_lock;
 	struct list_head queues;
 	unsigned int nr_queues;
 	struct ida queue_ida;
+	struct list_head session_list;
+	u32 next_session_id;
+};
+
+/*
+ * What a session shares with the queue descriptors opened through it,
+ * which may outlive it: how many of them are open.
+ */
+struct mmk_session_tag {
+	struct kref ref;
+	atomic_t queues_open;
 };
 
 /**
@@ -159,6 +172,27 @@ struct mmk_session {
 	struct mmk_pool *pool;	/* set once under bind_lock, then constant */
 	u32 *holds;		/* per slot; under that slot's lock */
 	atomic_t nr_guards;	/* guards held, against the session cap */
+	struct mmk_session_tag *tag;
+
+	/* Who bound it, for management; set at bind, then constant. */
+	struct list_head pool_node;	/* in pool->session_list, under members_lock */
+	u32 id;
+	struct pid *pid;
+	kuid_t uid;
+	char comm[TASK_COMM_LEN];
+};
+
+/* What management shows of a session (mmk_pool_session_stat()). */
+struct mmk_session_stat {
+	u32 id;			/* unique among the pool's sessions, in bind order */
+	pid_t pid;		/* tgid that bound it, in the caller's pid namespace */
+	uid_t uid;		/* its fsuid at bind, in the caller's user namespace */
+	char comm[TASK_COMM_LEN];
+	u32 read_guards;	/* read and header guards held */
+	u32 write_guards;	/* write guards held, loans included */
+	u32 loans;		/* unpublished loans */
+	u32 popped;		/* guards held on messages given to queues */
+	u32 queues_open;	/* queue descriptors opened through it, still open */
 };
 
 /* The pool a session is bound to, or NULL.  Pairs with mmk_session_bind(). */
@@ -190,6 +224,8 @@ struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *ge
 struct mmk_session *mmk_session_new(struct address_space *mapping);
 void mmk_session_destroy(struct mmk_session *s);
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool);
+int mmk_pool_session_stat(struct mmk_pool *pool, u32 *id, struct mmk_session_stat *st);
+void mmk_session_tag_put(struct mmk_session_tag *tag);
 
 /*
  * A write release in two halves, so that commit-and-push can publish
@@ -245,6 +281,8 @@ void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct m
 int mmk_pop(struct mmk_session *s, struct mmk_pop *args);
 int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args);
 void mmk_pool_queues_init(struct mmk_pool *pool);
+int mmk_pool_queue_info(struct mmk_pool *pool, u32 *id, struct mmk_queue_info *info);
+unsigned int mmk_pool_queue_count(struct mmk_pool *pool);
 
 /* Batches of data-path operations */
 int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args);

@@ -95,7 +95,7 @@ static void mmk_pool_free(struct mmk_pool *pool)
 		kvfree(pool->slots);
 	}
 	ida_destroy(&pool->queue_ida);
-	mutex_destroy(&pool->queue_lock);
+	mutex_destroy(&pool->members_lock);
 	kfree(pool);
 }
 

@@ -26,7 +26,7 @@
 struct mmk_queue {
 	struct kref ref;		/* one per open file */
 	struct mmk_pool *pool;		/* a reference held for the queue's life */
-	struct list_head node;		/* in pool->queues, under pool->queue_lock */
+	struct list_head node;		/* in pool->queues, under pool->members_lock */
 	u32 id;
 	u32 policy;
 	u32 cap_items;
@@ -57,11 +57,18 @@ struct mmk_queue {
 
 static const struct file_operations mmk_queue_fops;
 
+/* A queue's open file: the queue, and the session it was opened through. */
+struct mmk_queue_file {
+	struct mmk_queue *q;
+	struct mmk_session_tag *tag;
+};
+
 void mmk_pool_queues_init(struct mmk_pool *pool)
 {
-	mutex_init(&pool->queue_lock);
+	mutex_init(&pool->members_lock);
 	INIT_LIST_HEAD(&pool->queues);
 	ida_init(&pool->queue_ida);
+	INIT_LIST_HEAD(&pool->session_list);
 }
 
 /* ---- occupancy ------------------------------------------------------------ */
@@ -201,7 +208,7 @@ static bool mmk_queue_has_room(struct mmk_queue *q)
 
 /* ---- queue descriptors ------------------------------------------------------ */
 
-/* Called by kref_put_mutex() with pool->queue_lock held; drops it. */
+/* Called by kref_put_mutex() with pool->members_lock held; drops it. */
 static void mmk_queue_release(struct kref *ref)
 {
 	struct mmk_queue *q = container_of(ref, struct mmk_queue, ref);
@@ -210,7 +217,7 @@ static void mmk_queue_release(struct kref *ref)
 	list_del(&q->node);
 	pool->nr_queues--;
 	ida_free(&pool->queue_ida, q->id);
-	mutex_unlock(&pool->queue_lock);
+	mutex_unlock(&pool->members_lock);
 
 	/* Unreachable now: no file, no lookup.  Let go of every message. */
 	while (q->items) {
@@ -225,18 +232,28 @@ static void mmk_queue_release(struct kref *ref)
 
 static void mmk_queue_put(struct mmk_queue *q)
 {
-	kref_put_mutex(&q->ref, mmk_queue_release, &q->pool->queue_lock);
+	kref_put_mutex(&q->ref, mmk_queue_release, &q->pool->members_lock);
 }
 
 static int mmk_queue_file_release(struct inode *inode, struct file *file)
 {
-	mmk_queue_put(file->private_data);
+	struct mmk_queue_file *qf = file->private_data;
+
+	atomic_dec(&qf->tag->queues_open);
+	mmk_session_tag_put(qf->tag);
+	mmk_queue_put(qf->q);
+	kfree(qf);
 	return 0;
+}
+
+static struct mmk_queue *mmk_file_queue(struct file *file)
+{
+	return ((struct mmk_queue_file *)file->private_data)->q;
 }
 
 static __poll_t mmk_queue_poll(struct file *file, poll_table *pt)
 {
-	struct mmk_queue *q = file->private_data;
+	struct mmk_queue *q = mmk_file_queue(file);
 	__poll_t mask = 0;
 
 	poll_wait(file, &q->wq, pt);
@@ -284,7 +301,7 @@ static long mmk_queue_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return -ENOTTY;
 	if (usize < sizeof(info))
 		return -EINVAL;
-	mmk_queue_fill_info(file->private_data, &info);
+	mmk_queue_fill_info(mmk_file_queue(file), &info);
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
 	if (usize > sizeof(info) && clear_user(uarg + sizeof(info), usize - sizeof(info)))
@@ -301,12 +318,12 @@ static const struct file_operations mmk_queue_fops = {
 	.llseek		= noop_llseek,
 };
 
-/* Caller holds pool->queue_lock. */
+/* Caller holds pool->members_lock. */
 static struct mmk_queue *mmk_queue_lookup(struct mmk_pool *pool, const char *name)
 {
 	struct mmk_queue *q;
 
-	lockdep_assert_held(&pool->queue_lock);
+	lockdep_assert_held(&pool->members_lock);
 	list_for_each_entry(q, &pool->queues, node)
 		if (q->name[0] && !strcmp(q->name, name))
 			return q;
@@ -334,7 +351,7 @@ static int mmk_queue_check_args(const struct mmk_queue_open *args)
 	return 0;
 }
 
-/* Allocate a queue for @pool; caller holds pool->queue_lock. */
+/* Allocate a queue for @pool; caller holds pool->members_lock. */
 static struct mmk_queue *mmk_queue_alloc(struct mmk_pool *pool, const struct mmk_queue_open *args)
 {
 	struct mmk_queue *q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
@@ -374,7 +391,7 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
 	struct mmk_queue *q;
 	int ret = 0;
 
-	mutex_lock(&pool->queue_lock);
+	mutex_lock(&pool->members_lock);
 	q = args->name[0] ? mmk_queue_lookup(pool, args->name) : NULL;
 	if (!(args->flags & MMK_QUEUE_CREATE)) {
 		if (q)
@@ -395,7 +412,7 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
 			ret = -ENOMEM;
 		}
 	}
-	mutex_unlock(&pool->queue_lock);
+	mutex_unlock(&pool->members_lock);
 	*out = q;
 	return ret;
 }
@@ -408,22 +425,32 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
  */
 int mmk_queue_open(struct mmk_session *s, struct mmk_queue_open *args, struct file **file)
 {
-	struct mmk_queue *q;
+	struct mmk_queue_file *qf;
 	int ret;
 
 	ret = mmk_queue_check_args(args);
 	if (ret)
 		return ret;
-	ret = mmk_queue_get(s->pool, args, &q);
+	qf = kzalloc(sizeof(*qf), GFP_KERNEL_ACCOUNT);
+	if (!qf)
+		return -ENOMEM;
+	ret = mmk_queue_get(s->pool, args, &qf->q);
 	if (ret)
-		return ret;
-	*file = anon_inode_getfile("[mmk_queue]", &mmk_queue_fops, q, O_RDWR);
+		goto fail;
+	*file = anon_inode_getfile("[mmk_queue]", &mmk_queue_fops, qf, O_RDWR);
 	if (IS_ERR(*file)) {
-		mmk_queue_put(q);
-		return PTR_ERR(*file);
+		ret = PTR_ERR(*file);
+		mmk_queue_put(qf->q);
+		goto fail;
 	}
-	args->queue_id = q->id;
+	qf->tag = s->tag;
+	kref_get(&qf->tag->ref);
+	atomic_inc(&qf->tag->queues_open);
+	args->queue_id = qf->q->id;
 	return 0;
+fail:
+	kfree(qf);
+	return ret;
 }
 
 /* ---- the queue a descriptor names ------------------------------------------ */
@@ -438,7 +465,7 @@ static int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct m
 		fdput(*f);
 		return -EINVAL;
 	}
-	*q = fd_file(*f)->private_data;
+	*q = mmk_file_queue(fd_file(*f));
 	if ((*q)->pool != s->pool) {
 		fdput(*f);
 		return -EXDEV;
@@ -478,16 +505,20 @@ static void mmk_push_lock(struct mmk_push_op *op)
 	memcpy(sorted, op->q, op->n * sizeof(*sorted));
 	sort(sorted, op->n, sizeof(*sorted), mmk_queue_cmp, NULL);
 	/* At most MMK_PUSH_MAX_QUEUES (8) lockdep subclasses. */
-	for (i = 0; i < op->n; i++)
+	for (i = 0; i < op->n; i++) {
 		spin_lock_nested(&sorted[i]->lock, i);
+		__release(&sorted[i]->lock);	/* sparse: held until mmk_push_unlock() */
+	}
 }
 
 static void mmk_push_unlock(struct mmk_push_op *op)
 {
 	u32 i;
 
-	for (i = 0; i < op->n; i++)
+	for (i = 0; i < op->n; i++) {
+		__acquire(&op->q[i]->lock);	/* sparse: taken by mmk_push_lock() */
 		spin_unlock(&op->q[i]->lock);
+	}
 }
 
 /* SPEC §9 checks of the message itself, in order; slot->lock held. */
@@ -595,7 +626,7 @@ static int mmk_push_locked(struct mmk_push_op *op)
 	return 0;
 }
 
-/* Wait for room in op->blocked; false when the wait ends without it. */
+/* Wait for room in op->blocked: 0, or -EINTR, or -ENOBUFS at the deadline. */
 static int mmk_push_wait(struct mmk_push_op *op, ktime_t deadline)
 {
 	struct mmk_queue *q = op->blocked;
@@ -616,7 +647,8 @@ static int mmk_push_wait(struct mmk_push_op *op, ktime_t deadline)
 
 static int mmk_push_run(struct mmk_push_op *op)
 {
-	ktime_t deadline = ktime_add_ns(ktime_get(), min_t(u64, op->args->timeout_ns, KTIME_MAX / 2));
+	u64 timeout = min_t(u64, op->args->timeout_ns, KTIME_MAX / 2);
+	ktime_t deadline = ktime_add_ns(ktime_get(), timeout);
 	int ret;
 	u32 i;
 
@@ -888,23 +920,37 @@ static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
 		mmk_read_release(s, &rel);
 }
 
+/* One attempt to pop, and its outcome, for the wait loop. */
+struct mmk_take {
+	struct mmk_session *s;
+	struct mmk_queue *q;
+	bool write;
+	struct mmk_popped *out;
+	int ret;
+};
+
+static bool mmk_take_try(struct mmk_take *t)
+{
+	t->ret = mmk_queue_take(t->s, t->q, t->write, t->out);
+	return t->ret != -EAGAIN;
+}
+
 /* Take one message, waiting for it with MMK_POP_WAIT. */
 static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u64 timeout_ns,
 			struct mmk_popped *out)
 {
-	bool write = flags & MMK_POP_WRITE;
-	int ret = mmk_queue_take(s, q, write, out), wret;
+	struct mmk_take t = { .s = s, .q = q, .write = flags & MMK_POP_WRITE, .out = out };
+	int wret;
 
-	if (ret != -EAGAIN || !(flags & MMK_POP_WAIT))
-		return ret;
+	if (mmk_take_try(&t) || !(flags & MMK_POP_WAIT))
+		return t.ret;
 	if (timeout_ns)
-		wret = wait_event_interruptible_hrtimeout(q->wq,
-			(ret = mmk_queue_take(s, q, write, out)) != -EAGAIN,
-			ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX)));
+		wret = wait_event_interruptible_hrtimeout(q->wq, mmk_take_try(&t),
+							  ns_to_ktime(min_t(u64, timeout_ns,
+									    KTIME_MAX)));
 	else
-		wret = wait_event_interruptible(q->wq,
-			(ret = mmk_queue_take(s, q, write, out)) != -EAGAIN);
-	return wret == -ERESTARTSYS ? -EINTR : ret;
+		wret = wait_event_interruptible(q->wq, mmk_take_try(&t));
+	return wret == -ERESTARTSYS ? -EINTR : t.ret;
 }
 
 static int mmk_pop_check(u32 flags, u64 timeout_ns)
@@ -1046,4 +1092,41 @@ int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args)
 	spin_unlock(&q->lock);
 	fdput(f);
 	return ret;
+}
+
+/* ---- management ----------------------------------------------------------- */
+
+unsigned int mmk_pool_queue_count(struct mmk_pool *pool)
+{
+	unsigned int n;
+
+	mutex_lock(&pool->members_lock);
+	n = pool->nr_queues;
+	mutex_unlock(&pool->members_lock);
+	return n;
+}
+
+/**
+ * mmk_pool_queue_info - describe a queue of a pool, for management
+ * @pool: the pool
+ * @id: in: where to start; out: the id of the queue described
+ * @info: out: the queue
+ *
+ * Return: 0, or -ENOENT if no queue of @pool has an id >= *@id.
+ */
+int mmk_pool_queue_info(struct mmk_pool *pool, u32 *id, struct mmk_queue_info *info)
+{
+	struct mmk_queue *q, *best = NULL;
+
+	mutex_lock(&pool->members_lock);
+	list_for_each_entry(q, &pool->queues, node)
+		if (q->id >= *id && (!best || q->id < best->id))
+			best = q;
+	/* A queue leaves the list under members_lock before it is freed. */
+	if (best) {
+		*id = best->id;
+		mmk_queue_fill_info(best, info);
+	}
+	mutex_unlock(&pool->members_lock);
+	return best ? 0 : -ENOENT;
 }

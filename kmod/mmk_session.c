@@ -3,7 +3,10 @@
  * Sessions: one per open file of /dev/mmk.  A session is bound to at most
  * one pool, and owns the guards it takes on that pool's slots.
  */
+#include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 
 #include "mmk_internal.h"
@@ -14,6 +17,12 @@ struct mmk_session *mmk_session_new(struct address_space *mapping)
 
 	if (!s)
 		return NULL;
+	s->tag = kzalloc(sizeof(*s->tag), GFP_KERNEL_ACCOUNT);
+	if (!s->tag) {
+		kfree(s);
+		return NULL;
+	}
+	kref_init(&s->tag->ref);
 	s->mapping = mapping;
 	mutex_init(&s->bind_lock);
 	atomic_set(&s->nr_guards, 0);
@@ -36,6 +45,13 @@ int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool)
 	if (!holds)
 		return -ENOMEM;
 	s->holds = holds;
+	s->pid = get_pid(task_tgid(current));
+	s->uid = current_fsuid();
+	get_task_comm(s->comm, current);
+	mutex_lock(&pool->members_lock);
+	s->id = ++pool->next_session_id;
+	list_add_tail(&s->pool_node, &pool->session_list);
+	mutex_unlock(&pool->members_lock);
 	atomic_inc(&pool->sessions);
 	/* Publish holds before the pool; pairs with mmk_session_pool(). */
 	smp_store_release(&s->pool, pool);
@@ -53,10 +69,82 @@ void mmk_session_destroy(struct mmk_session *s)
 
 	if (pool) {
 		mmk_slots_drop_session(s);
+		mutex_lock(&pool->members_lock);
+		list_del(&s->pool_node);
+		mutex_unlock(&pool->members_lock);
 		atomic_dec(&pool->sessions);
 		mmk_pool_put(pool);
+		put_pid(s->pid);
 	}
+	mmk_session_tag_put(s->tag);
 	kvfree(s->holds);
 	mutex_destroy(&s->bind_lock);
 	kfree(s);
+}
+
+static void mmk_session_tag_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct mmk_session_tag, ref));
+}
+
+void mmk_session_tag_put(struct mmk_session_tag *tag)
+{
+	kref_put(&tag->ref, mmk_session_tag_free);
+}
+
+/* Count what @s holds, slot by slot under each slot's lock (a snapshot). */
+static void mmk_session_count(struct mmk_session *s, struct mmk_session_stat *st)
+{
+	struct mmk_pool *pool = s->pool;
+	u32 i, hold;
+
+	for (i = 0; i < pool->capacity; i++) {
+		struct mmk_slot *slot = pool->slots[i];
+
+		if (!READ_ONCE(s->holds[i]))
+			continue;
+		spin_lock(&slot->lock);
+		hold = s->holds[i];
+		st->read_guards += hold & MMK_HOLD_READERS;
+		st->write_guards += !!(hold & MMK_HOLD_WRITE);
+		st->loans += hold & MMK_HOLD_WRITE && slot->loaned;
+		if (slot->given)
+			st->popped += (hold & MMK_HOLD_READERS) + !!(hold & MMK_HOLD_WRITE);
+		spin_unlock(&slot->lock);
+		if (!(i % 1024))
+			cond_resched();
+	}
+}
+
+/**
+ * mmk_pool_session_stat - describe a session of a pool, for management
+ * @pool: the pool
+ * @id: in: where to start; out: the id of the session described
+ * @st: out: the session, ids as seen from the caller's namespaces
+ *
+ * Return: 0, or -ENOENT if no session of @pool has an id >= *@id.
+ */
+int mmk_pool_session_stat(struct mmk_pool *pool, u32 *id, struct mmk_session_stat *st)
+{
+	struct mmk_session *s;
+	int ret = -ENOENT;
+
+	memset(st, 0, sizeof(*st));
+	mutex_lock(&pool->members_lock);
+	list_for_each_entry(s, &pool->session_list, pool_node) {
+		if (s->id < *id)
+			continue;
+		*id = s->id;
+		st->id = s->id;
+		st->pid = pid_vnr(s->pid);
+		st->uid = from_kuid_munged(current_user_ns(), s->uid);
+		strscpy(st->comm, s->comm, sizeof(st->comm));
+		st->queues_open = atomic_read(&s->tag->queues_open);
+		/* The session cannot go while members_lock is held. */
+		mmk_session_count(s, st);
+		ret = 0;
+		break;
+	}
+	mutex_unlock(&pool->members_lock);
+	return ret;
 }
