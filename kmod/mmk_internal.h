@@ -252,6 +252,7 @@ bool mmk_session_charge_guard(struct mmk_session *s);
 int mmk_store_prepare(struct mmk_session *s, struct mmk_store *args, u32 *idx,
 		      struct mmk_msg_header *h);
 void mmk_store_publish(struct mmk_pool *pool, u32 idx, const struct mmk_msg_header *h);
+void mmk_slot_set_meta(struct mmk_slot *slot, const struct mmk_msg_header *h);
 void mmk_store_publish_locked(struct mmk_slot *slot, const struct mmk_msg_header *h);
 void mmk_store_unpublish_locked(struct mmk_slot *slot);
 void mmk_store_abort(struct mmk_pool *pool, u32 idx);
@@ -271,7 +272,7 @@ bool mmk_slot_orphaned_locked(struct mmk_slot *slot);
 void mmk_slot_recycle(struct mmk_pool *pool, u32 idx);
 void mmk_slot_unqueue(struct mmk_pool *pool, u32 idx);
 
-/* Queues (mmk_queue.c) */
+/* Queues (mmk_queue.c, mmk_push.c, mmk_pop.c) */
 struct mmk_queue;
 int mmk_queue_open(struct mmk_session *s, struct mmk_queue_open *args, struct file **file);
 int mmk_push(struct mmk_session *s, struct mmk_push *args);
@@ -280,7 +281,6 @@ int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
 void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct mmk_popped *p);
 int mmk_pop(struct mmk_session *s, struct mmk_pop *args);
 int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args);
-void mmk_pool_queues_init(struct mmk_pool *pool);
 int mmk_pool_queue_info(struct mmk_pool *pool, u32 *id, struct mmk_queue_info *info);
 unsigned int mmk_pool_queue_count(struct mmk_pool *pool);
 

@@ -125,7 +125,10 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	spin_lock_init(&pool->free_lock);
 	init_rwsem(&pool->window_lock);
 	init_waitqueue_head(&pool->wq);
-	mmk_pool_queues_init(pool);
+	mutex_init(&pool->members_lock);
+	INIT_LIST_HEAD(&pool->queues);
+	INIT_LIST_HEAD(&pool->session_list);
+	ida_init(&pool->queue_ida);
 
 	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), MMK_GFP_USER_SIZED);
 	if (!pool->slots)

@@ -3,6 +3,10 @@
  * Queues: bounded FIFOs of tokens of one pool, with an admission policy
  * (SPEC §9; the uAPI is in uapi/linux/mmk.h, the design in docs/DESIGN.md).
  *
+ * This file holds the queue object: its ring, its files, open and lookup,
+ * and listings; admission and push are in mmk_push.c, pop and peek in
+ * mmk_pop.c.
+ *
  * A queue is a file of its own.  It holds slot indices in a ring, and a
  * bitmap of the slots it holds: a message is in a queue at most once, and
  * a queued message cannot be freed or rewritten, so its slot index names
@@ -14,46 +18,13 @@
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/ktime.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/uaccess.h>
 
 #include "mmk_internal.h"
 #include "mmk_compat.h"
-
-struct mmk_queue {
-	struct kref ref;		/* one per open file */
-	struct mmk_pool *pool;		/* a reference held for the queue's life */
-	struct list_head node;		/* in pool->queues, under pool->members_lock */
-	u32 id;
-	u32 policy;
-	u32 cap_items;
-	u32 soft_items;
-	u64 cap_bytes;
-	u64 soft_bytes;
-	char name[MMK_NAME_MAX];
-
-	/*
-	 * Protects everything below.  Outer to slot->lock and pool->free_lock;
-	 * a push to several queues nests their locks in address order.
-	 */
-	spinlock_t lock;
-	u32 *ring;			/* cap_items slot indices */
-	u32 head;			/* ring index of the oldest message */
-	u32 items;
-	u32 high_items;
-	u64 bytes;
-	unsigned long *member;		/* one bit per slot of the pool */
-	u64 pushes;
-	u64 pops;
-	u64 rejected;
-	u64 drops[MMK_DROP_REASONS];
-
-	/* Pops and Block pushes wait here, and poll. */
-	wait_queue_head_t wq;
-};
+#include "mmk_queue.h"
 
 static const struct file_operations mmk_queue_fops;
 
@@ -63,17 +34,9 @@ struct mmk_queue_file {
 	struct mmk_session_tag *tag;
 };
 
-void mmk_pool_queues_init(struct mmk_pool *pool)
-{
-	mutex_init(&pool->members_lock);
-	INIT_LIST_HEAD(&pool->queues);
-	ida_init(&pool->queue_ida);
-	INIT_LIST_HEAD(&pool->session_list);
-}
-
 /* ---- occupancy ------------------------------------------------------------ */
 
-static u32 mmk_queue_watermark(const struct mmk_queue *q)
+u32 mmk_queue_watermark(const struct mmk_queue *q)
 {
 	lockdep_assert_held(&q->lock);
 	if (q->items >= q->cap_items || (q->cap_bytes && q->bytes >= q->cap_bytes))
@@ -83,14 +46,14 @@ static u32 mmk_queue_watermark(const struct mmk_queue *q)
 	return MMK_WM_BELOW_SOFT;
 }
 
-static u32 mmk_queue_at(const struct mmk_queue *q, u32 n)
+u32 mmk_queue_at(const struct mmk_queue *q, u32 n)
 {
 	u32 pos = q->head + n;
 
 	return q->ring[pos >= q->cap_items ? pos - q->cap_items : pos];
 }
 
-static void mmk_queue_append(struct mmk_queue *q, u32 idx, u32 size)
+void mmk_queue_append(struct mmk_queue *q, u32 idx, u32 size)
 {
 	u32 pos = q->head + q->items;
 
@@ -103,7 +66,7 @@ static void mmk_queue_append(struct mmk_queue *q, u32 idx, u32 size)
 }
 
 /* Take the oldest entry off the ring; the slot's queue count is the caller's. */
-static u32 mmk_queue_remove_head(struct mmk_queue *q)
+u32 mmk_queue_remove_head(struct mmk_queue *q)
 {
 	u32 idx = q->ring[q->head];
 
@@ -115,7 +78,7 @@ static u32 mmk_queue_remove_head(struct mmk_queue *q)
 }
 
 /* Put a popped entry back in front (it was removed by this call). */
-static bool mmk_queue_unpop(struct mmk_queue *q, u32 idx)
+bool mmk_queue_unpop(struct mmk_queue *q, u32 idx)
 {
 	if (q->items == q->cap_items)
 		return false;
@@ -129,81 +92,16 @@ static bool mmk_queue_unpop(struct mmk_queue *q, u32 idx)
 }
 
 /* Drop the oldest message for @reason; it is freed if nothing else holds it. */
-static void mmk_queue_drop_head(struct mmk_queue *q, unsigned int reason)
+void mmk_queue_drop_head(struct mmk_queue *q, unsigned int reason)
 {
 	mmk_slot_unqueue(q->pool, mmk_queue_remove_head(q));
 	q->drops[reason]++;
 }
 
-static void mmk_queue_wake(struct mmk_queue *q, __poll_t events)
+void mmk_queue_wake(struct mmk_queue *q, __poll_t events)
 {
 	if (wq_has_sleeper(&q->wq))
 		wake_up_interruptible_poll(&q->wq, events);
-}
-
-/* ---- admission ------------------------------------------------------------ */
-
-enum mmk_admit {
-	MMK_ADMIT,		/* take it, after evicting @evict messages */
-	MMK_ADMIT_DROP,		/* a success: the message is dropped */
-	MMK_ADMIT_FULL,		/* -ENOBUFS */
-	MMK_ADMIT_BLOCK,	/* wait for room, or -ENOBUFS */
-};
-
-/* Messages DropOldest evicts at the hard cap: until below both hard caps. */
-static u32 mmk_queue_evictions(const struct mmk_queue *q)
-{
-	u64 bytes = q->bytes;
-	u32 n = 0;
-
-	while (n < q->items && (q->items - n >= q->cap_items ||
-				(q->cap_bytes && bytes >= q->cap_bytes))) {
-		bytes -= q->pool->slots[mmk_queue_at(q, n)]->payload_size;
-		n++;
-	}
-	return n;
-}
-
-/*
- * SPEC §9 admission, decided on the occupancy before the push, as limen's
- * EdgePolicy::decide does.  A message larger than the byte cap can never
- * fit, whatever the occupancy.
- */
-static enum mmk_admit mmk_queue_decide(const struct mmk_queue *q, u32 size, u8 qos, u32 *evict)
-{
-	u32 wm = mmk_queue_watermark(q);
-
-	*evict = 0;
-	if (q->cap_bytes && size > q->cap_bytes)
-		return MMK_ADMIT_FULL;
-	if (wm == MMK_WM_BELOW_SOFT)
-		return MMK_ADMIT;
-	switch (q->policy) {
-	case MMK_QUEUE_DROP_NEWEST:
-		return MMK_ADMIT_DROP;
-	case MMK_QUEUE_DROP_OLDEST:
-		*evict = wm == MMK_WM_AT_HARD ? mmk_queue_evictions(q) : 1;
-		return MMK_ADMIT;
-	case MMK_QUEUE_BLOCK:
-		return MMK_ADMIT_BLOCK;
-	case MMK_QUEUE_QOS:
-		if (wm == MMK_WM_AT_HARD)
-			return MMK_ADMIT_FULL;
-		return qos == MMK_QOS_LATENCY_CRITICAL ? MMK_ADMIT : MMK_ADMIT_DROP;
-	default:
-		return MMK_ADMIT_FULL;
-	}
-}
-
-/* Below the soft caps: every policy admits a push without dropping. */
-static bool mmk_queue_has_room(struct mmk_queue *q)
-{
-	bool room;
-
-	spin_lock(&q->lock);
-	room = mmk_queue_watermark(q) == MMK_WM_BELOW_SOFT;
-	spin_unlock(&q->lock);
-	return room;
 }
 
 /* ---- queue descriptors ------------------------------------------------------ */
@@ -456,7 +354,7 @@ fail:
 /* ---- the queue a descriptor names ------------------------------------------ */
 
 /* -EBADF if @fd is no descriptor, -EINVAL if not a queue, -EXDEV if another pool's. */
-static int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct mmk_queue **q)
+int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct mmk_queue **q)
 {
 	*f = fdget(fd);
 	if (!fd_file(*f))
@@ -471,627 +369,6 @@ static int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct m
 		return -EXDEV;
 	}
 	return 0;
-}
-
-/* ---- push ------------------------------------------------------------------- */
-
-/* One push: its queues, locked together in address order. */
-struct mmk_push_op {
-	struct mmk_session *s;
-	struct mmk_push *args;
-	struct mmk_write_op *wop;	/* COMMIT: this session's write guard */
-	const struct mmk_msg_header *store;	/* STORE: the slot's new message */
-	struct mmk_queue *q[MMK_PUSH_MAX_QUEUES];
-	struct fd f[MMK_PUSH_MAX_QUEUES];
-	u32 n;
-	u32 idx;
-	u32 gen;
-	struct mmk_queue *blocked;	/* out: the queue to wait on */
-};
-
-static int mmk_queue_cmp(const void *a, const void *b)
-{
-	const struct mmk_queue *x = *(const struct mmk_queue * const *)a;
-	const struct mmk_queue *y = *(const struct mmk_queue * const *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void mmk_push_lock(struct mmk_push_op *op)
-{
-	struct mmk_queue *sorted[MMK_PUSH_MAX_QUEUES];
-	u32 i;
-
-	memcpy(sorted, op->q, op->n * sizeof(*sorted));
-	sort(sorted, op->n, sizeof(*sorted), mmk_queue_cmp, NULL);
-	/* At most MMK_PUSH_MAX_QUEUES (8) lockdep subclasses. */
-	for (i = 0; i < op->n; i++) {
-		spin_lock_nested(&sorted[i]->lock, i);
-		__release(&sorted[i]->lock);	/* sparse: held until mmk_push_unlock() */
-	}
-}
-
-static void mmk_push_unlock(struct mmk_push_op *op)
-{
-	u32 i;
-
-	for (i = 0; i < op->n; i++) {
-		__acquire(&op->q[i]->lock);	/* sparse: taken by mmk_push_lock() */
-		spin_unlock(&op->q[i]->lock);
-	}
-}
-
-/* SPEC §9 checks of the message itself, in order; slot->lock held. */
-static int mmk_push_check_slot(struct mmk_push_op *op, struct mmk_slot *slot)
-{
-	u32 i;
-	int ret;
-
-	lockdep_assert_held(&slot->lock);
-	ret = mmk_slot_check(slot, op->gen);
-	if (ret)
-		return ret;
-	if (slot->poisoned)
-		return -EOWNERDEAD;
-	if (!op->wop && slot->writer)
-		return -EBUSY;
-	for (i = 0; i < op->n; i++)
-		if (test_bit(op->idx, op->q[i]->member))
-			return -EINPROGRESS;
-	return 0;
-}
-
-/* Decide for every queue; all or nothing.  Queues and slot locked. */
-static int mmk_push_decide(struct mmk_push_op *op, struct mmk_slot *slot,
-			   enum mmk_admit *admit, u32 *evict)
-{
-	bool wait = op->args->flags & MMK_PUSH_WAIT;
-	int ret = 0;
-	u32 i;
-
-	for (i = 0; i < op->n; i++) {
-		admit[i] = mmk_queue_decide(op->q[i], slot->payload_size, slot->qos, &evict[i]);
-		if (admit[i] == MMK_ADMIT_BLOCK && wait && !op->blocked)
-			op->blocked = op->q[i];
-		else if (admit[i] == MMK_ADMIT_FULL || admit[i] == MMK_ADMIT_BLOCK)
-			ret = -ENOBUFS;
-	}
-	if (ret) {
-		op->blocked = NULL;
-		for (i = 0; i < op->n; i++)
-			if (admit[i] == MMK_ADMIT_FULL || admit[i] == MMK_ADMIT_BLOCK)
-				op->q[i]->rejected++;
-	}
-	return op->blocked ? -EAGAIN : ret;
-}
-
-/* Give the message to every queue that admits it; queues and slot locked. */
-static void mmk_push_give(struct mmk_push_op *op, struct mmk_slot *slot,
-			  const enum mmk_admit *admit)
-{
-	u32 i;
-
-	for (i = 0; i < op->n; i++) {
-		if (admit[i] == MMK_ADMIT_DROP) {
-			op->args->dropped |= BIT(i);
-			op->q[i]->drops[op->q[i]->policy == MMK_QUEUE_QOS ?
-					MMK_DROP_QOS : MMK_DROP_NEWEST]++;
-			continue;
-		}
-		mmk_queue_append(op->q[i], op->idx, slot->payload_size);
-		slot->queued++;
-	}
-	slot->given = true;
-	if (op->wop)
-		mmk_write_publish_locked(op->s->pool, slot, op->wop);
-}
-
-/*
- * One attempt, with every queue locked: 0 (given), -EAGAIN (wait on
- * op->blocked and try again), or the error.
- */
-static int mmk_push_locked(struct mmk_push_op *op)
-{
-	struct mmk_pool *pool = op->s->pool;
-	struct mmk_slot *slot = pool->slots[op->idx];
-	enum mmk_admit admit[MMK_PUSH_MAX_QUEUES];
-	u32 evict[MMK_PUSH_MAX_QUEUES], i;
-	bool orphan = false;
-	int ret;
-
-	spin_lock(&slot->lock);
-	if (op->store)
-		mmk_store_publish_locked(slot, op->store);
-	ret = mmk_push_check_slot(op, slot);
-	if (!ret)
-		ret = mmk_push_decide(op, slot, admit, evict);
-	if (!ret) {
-		mmk_push_give(op, slot, admit);
-		orphan = mmk_slot_orphaned_locked(slot);
-	} else if (op->store) {
-		mmk_store_unpublish_locked(slot);
-	}
-	spin_unlock(&slot->lock);
-	if (ret)
-		return ret;
-
-	/* Other slots: evicted messages go after this one's lock is dropped. */
-	for (i = 0; i < op->n; i++) {
-		op->args->evicted += evict[i];
-		while (evict[i]--)
-			mmk_queue_drop_head(op->q[i], MMK_DROP_OLDEST);
-	}
-	if (orphan)
-		mmk_slot_recycle(pool, op->idx);
-	return 0;
-}
-
-/* Wait for room in op->blocked: 0, or -EINTR, or -ENOBUFS at the deadline. */
-static int mmk_push_wait(struct mmk_push_op *op, ktime_t deadline)
-{
-	struct mmk_queue *q = op->blocked;
-	ktime_t left;
-	int ret;
-
-	op->blocked = NULL;
-	if (!op->args->timeout_ns)
-		return wait_event_interruptible(q->wq, mmk_queue_has_room(q)) ? -EINTR : 0;
-	left = ktime_sub(deadline, ktime_get());
-	if (ktime_to_ns(left) <= 0)
-		return -ENOBUFS;
-	ret = wait_event_interruptible_hrtimeout(q->wq, mmk_queue_has_room(q), left);
-	if (ret == -ERESTARTSYS)
-		return -EINTR;
-	return ret ? -ENOBUFS : 0;
-}
-
-static int mmk_push_run(struct mmk_push_op *op)
-{
-	u64 timeout = min_t(u64, op->args->timeout_ns, KTIME_MAX / 2);
-	ktime_t deadline = ktime_add_ns(ktime_get(), timeout);
-	int ret;
-	u32 i;
-
-	for (;;) {
-		op->args->dropped = 0;
-		op->args->evicted = 0;
-		mmk_push_lock(op);
-		ret = mmk_push_locked(op);
-		mmk_push_unlock(op);
-		if (ret != -EAGAIN)
-			break;
-		ret = mmk_push_wait(op, deadline);
-		if (ret)
-			return ret;
-	}
-	if (!ret)
-		for (i = 0; i < op->n; i++)
-			if (!(op->args->dropped & BIT(i)))
-				mmk_queue_wake(op->q[i], EPOLLIN | EPOLLRDNORM);
-	return ret;
-}
-
-static int mmk_push_check_args(const struct mmk_push *args)
-{
-	u32 flags = args->flags, i;
-
-	if (flags & ~MMK_PUSH_FLAGS_ALL || args->__reserved ||
-	    (flags & MMK_PUSH_STORE && flags & MMK_PUSH_COMMIT))
-		return -EINVAL;
-	if (!args->nr_queues || args->nr_queues > MMK_PUSH_MAX_QUEUES)
-		return -EINVAL;
-	for (i = args->nr_queues; i < MMK_PUSH_MAX_QUEUES; i++)
-		if (args->queue_fds[i])
-			return -EINVAL;
-	if (!(flags & MMK_PUSH_WAIT) && args->timeout_ns)
-		return -EINVAL;
-	if (!(flags & (MMK_PUSH_STORE | MMK_PUSH_COMMIT)) &&
-	    (args->header || args->payload || args->payload_size))
-		return -EINVAL;
-	return 0;
-}
-
-static void mmk_push_put_queues(struct mmk_push_op *op)
-{
-	while (op->n)
-		fdput(op->f[--op->n]);
-}
-
-/* Look up the queues: distinct, all of this session's pool. */
-static int mmk_push_get_queues(struct mmk_push_op *op)
-{
-	u32 i;
-	int ret;
-
-	for (op->n = 0; op->n < op->args->nr_queues; op->n++) {
-		ret = mmk_queue_fdget(op->s, op->args->queue_fds[op->n], &op->f[op->n],
-				      &op->q[op->n]);
-		if (ret)
-			goto fail;
-		for (i = 0; i < op->n; i++) {
-			if (op->q[i] == op->q[op->n]) {
-				fdput(op->f[op->n]);
-				ret = -EINVAL;
-				goto fail;
-			}
-		}
-	}
-	return 0;
-fail:
-	mmk_push_put_queues(op);
-	return ret;
-}
-
-/*
- * MMK_PUSH_STORE: fill a free slot, then publish it and push it in one
- * step under the slot's lock, so nobody sees the message unless a queue
- * took it; a refused store-and-push gives the slot back unseen.
- */
-static int mmk_push_store(struct mmk_push_op *op)
-{
-	struct mmk_push *args = op->args;
-	struct mmk_store st = {
-		.header = args->header,
-		.payload = args->payload,
-		.payload_size = args->payload_size,
-	};
-	struct mmk_msg_header h;
-	int ret;
-
-	ret = mmk_store_prepare(op->s, &st, &op->idx, &h);
-	if (ret)
-		return ret;
-	mmk_token_parse(op->s->pool, st.token, &op->idx, &op->gen);
-	op->store = &h;
-	ret = mmk_push_run(op);
-	if (ret) {
-		mmk_store_abort(op->s->pool, op->idx);
-		args->token = MMK_TOKEN_INVALID;
-		return ret;
-	}
-	atomic64_inc(&op->s->pool->stores);
-	args->token = st.token;
-	return 0;
-}
-
-/* MMK_PUSH_COMMIT: commit this session's write guard, then push it. */
-static int mmk_push_commit(struct mmk_push_op *op)
-{
-	struct mmk_push *args = op->args;
-	struct mmk_release rel = {
-		.token = args->token,
-		.flags = MMK_RELEASE_COMMIT,
-		.payload_size = args->payload_size,
-		.header = args->header,
-		.payload = args->payload,
-	};
-	struct mmk_write_op wop;
-	int ret;
-
-	ret = mmk_write_begin(op->s, &rel, &wop);
-	if (ret)
-		return ret;
-	op->wop = &wop;
-	op->idx = wop.idx;
-	op->gen = wop.gen;
-	ret = mmk_push_run(op);
-	if (ret)
-		return mmk_write_end(op->s, &wop, ret);	/* the guard stays held */
-	atomic_dec(&op->s->nr_guards);
-	mmk_pool_wake(op->s->pool);
-	return 0;
-}
-
-/**
- * mmk_push - give a message to one or several queues (MMK_IOC_PUSH)
- * @s: the session
- * @args: push arguments; token (STORE), dropped and evicted are set
- *
- * A stored message is published before the push, but its token reaches
- * nobody before the push is decided, so a refused store-and-push is
- * undone as if it never happened.
- */
-int mmk_push(struct mmk_session *s, struct mmk_push *args)
-{
-	struct mmk_push_op op = { .s = s, .args = args };
-	int ret;
-
-	args->dropped = 0;
-	args->evicted = 0;
-	ret = mmk_push_check_args(args);
-	if (ret)
-		return ret;
-	ret = mmk_push_get_queues(&op);
-	if (ret)
-		return ret;
-	if (args->flags & MMK_PUSH_STORE) {
-		ret = mmk_push_store(&op);
-	} else if (args->flags & MMK_PUSH_COMMIT) {
-		ret = mmk_push_commit(&op);
-	} else {
-		ret = mmk_token_parse(s->pool, args->token, &op.idx, &op.gen);
-		if (!ret)
-			ret = mmk_push_run(&op);
-	}
-	mmk_push_put_queues(&op);
-	return ret;
-}
-
-/* ---- pop -------------------------------------------------------------------- */
-
-static bool mmk_slot_expired(const struct mmk_slot *slot, u64 now)
-{
-	return slot->has_deadline && slot->deadline_ns < now;
-}
-
-/* Turn the queue's hold on the head message into a guard of @s; locks held. */
-static int mmk_pop_guard_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx,
-				bool write, struct mmk_popped *out)
-{
-	lockdep_assert_held(&slot->lock);
-	if (write && (slot->queued > 1 || slot->readers || slot->writer))
-		return -EBUSY;
-	if (!mmk_session_charge_guard(s))
-		return -EDQUOT;
-	slot->queued--;
-	if (write) {
-		slot->writer = true;
-		s->holds[idx] |= MMK_HOLD_WRITE;
-	} else {
-		slot->readers++;
-		s->holds[idx]++;
-	}
-	out->token = mmk_token_make(s->pool, slot->gen, idx);
-	out->offset = (u64)idx * s->pool->slot_size;
-	out->payload_size = slot->payload_size;
-	out->__reserved = 0;
-	return 0;
-}
-
-/* Take the oldest message of @q as a guard of @s: 0, -EAGAIN if none, or an error. */
-static int mmk_queue_take(struct mmk_session *s, struct mmk_queue *q, bool write,
-			  struct mmk_popped *out)
-{
-	u64 now = q->policy == MMK_QUEUE_QOS ? ktime_get_ns() : 0;
-	bool removed = false;
-	struct mmk_slot *slot;
-	int ret = -EAGAIN;
-	u32 idx;
-
-	spin_lock(&q->lock);
-	while (q->items) {
-		idx = q->ring[q->head];
-		slot = s->pool->slots[idx];
-		if (now && mmk_slot_expired(slot, now)) {
-			mmk_queue_drop_head(q, MMK_DROP_DEADLINE);
-			removed = true;
-			continue;
-		}
-		spin_lock(&slot->lock);
-		ret = mmk_pop_guard_locked(s, slot, idx, write, out);
-		spin_unlock(&slot->lock);
-		if (!ret) {
-			mmk_queue_remove_head(q);
-			q->pops++;
-			removed = true;
-		}
-		break;
-	}
-	spin_unlock(&q->lock);
-	if (removed)
-		mmk_queue_wake(q, EPOLLOUT | EPOLLWRNORM);
-	return ret;
-}
-
-/* Give back a popped message whose result could not be written out. */
-static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
-			     const struct mmk_popped *p, bool write)
-{
-	struct mmk_release rel = { .token = p->token };
-	struct mmk_slot *slot;
-	bool back = false;
-	u32 idx, gen;
-
-	mmk_token_parse(s->pool, p->token, &idx, &gen);
-	slot = s->pool->slots[idx];
-	spin_lock(&q->lock);
-	spin_lock(&slot->lock);
-	if (mmk_queue_unpop(q, idx)) {
-		slot->queued++;
-		if (write) {
-			slot->writer = false;
-			s->holds[idx] &= ~MMK_HOLD_WRITE;
-		} else {
-			slot->readers--;
-			s->holds[idx]--;
-		}
-		back = true;
-	}
-	spin_unlock(&slot->lock);
-	spin_unlock(&q->lock);
-	if (back) {
-		atomic_dec(&s->nr_guards);
-		return;
-	}
-	/* No room left to put it back: release it as if it had been read. */
-	if (write)
-		mmk_write_release(s, &rel);
-	else
-		mmk_read_release(s, &rel);
-}
-
-/* One attempt to pop, and its outcome, for the wait loop. */
-struct mmk_take {
-	struct mmk_session *s;
-	struct mmk_queue *q;
-	bool write;
-	struct mmk_popped *out;
-	int ret;
-};
-
-static bool mmk_take_try(struct mmk_take *t)
-{
-	t->ret = mmk_queue_take(t->s, t->q, t->write, t->out);
-	return t->ret != -EAGAIN;
-}
-
-/* Take one message, waiting for it with MMK_POP_WAIT. */
-static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u64 timeout_ns,
-			struct mmk_popped *out)
-{
-	struct mmk_take t = { .s = s, .q = q, .write = flags & MMK_POP_WRITE, .out = out };
-	int wret;
-
-	if (mmk_take_try(&t) || !(flags & MMK_POP_WAIT))
-		return t.ret;
-	if (timeout_ns)
-		wret = wait_event_interruptible_hrtimeout(q->wq, mmk_take_try(&t),
-							  ns_to_ktime(min_t(u64, timeout_ns,
-									    KTIME_MAX)));
-	else
-		wret = wait_event_interruptible(q->wq, mmk_take_try(&t));
-	return wret == -ERESTARTSYS ? -EINTR : t.ret;
-}
-
-static int mmk_pop_check(u32 flags, u64 timeout_ns)
-{
-	if (flags & ~MMK_POP_FLAGS_ALL)
-		return -EINVAL;
-	if (!(flags & MMK_POP_WAIT) && timeout_ns)
-		return -EINVAL;
-	return 0;
-}
-
-/**
- * mmk_pop_one - pop one message (a batch's POP op)
- * @s: the session
- * @queue_fd: the queue
- * @flags: MMK_POP_*
- * @timeout_ns: with MMK_POP_WAIT, longest wait (0: none)
- * @out: the message taken
- *
- * The caller undoes it with mmk_pop_undo() if @out cannot be written back.
- */
-int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
-		struct mmk_popped *out)
-{
-	struct mmk_queue *q;
-	struct fd f;
-	int ret;
-
-	ret = mmk_pop_check(flags, timeout_ns);
-	if (ret)
-		return ret;
-	ret = mmk_queue_fdget(s, queue_fd, &f, &q);
-	if (ret)
-		return ret;
-	ret = mmk_pop_wait(s, q, flags, timeout_ns, out);
-	fdput(f);
-	return ret;
-}
-
-/**
- * mmk_pop - take up to args->max messages (MMK_IOC_POP)
- * @s: the session
- * @args: pop arguments; count is set
- *
- * Each message is written out before the next is taken.  One that cannot
- * be written out is put back in front of the queue (or, if a push took
- * its room meanwhile, released as if read) and the call fails with
- * -EFAULT, keeping the ones already written.
- */
-int mmk_pop(struct mmk_session *s, struct mmk_pop *args)
-{
-	struct mmk_popped __user *uent = u64_to_user_ptr(args->entries);
-	bool write = args->flags & MMK_POP_WRITE;
-	struct mmk_popped p;
-	struct mmk_queue *q;
-	struct fd f;
-	int ret;
-
-	args->count = 0;
-	ret = mmk_pop_check(args->flags, args->timeout_ns);
-	if (ret)
-		return ret;
-	if (!args->max || args->max > READ_ONCE(mmk_max_batch_ops))
-		return -EINVAL;
-	ret = mmk_queue_fdget(s, args->queue_fd, &f, &q);
-	if (ret)
-		return ret;
-
-	ret = mmk_pop_wait(s, q, args->flags, args->timeout_ns, &p);
-	while (!ret) {
-		if (copy_to_user(uent + args->count, &p, sizeof(p))) {
-			mmk_queue_untake(s, q, &p, write);
-			ret = -EFAULT;
-			break;
-		}
-		if (++args->count == args->max)
-			break;
-		ret = mmk_queue_take(s, q, write, &p);
-	}
-	fdput(f);
-	/* Stopping at an empty queue, or a write pop at a shared message, is fine. */
-	return args->count && ret != -EFAULT ? 0 : ret;
-}
-
-/**
- * mmk_pop_undo - give back what mmk_pop_one() took
- * @s: the session
- * @queue_fd: the queue it came from
- * @flags: MMK_POP_* of the pop
- * @p: the message
- */
-void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct mmk_popped *p)
-{
-	struct mmk_release rel = { .token = p->token };
-	struct mmk_queue *q;
-	struct fd f;
-
-	if (!mmk_queue_fdget(s, queue_fd, &f, &q)) {
-		mmk_queue_untake(s, q, p, flags & MMK_POP_WRITE);
-		fdput(f);
-	} else if (flags & MMK_POP_WRITE) {
-		mmk_write_release(s, &rel);
-	} else {
-		mmk_read_release(s, &rel);
-	}
-}
-
-/* ---- peek ------------------------------------------------------------------- */
-
-int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args)
-{
-	struct mmk_slot *slot;
-	struct mmk_queue *q;
-	struct fd f;
-	int ret;
-	u32 idx;
-
-	if (args->__reserved[0] || args->__reserved[1] || args->__reserved[2] ||
-	    args->__reserved2)
-		return -EINVAL;
-	ret = mmk_queue_fdget(s, args->queue_fd, &f, &q);
-	if (ret)
-		return ret;
-
-	spin_lock(&q->lock);
-	if (args->index < q->items) {
-		idx = mmk_queue_at(q, args->index);
-		slot = s->pool->slots[idx];
-		/* Queued: the slot's message and its metadata cannot change. */
-		args->token = mmk_token_make(s->pool, slot->gen, idx);
-		args->offset = (u64)idx * s->pool->slot_size;
-		args->payload_size = slot->payload_size;
-		args->qos = slot->qos;
-		args->msg_flags = slot->has_deadline ? MMK_MSG_HAS_DEADLINE : 0;
-		args->deadline_ns = slot->has_deadline ? slot->deadline_ns : 0;
-	} else {
-		ret = -EAGAIN;
-	}
-	spin_unlock(&q->lock);
-	fdput(f);
-	return ret;
 }
 
 /* ---- management ----------------------------------------------------------- */

@@ -95,7 +95,7 @@ static int mmk_header_import(const struct mmk_pool *pool, struct mmk_msg_header 
 }
 
 /* Record what queues decide on: the kernel's copy of a checked header. */
-static void mmk_slot_set_meta(struct mmk_slot *slot, const struct mmk_msg_header *h)
+void mmk_slot_set_meta(struct mmk_slot *slot, const struct mmk_msg_header *h)
 {
 	lockdep_assert_held(&slot->lock);
 	slot->payload_size = h->payload_size;

@@ -12,9 +12,9 @@
 #          benchmarks' behaviour test (mmk_bench --smoke), rmmod, then a
 #          scan of dmesg.
 #          The last line printed is "N passed, N failed[, N skipped]".
-#   demo   insmod, the demo with its default arguments, 'mmkctl list' taken
-#          while the demo's pool exists and the events 'mmkctl monitor' saw,
-#          rmmod.
+#   demo   insmod, the demo with its default arguments, 'mmkctl list' and
+#          'mmkctl show' of the demo's pool (its queue and sessions) taken
+#          while the pool exists, the events 'mmkctl monitor' saw, rmmod.
 #   bench  insmod, mmk_bench and mmk_bench_micro (bench/), rmmod; their
 #          results are lines starting "MMK-CSV " and "MMK-TAB " in the log,
 #          which bench/report.sh extracts.
@@ -361,7 +361,7 @@ run_demo() {
 		result not-ok demo "exit=$rc"
 	fi
 }
-# The typed-payload example: one producer, two consumers, a named pool.
+# The typed-payload example: a fan-out and a chain of stages over queues.
 run_sensor_frames() {
 	if [ ! -x /sensor_frames ]; then
 		result ok sensor_frames "SKIP /sensor_frames not built"
@@ -412,14 +412,17 @@ run_bench() {
 }
 # Demo mode: the demo, then what mmkctl saw of its pool.  'mmkctl list' is
 # taken while the pool exists and holds messages (polled: the demo says
-# nothing when it starts); 'mmkctl monitor' runs throughout.
+# nothing when it starts), and right after it 'mmkctl show' of the pool,
+# by the name the listing gives (mmk-demo-PID): the demo's queue,
+# demo-tokens, should be in it.  'mmkctl monitor' runs throughout.
+DEMO_QUEUE=demo-tokens
 run_demo_mmkctl() {
 	if [ ! -x /usr/bin/mmkctl ]; then
 		run_demo
 		echo "# mmkctl was not built: no pool listing"
 		return
 	fi
-	rm -f /tmp/mmkctl-list.txt
+	rm -f /tmp/mmkctl-list.txt /tmp/mmkctl-show.txt /tmp/mmkctl-show-name.txt
 	mmkctl monitor >/tmp/mmkctl-monitor.txt 2>&1 &
 	monitor=$!
 	sleep 1		# let it join the group before the demo starts
@@ -431,6 +434,12 @@ run_demo_mmkctl() {
 			esac
 			sleep 0.05
 		done
+		name=$(echo "$out" | awk '{ for (i = 1; i < NF; i++)
+			if ($i == "name" && $(i + 1) ~ /^mmk-demo-/) { print $(i + 1); exit } }')
+		if [ -n "$name" ]; then
+			mmkctl show "$name" >/tmp/mmkctl-show.txt 2>&1
+			echo "$name" >/tmp/mmkctl-show-name.txt
+		fi
 		echo "$out" >/tmp/mmkctl-list.txt
 	) &
 	lister=$!
@@ -442,6 +451,15 @@ run_demo_mmkctl() {
 		cat /tmp/mmkctl-list.txt
 	else
 		echo "# the demo ended before mmkctl list saw its pool"
+	fi
+	if [ -s /tmp/mmkctl-show-name.txt ]; then
+		echo "# mmkctl show $(cat /tmp/mmkctl-show-name.txt) (taken while the demo ran):"
+		cat /tmp/mmkctl-show.txt
+		# An mmkctl without queue listings shows the pool alone.
+		grep -qw "$DEMO_QUEUE" /tmp/mmkctl-show.txt ||
+			echo "# note: this mmkctl show lists no queues: the demo's queue $DEMO_QUEUE is not in it"
+	else
+		echo "# mmkctl show: no pool named mmk-demo-* was listed while the demo ran"
 	fi
 	echo "# mmkctl monitor (during the demo):"
 	cat /tmp/mmkctl-monitor.txt

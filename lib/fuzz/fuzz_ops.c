@@ -8,9 +8,9 @@
  * the releases, free, the typed wrappers of MMK_DEFINE_TYPED, runs of
  * shared guards that reach MMK_GUARDS_MAX, releases of stale copies of
  * guards, calls with NULL arguments, the constructors' checks on other
- * managers, loans published or cancelled, write guards cancelled, and
- * batches of MMK_OP_* up to their first failure).  Every operation is
- * applied to
+ * managers, loans published or cancelled, write guards cancelled,
+ * batches of MMK_OP_* up to their first failure, and runs of queue
+ * operations).  Every operation is applied to
  * a heap manager and to a static manager with the same configuration, and
  * predicted by a small model of SPEC §3-§5 (generations, check order,
  * borrows, guard limits).  After every step:
@@ -25,6 +25,15 @@
  *   - a batch ran every op up to the first failing one, which has the
  *     error its function would return, reported done as the number
  *     before it, and left the ops after it untouched.
+ *
+ * Queue operations (push, fan-out, store-push, commit-push, pop, write
+ * pop, pop of N, peek, peek_at, occupancy and counters, release-push-pop
+ * batches, queues closed with messages inside and made again with another
+ * of the five policies) run on a second pair of managers, heap and
+ * static, in lockstep (lib/tests/queue_lockstep.h): there the two
+ * backends are checked against each other, errors, outcomes, popped
+ * messages, free slots, occupancy and counters, rather than against the
+ * model.
  *
  * Any difference aborts with a description of the step.  Any input is
  * valid.  Build and run it with lib/fuzz/Makefile; lib/fuzz/corpus holds
@@ -47,6 +56,8 @@
 #include <string.h>
 
 #include <mmk/mmk.h>
+
+#include "../tests/queue_lockstep.h"
 
 #define MAX_CAP		16
 #define MAX_PAYLOAD	256
@@ -1313,12 +1324,82 @@ static void finish(struct fz *f)
 		bug(f, "not every slot is free at the end");
 }
 
+/* ---- queues ------------------------------------------------------------------------ */
+
+/*
+ * Queue operations run on a second pair of managers, heap and static, in
+ * lockstep (lib/tests/queue_lockstep.h): the queues' own rules are checked
+ * heap against static, not against the model above.  Made on the first
+ * queue step of an input.
+ */
+#define QFZ_CAP		24
+#define QFZ_PAYLOAD	QLS_PAYLOAD
+static MMK_STATIC_STORAGE(qfz_storage, QFZ_CAP, QFZ_PAYLOAD);
+static MMK_QUEUE_STORAGE(qfz_q0, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qfz_q1, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qfz_q2, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qfz_q3, QLS_ITEMS);
+
+struct qfz {
+	struct mmk_manager *h, *s;
+	struct qls ls;
+	bool on;
+};
+
+static uint32_t qfz_pick(void *ctx, uint32_t n)
+{
+	struct input *in = ctx;
+	uint32_t v = u8(in);
+
+	return n > 256 ? v << 8 | u8(in) : v;
+}
+
+/* Up to 16 queue operations, chosen by the input. */
+static void op_queues(struct fz *f, struct qfz *q, struct input *in)
+{
+	struct mmk_queue_storage *const storage[2][QLS_QUEUES] = {
+		{ NULL },
+		{ MMK_QUEUE_STATIC(qfz_q0), MMK_QUEUE_STATIC(qfz_q1), MMK_QUEUE_STATIC(qfz_q2),
+		  MMK_QUEUE_STATIC(qfz_q3) },
+	};
+	uint32_t n = 1 + u8(in) % 16;
+
+	if (!q->on) {
+		struct mmk_config cfg = { .payload_size = QFZ_PAYLOAD, .capacity = QFZ_CAP,
+					  .payload_type = FZ_TYPE_ID };
+		enum mmk_error eh = mmk_heap_create(&cfg, &q->h);
+		enum mmk_error es = mmk_static_create(MMK_STATIC(qfz_storage), &cfg, &q->s);
+
+		if (eh || es)
+			bug(f, "queue managers: heap %s, static %s", en(eh), en(es));
+		q->on = true;
+		if (!qls_init(&q->ls, q->h, q->s, storage, qfz_pick, in))
+			bug(f, "queues: %s", q->ls.why);
+	}
+	q->ls.ctx = in;
+	while (n--)
+		if (!qls_step(&q->ls))
+			bug(f, "queues: %s", q->ls.why);
+}
+
+static void finish_queues(struct fz *f, struct qfz *q)
+{
+	if (!q->on)
+		return;
+	if (!qls_fini(&q->ls))
+		bug(f, "queues at the end: %s", q->ls.why);
+	mmk_close(q->h);
+	mmk_close(q->s);
+	q->on = false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct held held[MAX_HELD];
 	static struct fz fz;
+	static struct qfz qfz;
 	struct input in = { data, size };
 	struct fz *f = &fz;
 	uint8_t c0 = u8(&in), c1 = u8(&in), c2 = u8(&in), c3 = u8(&in);
@@ -1371,6 +1452,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			case 12:
 				op_release_copy(f, &in, true);
+				break;
+			case 13:
+				op_queues(f, &qfz, &in);
 				break;
 			default:
 				done = false;
@@ -1429,6 +1513,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_counts(f, "a step");
 	}
 	finish(f);
+	finish_queues(f, &qfz);
 	mmk_close(f->h);
 	mmk_close(f->s);
 	return 0;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <mmk/mmk.h>
@@ -33,6 +34,36 @@ enum guard_kind {
 	GUARD_READ,
 	GUARD_HEADER,
 	GUARD_WRITE,
+};
+
+/* What a push gives: a token, a message to store, or a write guard's. */
+enum push_kind {
+	PUSH_TOKEN,
+	PUSH_STORE,
+	PUSH_COMMIT,
+};
+
+/* One push, checked by the front end (queues distinct, open, of @m). */
+struct push_req {
+	struct mmk_queue *const *qs;
+	size_t n;
+	enum push_kind kind;
+	uint64_t token;			/* PUSH_TOKEN, PUSH_COMMIT; out for PUSH_STORE */
+	const struct mmk_header *header;	/* PUSH_STORE */
+	const void *payload;		/* PUSH_STORE */
+	uint32_t size;			/* PUSH_STORE */
+	struct mmk_message *msg;	/* PUSH_COMMIT: the guard's message */
+	void *window;			/* PUSH_COMMIT: the guard's window */
+	bool wait;
+	uint64_t timeout_ns;
+	struct mmk_push_outcome *out;	/* never NULL */
+};
+
+/* One popped message: a guard of the manager. */
+struct popped {
+	uint64_t token;
+	struct mmk_message *msg;
+	void *window;			/* write pops: as acquire's */
 };
 
 struct mmk_ops {
@@ -58,6 +89,17 @@ struct mmk_ops {
 	enum mmk_error (*free)(struct mmk_manager *m, uint64_t token);
 	size_t (*available)(const struct mmk_manager *m);
 	void (*close)(struct mmk_manager *m);
+
+	/* Queues.  @attr NULL: open @name; else create.  *out is set. */
+	enum mmk_error (*queue_open)(struct mmk_manager *m, const struct mmk_queue_attr *attr,
+				     const char *name, struct mmk_queue **out);
+	void (*queue_close)(struct mmk_queue *q);
+	enum mmk_error (*push)(struct mmk_manager *m, struct push_req *r);
+	/* Up to @max (>= 1) messages; *count taken. */
+	enum mmk_error (*pop)(struct mmk_queue *q, bool write, bool wait, uint64_t timeout_ns,
+			      struct popped *out, size_t max, size_t *count);
+	enum mmk_error (*peek)(struct mmk_queue *q, size_t index, struct mmk_queue_entry *e);
+	enum mmk_error (*queue_stats)(struct mmk_queue *q, struct mmk_queue_stats *st);
 };
 
 /*
@@ -67,11 +109,50 @@ struct mmk_ops {
 #define SLOT_GEN(s)	((s)->priv[0])	/* bumped by every store */
 #define SLOT_READERS(s)	((s)->priv[1])	/* read and header guards held */
 #define SLOT_STACK(s)	((s)->priv[2])	/* an entry of the free-slot stack */
-#define SLOT_FLAGS(s)	((s)->priv[3])	/* SLOT_* */
+#define SLOT_FLAGS(s)	((s)->priv[3])	/* SLOT_*, and the queue holds above */
 #define SLOT_READY	0x1U		/* holds a message */
 #define SLOT_WRITER	0x2U		/* a write guard is held */
 #define SLOT_POISONED	0x4U		/* never set: no writer dies apart from its manager */
 #define SLOT_LOANED	0x8U		/* taken by mmk_loan, not yet published */
+#define SLOT_GIVEN	0x10U		/* pushed: freed when nothing holds it */
+#define SLOT_QSHIFT	8		/* queues holding the message, in the bits above */
+#define SLOT_QHOLDS(s)	(SLOT_FLAGS(s) >> SLOT_QSHIFT)
+
+struct cqueue;
+
+/*
+ * A queue handle.  Heap and static: one of the MMK_QUEUE_HANDLES_MAX
+ * handles inside the queue (struct cqueue).  Kernel: allocated, on the
+ * manager's list of open handles.
+ */
+struct mmk_queue {
+	struct mmk_manager *m;
+	struct cqueue *cq;		/* heap, static */
+	int fd;				/* kernel; else -1 */
+	bool open;
+	struct mmk_queue *prev, *next;	/* kernel: the manager's list */
+};
+
+/*
+ * A heap or static queue, inside struct mmk_queue_storage: a ring of
+ * struct mmk_queue_item (priv[0] the token, priv[1] the payload size at
+ * push).
+ */
+struct cqueue {
+	struct mmk_queue handles[MMK_QUEUE_HANDLES_MAX];
+	struct cqueue *next;		/* the manager's queues */
+	struct mmk_queue_storage *storage;
+	struct mmk_queue_item *ring;
+	bool heap;			/* storage allocated by mmk_queue_create */
+	uint32_t nr_handles;
+	uint32_t policy;
+	uint32_t cap_items, soft_items;
+	uint64_t cap_bytes, soft_bytes;
+	uint32_t head, items, high_items;
+	uint64_t bytes;
+	uint64_t pushes, pops, rejected, drops[MMK_DROP_REASONS];
+	char name[MMK_NAME_MAX];
+};
 
 struct core {
 	struct mmk_slot_state *slots;
@@ -79,6 +160,8 @@ struct core {
 	uint32_t nr_free;
 	uint32_t nr_guards;	/* guards held, against MMK_GUARDS_MAX */
 	uint16_t tag;
+	uint32_t nr_queues;
+	struct cqueue *queues;
 	struct mmk_static_storage *storage;	/* static only */
 };
 
@@ -99,6 +182,8 @@ struct kern {
 	const unsigned char *map;
 	size_t map_size;
 	struct kern_slot *slots;	/* capacity entries */
+	pthread_mutex_t qlock;		/* protects queues */
+	struct mmk_queue *queues;	/* open queue handles */
 };
 
 struct mmk_manager {
@@ -125,6 +210,9 @@ extern const struct mmk_ops mmk_kernel_ops;
 enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op);
 enum mmk_error mmk_batch_one_by_one(struct mmk_manager *m, struct mmk_batch_op *ops, size_t n,
 				    size_t *done);
+
+/* mmk.c: mark a write guard not held. */
+void mmk_write_guard_clear(struct mmk_write_guard *g);
 
 /* core.c: header check shared with the kernel's rules. */
 enum mmk_error mmk_header_check(const struct mmk_manager *m, struct mmk_header *h,

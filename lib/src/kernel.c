@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -70,6 +71,12 @@ static enum mmk_error from_errno(int e)
 		return MMK_E_TYPE_MISMATCH;
 	case EDQUOT:
 		return MMK_E_LIMIT;
+	case EINPROGRESS:
+		return MMK_E_QUEUE_OWNED;
+	case ENOBUFS:
+		return MMK_E_QUEUE_FULL;
+	case EAGAIN:
+		return MMK_E_QUEUE_EMPTY;
 	default:
 		errno = e;
 		return MMK_E_SYSTEM;
@@ -271,7 +278,216 @@ static enum mmk_error kern_loan(struct mmk_manager *m, uint64_t *token, struct m
 	return err;
 }
 
-/* Ops per MMK_IOC_BATCH: 256 * 48 bytes of stack. */
+/* ---- queues ------------------------------------------------------------------ */
+
+_Static_assert(MMK_PUSH_MAX_QUEUES == 8 && MMK_DROP_REASONS == 4, "queue limits");
+_Static_assert(MMK_POLICY_REJECT == MMK_QUEUE_REJECT && MMK_POLICY_DROP_NEWEST == MMK_QUEUE_DROP_NEWEST &&
+	       MMK_POLICY_DROP_OLDEST == MMK_QUEUE_DROP_OLDEST && MMK_POLICY_BLOCK == MMK_QUEUE_BLOCK &&
+	       MMK_POLICY_QOS == MMK_QUEUE_QOS, "queue policies");
+_Static_assert(MMK_WATERMARK_BELOW_SOFT == MMK_WM_BELOW_SOFT &&
+	       MMK_WATERMARK_BETWEEN == MMK_WM_BETWEEN && MMK_WATERMARK_AT_HARD == MMK_WM_AT_HARD,
+	       "watermarks");
+
+/* Link a new handle on descriptor @fd into the manager's list. */
+static enum mmk_error kern_queue_handle(struct mmk_manager *m, int fd, struct mmk_queue **out)
+{
+	struct mmk_queue *q = calloc(1, sizeof(*q));
+
+	if (!q) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return MMK_E_SYSTEM;
+	}
+	q->m = m;
+	q->fd = fd;
+	q->open = true;
+	pthread_mutex_lock(&m->kern.qlock);
+	q->next = m->kern.queues;
+	if (q->next)
+		q->next->prev = q;
+	m->kern.queues = q;
+	pthread_mutex_unlock(&m->kern.qlock);
+	*out = q;
+	return MMK_OK;
+}
+
+static enum mmk_error kern_queue_open(struct mmk_manager *m, const struct mmk_queue_attr *a,
+				      const char *name, struct mmk_queue **out)
+{
+	struct mmk_queue_open o = { .flags = MMK_QUEUE_CLOEXEC };
+
+	if (a) {
+		o.flags |= MMK_QUEUE_CREATE;
+		o.policy = a->policy;
+		o.cap_items = a->cap_items;
+		o.soft_items = a->soft_items;
+		o.cap_bytes = a->cap_bytes;
+		o.soft_bytes = a->soft_bytes;
+	}
+	if (name)
+		strcpy(o.name, name);
+	if (ioctl(m->kern.fd, MMK_IOC_QUEUE_OPEN, &o))
+		return from_errno(errno);
+	return kern_queue_handle(m, o.fd, out);
+}
+
+/* Unlink and free a handle; the caller holds qlock. */
+static void kern_queue_drop(struct mmk_queue *q)
+{
+	struct mmk_manager *m = q->m;
+
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		m->kern.queues = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	close(q->fd);
+	free(q);
+}
+
+static void kern_queue_close(struct mmk_queue *q)
+{
+	struct mmk_manager *m = q->m;
+
+	pthread_mutex_lock(&m->kern.qlock);
+	kern_queue_drop(q);
+	pthread_mutex_unlock(&m->kern.qlock);
+}
+
+/* The uAPI fields of a push: one struct for MMK_IOC_PUSH and batch entries. */
+static void kern_push_fields(const struct mmk_manager *m, const struct push_req *r,
+			     __u32 *flags, __u64 *header, __u64 *payload, __u32 *size)
+{
+	static const struct mmk_header zero;
+
+	*flags = r->wait ? MMK_PUSH_WAIT : 0;
+	*header = *payload = 0;
+	*size = 0;
+	if (r->kind == PUSH_STORE) {
+		*flags |= MMK_PUSH_STORE;
+		*header = (uintptr_t)(r->header ? r->header : &zero);
+		*payload = (uintptr_t)r->payload;
+		*size = r->size;
+	} else if (r->kind == PUSH_COMMIT) {
+		*flags |= MMK_PUSH_COMMIT;
+		/* Through a window: commit in place, all zero. */
+		if (!r->window) {
+			*header = (uintptr_t)&r->msg->header;
+			*payload = (uintptr_t)r->msg->payload;
+			*size = r->msg->header.payload_size;
+		}
+	}
+	(void)m;
+}
+
+static enum mmk_error kern_push(struct mmk_manager *m, struct push_req *r)
+{
+	struct mmk_push p = {
+		.token = r->kind == PUSH_STORE ? 0 : r->token,
+		.nr_queues = (uint32_t)r->n,
+		.timeout_ns = r->wait ? r->timeout_ns : 0,
+	};
+
+	kern_push_fields(m, r, &p.flags, &p.header, &p.payload, &p.payload_size);
+	for (size_t i = 0; i < r->n; i++)
+		p.queue_fds[i] = r->qs[i]->fd;
+	if (ioctl(m->kern.fd, MMK_IOC_PUSH, &p))
+		/* ENOENT on a commit: no such write guard held. */
+		return errno == ENOENT ? MMK_E_INVALID : from_errno(errno);
+	if (r->kind == PUSH_STORE)
+		r->token = p.token;
+	r->out->dropped = p.dropped;
+	r->out->evicted = p.evicted;
+	return MMK_OK;
+}
+
+/* A popped message as a guard: in the mapping, or a write view. */
+static enum mmk_error kern_popped(struct mmk_manager *m, bool write, const struct mmk_popped *e,
+				  struct popped *p)
+{
+	struct mmk_guard g = { .token = e->token, .offset = e->offset,
+			       .payload_size = e->payload_size };
+
+	p->token = e->token;
+	p->window = NULL;
+	if (write)
+		return kern_write_view(m, &g, false, &p->msg, &p->window);
+	p->msg = (struct mmk_message *)(uintptr_t)(m->kern.map + e->offset);
+	return MMK_OK;
+}
+
+static enum mmk_error kern_pop(struct mmk_queue *q, bool write, bool wait, uint64_t timeout_ns,
+			       struct popped *out, size_t max, size_t *count)
+{
+	struct mmk_manager *m = q->m;
+	struct mmk_popped e[256];
+	struct mmk_pop p = {
+		.queue_fd = q->fd,
+		.flags = (wait ? MMK_POP_WAIT : 0) | (write ? MMK_POP_WRITE : 0),
+		.timeout_ns = wait ? timeout_ns : 0,
+		.entries = (uintptr_t)e,
+		.max = (uint32_t)(max < 256 ? max : 256),
+	};
+	enum mmk_error err;
+
+	if (ioctl(m->kern.fd, MMK_IOC_POP, &p))
+		return from_errno(errno);
+	for (uint32_t i = 0; i < p.count; i++) {
+		err = kern_popped(m, write, &e[i], &out[i]);
+		if (err)	/* write pops take one: nothing else to give back */
+			return err;
+	}
+	*count = p.count;
+	return MMK_OK;
+}
+
+static enum mmk_error kern_peek(struct mmk_queue *q, size_t index, struct mmk_queue_entry *e)
+{
+	struct mmk_queue_peek p = { .queue_fd = q->fd, .index = (uint32_t)index };
+
+	if (index > UINT32_MAX)
+		return MMK_E_QUEUE_EMPTY;
+	if (ioctl(q->m->kern.fd, MMK_IOC_QUEUE_PEEK, &p))
+		return from_errno(errno);
+	e->token = p.token;
+	e->msg = (const struct mmk_message *)(uintptr_t)(q->m->kern.map + p.offset);
+	e->payload_size = p.payload_size;
+	e->qos = p.qos;
+	e->flags = p.msg_flags;
+	e->deadline_ns = p.deadline_ns;
+	return MMK_OK;
+}
+
+static enum mmk_error kern_queue_stats(struct mmk_queue *q, struct mmk_queue_stats *st)
+{
+	struct mmk_queue_info i;
+
+	if (ioctl(q->fd, MMK_IOC_QUEUE_INFO, &i))
+		return from_errno(errno);
+	st->policy = (enum mmk_queue_policy)i.policy;
+	st->cap_items = i.cap_items;
+	st->soft_items = i.soft_items;
+	st->cap_bytes = i.cap_bytes;
+	st->soft_bytes = i.soft_bytes;
+	st->occupancy.items = i.items;
+	st->occupancy.bytes = i.bytes;
+	st->occupancy.watermark = (enum mmk_watermark)i.watermark;
+	st->high_items = i.high_items;
+	st->pushes = i.pushes;
+	st->pops = i.pops;
+	st->rejected = i.rejected;
+	memcpy(st->drops, i.drops, sizeof(st->drops));
+	memcpy(st->name, i.name, sizeof(st->name));
+	st->name[sizeof(st->name) - 1] = 0;
+	return MMK_OK;
+}
+
+/* ---- batches ------------------------------------------------------------------ */
+
+/* Ops per MMK_IOC_BATCH: 256 * 64 bytes of stack. */
 #define KERN_BATCH_CHUNK	256
 
 /* Translate one op for the kernel; the front end's checks of mmk_store. */
@@ -285,12 +501,77 @@ static enum mmk_error kern_batch_entry(const struct mmk_manager *m, const struct
 		[MMK_OP_PEEK_HEADER]	= MMK_BATCH_PEEK_HEADER,
 		[MMK_OP_READ_RELEASE]	= MMK_BATCH_READ_RELEASE,
 		[MMK_OP_FREE]		= MMK_BATCH_FREE,
+		[MMK_OP_PUSH]		= MMK_BATCH_PUSH,
+		[MMK_OP_STORE_PUSH]	= MMK_BATCH_STORE_PUSH,
+		[MMK_OP_COMMIT_PUSH]	= MMK_BATCH_COMMIT_PUSH,
+		[MMK_OP_POP]		= MMK_BATCH_POP,
+		[MMK_OP_POP_WRITE]	= MMK_BATCH_POP,
+		[MMK_OP_LOAN]		= MMK_BATCH_LOAN,
+		[MMK_OP_WRITE_RELEASE]	= MMK_BATCH_WRITE_RELEASE,
+		[MMK_OP_WRITE_CANCEL]	= MMK_BATCH_WRITE_RELEASE,
 	};
 
 	memset(e, 0, sizeof(*e));
 	if ((unsigned int)op->op >= sizeof(code) / sizeof(code[0]))
 		return MMK_E_INVALID;
 	e->op = code[op->op];
+	if (op->op == MMK_OP_LOAN)
+		return op->guard ? MMK_OK : MMK_E_INVALID;
+	if (op->op == MMK_OP_WRITE_RELEASE || op->op == MMK_OP_WRITE_CANCEL) {
+		const struct mmk_write_guard *g = op->guard;
+
+		if (!g || !g->owner || !g->msg || g->owner != m)
+			return MMK_E_INVALID;
+		e->token = g->token;
+		/* As kern_release_write and kern_cancel_write. */
+		if (op->op == MMK_OP_WRITE_RELEASE) {
+			e->flags = MMK_RELEASE_COMMIT;
+			if (!g->window) {
+				e->header = (uintptr_t)&g->msg->header;
+				e->payload = (uintptr_t)g->msg->payload;
+				e->payload_size = g->msg->header.payload_size;
+			}
+		}
+		return MMK_OK;
+	}
+	if (op->op >= MMK_OP_PUSH) {
+		struct mmk_write_guard *g = op->guard;
+		struct push_req r = { .kind = PUSH_TOKEN, .token = op->token, .wait = op->wait,
+				      .header = op->header, .payload = op->payload,
+				      .size = (uint32_t)op->payload_size };
+
+		if (!op->queue || !op->queue->open || op->queue->m != m)
+			return MMK_E_INVALID;
+		e->queue_fd = op->queue->fd;
+		if (op->op == MMK_OP_POP || op->op == MMK_OP_POP_WRITE) {
+			if (op->op == MMK_OP_POP_WRITE && !g)
+				return MMK_E_INVALID;
+			e->flags = (op->wait && op->op == MMK_OP_POP ? MMK_POP_WAIT : 0) |
+				   (op->op == MMK_OP_POP_WRITE ? MMK_POP_WRITE : 0);
+			e->timeout_ns = e->flags & MMK_POP_WAIT ? op->timeout_ns : 0;
+			return MMK_OK;
+		}
+		if (op->op == MMK_OP_STORE_PUSH) {
+			r.kind = PUSH_STORE;
+			if (!op->payload && op->payload_size)
+				return MMK_E_INVALID;
+			if (op->payload_size > m->payload_max)
+				return MMK_E_TOO_LARGE;
+		} else if (op->op == MMK_OP_COMMIT_PUSH) {
+			if (!g || !g->owner || !g->msg || g->owner != m)
+				return MMK_E_INVALID;
+			r.kind = PUSH_COMMIT;
+			r.token = g->token;
+			r.msg = g->msg;
+			r.window = g->window;
+		}
+		kern_push_fields(m, &r, &e->flags, &e->header, &e->payload, &e->payload_size);
+		/* The op says STORE or COMMIT; only MMK_PUSH_WAIT is a flag. */
+		e->flags &= MMK_PUSH_WAIT;
+		e->token = r.kind == PUSH_STORE ? 0 : r.token;
+		e->timeout_ns = op->wait ? op->timeout_ns : 0;
+		return MMK_OK;
+	}
 	if (op->op != MMK_OP_STORE) {
 		e->token = op->token;
 		return MMK_OK;
@@ -306,12 +587,21 @@ static enum mmk_error kern_batch_entry(const struct mmk_manager *m, const struct
 }
 
 /* Copy one entry's outcome back into the caller's op. */
-static enum mmk_error kern_batch_result(const struct mmk_manager *m, struct mmk_batch_op *op,
+static enum mmk_error kern_batch_result(struct mmk_manager *m, struct mmk_batch_op *op,
 					const struct mmk_batch_entry *e)
 {
 	op->msg = NULL;
-	if (op->op == MMK_OP_STORE)
-		op->token = e->token;
+	if (op->op == MMK_OP_STORE || op->op == MMK_OP_STORE_PUSH || op->op == MMK_OP_POP ||
+	    op->op == MMK_OP_LOAN)
+		op->token = e->result ? MMK_TOKEN_INVALID : e->token;
+	if (op->op == MMK_OP_LOAN && e->result) {
+		mmk_write_guard_clear(op->guard);
+		op->guard->token = MMK_TOKEN_INVALID;
+	}
+	if (op->op >= MMK_OP_PUSH && op->op <= MMK_OP_COMMIT_PUSH) {
+		op->outcome.dropped = e->outcome & MMK_PUSH_DROPPED ? 1 : 0;
+		op->outcome.evicted = e->outcome & MMK_OUTCOME_EVICTED;
+	}
 	if (e->result) {
 		int err = -e->result;
 
@@ -319,15 +609,48 @@ static enum mmk_error kern_batch_result(const struct mmk_manager *m, struct mmk_
 		op->result = err == ENOENT ? MMK_E_INVALID : from_errno(err);
 		return op->result;
 	}
-	if (op->op == MMK_OP_READ || op->op == MMK_OP_PEEK_HEADER)
+	if (op->op == MMK_OP_READ || op->op == MMK_OP_PEEK_HEADER || op->op == MMK_OP_POP)
 		op->msg = (const struct mmk_message *)(uintptr_t)(m->kern.map + e->offset);
 	op->result = MMK_OK;
-	return MMK_OK;
+	if (op->op == MMK_OP_COMMIT_PUSH || op->op == MMK_OP_WRITE_RELEASE ||
+	    op->op == MMK_OP_WRITE_CANCEL) {
+		mmk_write_guard_clear(op->guard);
+	} else if (op->op == MMK_OP_POP_WRITE || op->op == MMK_OP_LOAN) {
+		struct mmk_guard g = { .token = e->token, .offset = e->offset,
+				       .payload_size = e->payload_size };
+		struct popped p = { .token = e->token };
+
+		/* The slot's window or buffer; on failure the guard is given back. */
+		op->result = kern_write_view(m, &g, op->op == MMK_OP_LOAN, &p.msg, &p.window);
+		if (op->result == MMK_OK) {
+			op->guard->msg = p.msg;
+			op->guard->token = p.token;
+			op->guard->window = p.window;
+			op->guard->owner = m;
+		}
+	}
+	return op->result;
+}
+
+/* Does ops[cnt] use a write guard that one of ops[0 .. cnt - 1] uses? */
+static bool guard_in_chunk(const struct mmk_batch_op *ops, size_t cnt)
+{
+	const struct mmk_write_guard *g = ops[cnt].op >= MMK_OP_COMMIT_PUSH ? ops[cnt].guard : NULL;
+
+	if (!g || ops[cnt].op == MMK_OP_POP)
+		return false;
+	for (size_t k = 0; k < cnt; k++)
+		if (ops[k].op >= MMK_OP_COMMIT_PUSH && ops[k].op != MMK_OP_POP && ops[k].guard == g)
+			return true;
+	return false;
 }
 
 /*
  * One MMK_IOC_BATCH per chunk of ops.  An op that the front end refuses
- * ends its chunk; it fails once the ops before it have run.  If the
+ * ends its chunk; it fails once the ops before it have run.  So does an op
+ * on a write guard that an earlier op of the chunk fills or ends (a loan,
+ * a write pop, then its commit-push or release): it starts the next chunk,
+ * translated once the guard is what the earlier op made it.  If the
  * module allows fewer ops per batch than a chunk (EDQUOT, nothing run),
  * chunks get smaller, down to one op per call.
  */
@@ -342,6 +665,9 @@ static enum mmk_error kern_batch(struct mmk_manager *m, struct mmk_batch_op *ops
 	while (i < n) {
 		refused = MMK_OK;
 		for (cnt = 0; cnt < chunk && i + cnt < n; cnt++) {
+			/* A guard an earlier op fills or ends: translate it after. */
+			if (guard_in_chunk(ops + i, cnt))
+				break;
 			refused = kern_batch_entry(m, &ops[i + cnt], &e[cnt]);
 			if (refused)
 				break;
@@ -367,7 +693,9 @@ static enum mmk_error kern_batch(struct mmk_manager *m, struct mmk_batch_op *ops
 		}
 		if (refused) {
 			ops[i].msg = NULL;
-			if (ops[i].op == MMK_OP_STORE)
+			ops[i].outcome = (struct mmk_push_outcome){ 0 };
+			if (ops[i].op == MMK_OP_STORE || ops[i].op == MMK_OP_STORE_PUSH ||
+			    ops[i].op == MMK_OP_POP || ops[i].op == MMK_OP_LOAN)
 				ops[i].token = MMK_TOKEN_INVALID;
 			ops[i].result = refused;
 			return refused;
@@ -398,6 +726,9 @@ static void kern_close(struct mmk_manager *m)
 {
 	uint32_t i;
 
+	while (m->kern.queues)
+		kern_queue_drop(m->kern.queues);
+	pthread_mutex_destroy(&m->kern.qlock);
 	/*
 	 * A window left mapped would hold the session open: unmap them all,
 	 * so that closing the descriptor ends the session (and poisons what
@@ -424,6 +755,12 @@ const struct mmk_ops mmk_kernel_ops = {
 	.free		= kern_free,
 	.available	= kern_available,
 	.close		= kern_close,
+	.queue_open	= kern_queue_open,
+	.queue_close	= kern_queue_close,
+	.push		= kern_push,
+	.pop		= kern_pop,
+	.peek		= kern_peek,
+	.queue_stats	= kern_queue_stats,
 };
 
 /* Fail with @err, keeping errno through the cleanup. */
@@ -484,6 +821,8 @@ static enum mmk_error kern_manager(int fd, struct mmk_manager **out)
 	m->kern.pool_id = info.pool_id;
 	m->kern.map = map;
 	m->kern.map_size = (size_t)info.map_size;
+	pthread_mutex_init(&m->kern.qlock, NULL);
+	m->kern.queues = NULL;
 	*out = m;
 	return MMK_OK;
 }

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -40,6 +41,8 @@ static const struct {
 	[MMK_E_TYPE_MISMATCH]	 = { "MMK_E_TYPE_MISMATCH", "payload type id mismatch" },
 	[MMK_E_LIMIT]		 = { "MMK_E_LIMIT", "limit reached" },
 	[MMK_E_SYSTEM]		 = { "MMK_E_SYSTEM", "system error (see errno)" },
+	[MMK_E_QUEUE_FULL]	 = { "MMK_E_QUEUE_FULL", "queue full (push refused by its policy)" },
+	[MMK_E_QUEUE_EMPTY]	 = { "MMK_E_QUEUE_EMPTY", "queue empty (nothing to pop or peek)" },
 };
 
 const char *mmk_strerror(enum mmk_error err)
@@ -248,7 +251,7 @@ enum mmk_error mmk_header_release(struct mmk_header_guard *g)
 }
 
 /* Mark a write guard not held. */
-static void write_guard_clear(struct mmk_write_guard *g)
+void mmk_write_guard_clear(struct mmk_write_guard *g)
 {
 	g->owner = NULL;
 	g->msg = NULL;
@@ -267,7 +270,7 @@ static enum mmk_error write_guard_end(struct mmk_write_guard *g, bool cancel)
 	err = (cancel ? ops->cancel_write : ops->release_write)(g->owner, g->token, g->msg,
 								 g->window);
 	if (err == MMK_OK)
-		write_guard_clear(g);
+		mmk_write_guard_clear(g);
 	return err;
 }
 
@@ -282,7 +285,7 @@ enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g)
 
 	if (!g)
 		return MMK_E_INVALID;
-	write_guard_clear(g);
+	mmk_write_guard_clear(g);
 	g->token = MMK_TOKEN_INVALID;
 	if (!m)
 		return MMK_E_INVALID;
@@ -290,7 +293,7 @@ enum mmk_error mmk_loan(struct mmk_manager *m, struct mmk_write_guard *g)
 	if (err == MMK_OK) {
 		g->owner = m;
 	} else {
-		write_guard_clear(g);
+		mmk_write_guard_clear(g);
 		g->token = MMK_TOKEN_INVALID;
 	}
 	return err;
@@ -301,6 +304,292 @@ enum mmk_error mmk_write_cancel(struct mmk_write_guard *g)
 	return write_guard_end(g, true);
 }
 
+/* ---- queues ------------------------------------------------------------------ */
+
+/* A queue name: NULL or "" (anonymous), or shorter than MMK_NAME_MAX. */
+static bool name_ok(const char *name)
+{
+	return !name || strlen(name) < MMK_NAME_MAX;
+}
+
+enum mmk_error mmk_queue_create(struct mmk_manager *m, const struct mmk_queue_attr *a,
+				struct mmk_queue **out)
+{
+	if (out)
+		*out = NULL;
+	if (!m || !a || !out || !name_ok(a->name))
+		return MMK_E_INVALID;
+	/* The kernel's checks of struct mmk_queue_open. */
+	if ((unsigned int)a->policy > MMK_POLICY_QOS || !a->cap_items ||
+	    a->cap_items > MMK_QUEUE_ITEMS_MAX || a->soft_items > a->cap_items ||
+	    a->soft_bytes > a->cap_bytes)
+		return MMK_E_INVALID;
+	return m->ops->queue_open(m, a, a->name, out);
+}
+
+enum mmk_error mmk_queue_open(struct mmk_manager *m, const char *name, struct mmk_queue **out)
+{
+	if (out)
+		*out = NULL;
+	if (!m || !name || !*name || !out || !name_ok(name))
+		return MMK_E_INVALID;
+	return m->ops->queue_open(m, NULL, name, out);
+}
+
+void mmk_queue_close(struct mmk_queue *q)
+{
+	if (q && q->open)
+		q->m->ops->queue_close(q);
+}
+
+int mmk_queue_fd(const struct mmk_queue *q)
+{
+	return q->fd;
+}
+
+static bool queue_ok(const struct mmk_queue *q)
+{
+	return q && q->open;
+}
+
+/* Check the queues of a push (open, distinct, of one manager) and run it. */
+static enum mmk_error push(struct push_req *r, struct mmk_push_outcome *out)
+{
+	struct mmk_push_outcome dummy;
+	struct mmk_manager *m;
+	enum mmk_error err;
+
+	r->out = out ? out : &dummy;
+	*r->out = (struct mmk_push_outcome){ 0 };
+	if (!r->qs || !r->n || r->n > MMK_PUSH_MAX_QUEUES || !queue_ok(r->qs[0]))
+		return MMK_E_INVALID;
+	m = r->qs[0]->m;
+	for (size_t i = 0; i < r->n; i++) {
+		if (!queue_ok(r->qs[i]) || r->qs[i]->m != m)
+			return MMK_E_INVALID;
+		for (size_t j = 0; j < i; j++)
+			if (r->qs[j] == r->qs[i] || (r->qs[j]->cq && r->qs[j]->cq == r->qs[i]->cq))
+				return MMK_E_INVALID;
+	}
+	err = m->ops->push(m, r);
+	if (err)
+		*r->out = (struct mmk_push_outcome){ 0 };
+	return err;
+}
+
+enum mmk_error mmk_queue_try_push_many(struct mmk_queue *const *qs, size_t n, uint64_t token,
+				       struct mmk_push_outcome *out)
+{
+	struct push_req r = { .qs = qs, .n = n, .kind = PUSH_TOKEN, .token = token };
+
+	return push(&r, out);
+}
+
+enum mmk_error mmk_queue_try_push(struct mmk_queue *q, uint64_t token, struct mmk_push_outcome *out)
+{
+	return mmk_queue_try_push_many(&q, 1, token, out);
+}
+
+enum mmk_error mmk_queue_push_wait(struct mmk_queue *q, uint64_t token, uint64_t timeout_ns,
+				   struct mmk_push_outcome *out)
+{
+	struct push_req r = { .qs = &q, .n = 1, .kind = PUSH_TOKEN, .token = token,
+			      .wait = true, .timeout_ns = timeout_ns };
+
+	return push(&r, out);
+}
+
+static enum mmk_error store_push(struct mmk_queue *q, const struct mmk_header *header,
+				 const void *payload, size_t payload_size, uint64_t *token,
+				 bool wait, uint64_t timeout_ns, struct mmk_push_outcome *out)
+{
+	struct push_req r = { .qs = &q, .n = 1, .kind = PUSH_STORE, .token = MMK_TOKEN_INVALID,
+			      .header = header, .payload = payload, .wait = wait,
+			      .timeout_ns = timeout_ns };
+	enum mmk_error err;
+
+	if (token)
+		*token = MMK_TOKEN_INVALID;
+	if (out)
+		*out = (struct mmk_push_outcome){ 0 };
+	if (!queue_ok(q) || (!payload && payload_size))
+		return MMK_E_INVALID;
+	if (payload_size > q->m->payload_max)
+		return MMK_E_TOO_LARGE;
+	r.size = (uint32_t)payload_size;
+	err = push(&r, out);
+	if (err == MMK_OK && token)
+		*token = r.token;
+	return err;
+}
+
+enum mmk_error mmk_queue_store_push(struct mmk_queue *q, const struct mmk_header *header,
+				    const void *payload, size_t payload_size, uint64_t *token,
+				    struct mmk_push_outcome *out)
+{
+	return store_push(q, header, payload, payload_size, token, false, 0, out);
+}
+
+static enum mmk_error commit_push(struct mmk_queue *q, struct mmk_write_guard *g, bool wait,
+				  uint64_t timeout_ns, struct mmk_push_outcome *out)
+{
+	struct push_req r = { .qs = &q, .n = 1, .kind = PUSH_COMMIT, .wait = wait,
+			      .timeout_ns = timeout_ns };
+	enum mmk_error err;
+
+	if (out)
+		*out = (struct mmk_push_outcome){ 0 };
+	if (!queue_ok(q) || !g || !g->owner || !g->msg || g->owner != q->m)
+		return MMK_E_INVALID;
+	r.token = g->token;
+	r.msg = g->msg;
+	r.window = g->window;
+	err = push(&r, out);
+	if (err == MMK_OK)
+		mmk_write_guard_clear(g);
+	return err;
+}
+
+enum mmk_error mmk_queue_commit_push(struct mmk_queue *q, struct mmk_write_guard *g,
+				     struct mmk_push_outcome *out)
+{
+	return commit_push(q, g, false, 0, out);
+}
+
+/* Pop up to @max; the guards' common fields are left to the caller. */
+static enum mmk_error pop(struct mmk_queue *q, bool write, bool wait, uint64_t timeout_ns,
+			  struct popped *p, size_t max, size_t *count)
+{
+	*count = 0;
+	if (!queue_ok(q))
+		return MMK_E_INVALID;
+	return q->m->ops->pop(q, write, wait, timeout_ns, p, max, count);
+}
+
+static void read_guard_set(struct mmk_read_guard *g, struct mmk_manager *m, const struct popped *p)
+{
+	g->msg = p->msg;
+	g->token = p->token;
+	g->owner = m;
+}
+
+static enum mmk_error pop_read(struct mmk_queue *q, bool wait, uint64_t timeout_ns,
+			       struct mmk_read_guard *g)
+{
+	struct popped p;
+	enum mmk_error err;
+	size_t n;
+
+	if (!g)
+		return MMK_E_INVALID;
+	*g = (struct mmk_read_guard){ .token = MMK_TOKEN_INVALID };
+	err = pop(q, false, wait, timeout_ns, &p, 1, &n);
+	if (err == MMK_OK)
+		read_guard_set(g, q->m, &p);
+	return err;
+}
+
+enum mmk_error mmk_queue_try_pop(struct mmk_queue *q, struct mmk_read_guard *g)
+{
+	return pop_read(q, false, 0, g);
+}
+
+enum mmk_error mmk_queue_pop_wait(struct mmk_queue *q, uint64_t timeout_ns,
+				  struct mmk_read_guard *g)
+{
+	return pop_read(q, true, timeout_ns, g);
+}
+
+enum mmk_error mmk_queue_try_pop_write(struct mmk_queue *q, struct mmk_write_guard *g)
+{
+	struct popped p;
+	enum mmk_error err;
+	size_t n;
+
+	if (!g)
+		return MMK_E_INVALID;
+	mmk_write_guard_clear(g);
+	g->token = MMK_TOKEN_INVALID;
+	err = pop(q, true, false, 0, &p, 1, &n);
+	if (err == MMK_OK) {
+		g->msg = p.msg;
+		g->token = p.token;
+		g->window = p.window;
+		g->owner = q->m;
+	}
+	return err;
+}
+
+/* Messages one pop may take at once (kernel: its batch chunk). */
+#define POP_CHUNK	256
+
+enum mmk_error mmk_queue_try_pop_batch(struct mmk_queue *q, struct mmk_read_guard *gs, size_t max,
+				       size_t *count)
+{
+	struct popped p[POP_CHUNK];
+	enum mmk_error err;
+	size_t n, i;
+
+	if (count)
+		*count = 0;
+	if (!gs || !count || !max)
+		return MMK_E_INVALID;
+	for (i = 0; i < max; i++)
+		gs[i] = (struct mmk_read_guard){ .token = MMK_TOKEN_INVALID };
+	err = pop(q, false, false, 0, p, max < POP_CHUNK ? max : POP_CHUNK, &n);
+	for (i = 0; i < n; i++)
+		read_guard_set(&gs[i], q->m, &p[i]);
+	*count = n;
+	return err;
+}
+
+enum mmk_error mmk_queue_try_peek_at(struct mmk_queue *q, size_t index, struct mmk_queue_entry *e)
+{
+	enum mmk_error err;
+
+	if (!e)
+		return MMK_E_INVALID;
+	*e = (struct mmk_queue_entry){ .token = MMK_TOKEN_INVALID };
+	if (!queue_ok(q))
+		return MMK_E_INVALID;
+	err = q->m->ops->peek(q, index, e);
+	if (err)
+		*e = (struct mmk_queue_entry){ .token = MMK_TOKEN_INVALID };
+	return err;
+}
+
+enum mmk_error mmk_queue_try_peek(struct mmk_queue *q, struct mmk_queue_entry *e)
+{
+	return mmk_queue_try_peek_at(q, 0, e);
+}
+
+enum mmk_error mmk_queue_stats(struct mmk_queue *q, struct mmk_queue_stats *st)
+{
+	if (!queue_ok(q) || !st)
+		return MMK_E_INVALID;
+	memset(st, 0, sizeof(*st));
+	return q->m->ops->queue_stats(q, st);
+}
+
+enum mmk_error mmk_queue_occupancy(struct mmk_queue *q, struct mmk_occupancy *o)
+{
+	struct mmk_queue_stats st;
+	enum mmk_error err;
+
+	if (!o)
+		return MMK_E_INVALID;
+	err = mmk_queue_stats(q, &st);
+	if (err == MMK_OK)
+		*o = st.occupancy;
+	return err;
+}
+
+/* The queue of a batch op: open and of the batch's manager. */
+static enum mmk_error batch_queue(const struct mmk_manager *m, const struct mmk_batch_op *op)
+{
+	return queue_ok(op->queue) && op->queue->m == m ? MMK_OK : MMK_E_INVALID;
+}
+
 /* One op of a batch, through the same paths as the single functions. */
 enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op)
 {
@@ -309,6 +598,14 @@ enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op)
 	enum mmk_error err;
 
 	op->msg = NULL;
+	if (op->op >= MMK_OP_PUSH && op->op <= MMK_OP_POP_WRITE) {
+		op->outcome = (struct mmk_push_outcome){ 0 };
+		if (op->op == MMK_OP_STORE_PUSH || op->op == MMK_OP_POP)
+			op->token = MMK_TOKEN_INVALID;
+		err = batch_queue(m, op);
+		if (err)
+			return err;
+	}
 	switch (op->op) {
 	case MMK_OP_STORE:
 		return mmk_store(m, op->header, op->payload, op->payload_size, &op->token);
@@ -323,6 +620,40 @@ enum mmk_error mmk_batch_one(struct mmk_manager *m, struct mmk_batch_op *op)
 		return release_shared(&owner, op->token);
 	case MMK_OP_FREE:
 		return mmk_free(m, op->token);
+	case MMK_OP_PUSH: {
+		struct push_req r = { .qs = &op->queue, .n = 1, .kind = PUSH_TOKEN,
+				      .token = op->token, .wait = op->wait,
+				      .timeout_ns = op->timeout_ns };
+
+		return push(&r, &op->outcome);
+	}
+	case MMK_OP_STORE_PUSH:
+		return store_push(op->queue, op->header, op->payload, op->payload_size, &op->token,
+				  op->wait, op->timeout_ns, &op->outcome);
+	case MMK_OP_COMMIT_PUSH:
+		return commit_push(op->queue, op->guard, op->wait, op->timeout_ns, &op->outcome);
+	case MMK_OP_POP: {
+		struct mmk_read_guard g;
+
+		err = pop_read(op->queue, op->wait, op->timeout_ns, &g);
+		op->token = g.token;
+		op->msg = g.msg;
+		return err;
+	}
+	case MMK_OP_POP_WRITE:
+		return mmk_queue_try_pop_write(op->queue, op->guard);
+	case MMK_OP_LOAN:
+		if (!op->guard)
+			return MMK_E_INVALID;
+		err = mmk_loan(m, op->guard);
+		op->token = op->guard->token;
+		return err;
+	case MMK_OP_WRITE_RELEASE:
+	case MMK_OP_WRITE_CANCEL:
+		/* A guard of this batch's manager only, as the kernel's session. */
+		if (!op->guard || op->guard->owner != m)
+			return MMK_E_INVALID;
+		return write_guard_end(op->guard, op->op == MMK_OP_WRITE_CANCEL);
 	}
 	return MMK_E_INVALID;
 }

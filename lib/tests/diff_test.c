@@ -39,13 +39,17 @@
  * guard limits, focus on one message), so that full pools, empty pools,
  * borrow conflicts and MMK_E_LIMIT all occur.
  *
- * Two runs: the main one (100000 operations by default) on an ordinary
- * pool, whose write guards are write-back buffers, and a shorter one on an
- * MMK_POOL_PAGE_ALIGNED pool, whose write guards are writable windows.
- * Each prints one TAP line.  The seed is taken from the time unless given,
+ * Three runs: the main one (100000 operations by default) on an ordinary
+ * pool, whose write guards are write-back buffers, a shorter one on an
+ * MMK_POOL_PAGE_ALIGNED pool, whose write guards are writable windows, and
+ * a queue run (50000 operations by default: queues of every policy, with
+ * pushes, fan-outs, store-pushes, commit-pushes, pops, write pops, pops of
+ * N, peeks, releases, frees, batches, and queues closed with messages
+ * inside; see queue_lockstep.h).  Each prints one TAP line.  The seed is taken from the time unless given,
  * and is always printed; the same seed replays the same run.
  *
- *	diff_test [-b kernel|static|heap] [-s seed] [-n ops] [-p page_aligned_ops] [-v]
+ *	diff_test [-b kernel|static|heap] [-s seed] [-n ops] [-p page_aligned_ops]
+ *		  [-q queue_ops] [-v]
  *
  * With -b static or -b heap the heap manager is compared with a static
  * manager or a second heap manager instead, which needs no /dev/mmk.  Tokens
@@ -69,8 +73,11 @@
 
 #include <mmk/mmk.h>
 
+#include "queue_lockstep.h"
+
 #define DEFAULT_OPS		100000
 #define DEFAULT_PAGE_OPS	20000
+#define DEFAULT_QUEUE_OPS	50000
 #define KSFT_SKIP		4
 
 /* The token layout documented in docs/DESIGN.md (and used by every backend). */
@@ -1617,6 +1624,77 @@ out:
 	return ret;
 }
 
+/* ---- queues --------------------------------------------------------------------- */
+
+/* Queue storage for -b static. */
+static MMK_QUEUE_STORAGE(qs_0, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qs_1, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qs_2, QLS_ITEMS);
+static MMK_QUEUE_STORAGE(qs_3, QLS_ITEMS);
+
+static uint32_t queue_pick(void *ctx, uint32_t n)
+{
+	return below(ctx, n);
+}
+
+/*
+ * The queue run: queue operations of every kind, with every policy, on
+ * the heap manager and the other one in lockstep (lib/tests/queue_lockstep.h).
+ */
+static int run_queues(int num, uint64_t seed, uint64_t nops)
+{
+	struct mmk_queue_storage *const storage[2][QLS_QUEUES] = {
+		{ NULL },
+		{ MMK_QUEUE_STATIC(qs_0), MMK_QUEUE_STATIC(qs_1), MMK_QUEUE_STATIC(qs_2),
+		  MMK_QUEUE_STATIC(qs_3) },
+	};
+	struct mmk_config cfg = { .payload_size = 128, .capacity = 40, .mode = 0600 };
+	struct mmk_manager *h = NULL, *o = NULL;
+	struct rng rng = { seed ^ 0x7175657565ULL };
+	static struct qls s;
+	char name[128];
+	uint64_t i = 0;
+	int ret = 1;
+
+	snprintf(name, sizeof(name), "diff_queues_%" PRIu64 "_ops_seed_%" PRIu64, nops, seed);
+	cfg.payload_type = rnd(&rng);
+	if (mmk_heap_create(&cfg, &h) || create_other(&cfg, &o)) {
+		printf("# creating the managers failed (errno %d)\n", errno);
+		goto out;
+	}
+	if (!qls_init(&s, h, o, versus == VS_STATIC ? storage : NULL, queue_pick, &rng))
+		goto fail;
+	for (i = 0; i < nops; i++)
+		if (!qls_step(&s))
+			goto fail;
+	if (!qls_fini(&s))
+		goto fail;
+	printf("# %s: heap against %s, %d queues; ops:", name, oname, QLS_QUEUES);
+	for (int k = 0; k < QLS_NR_OPS; k++)
+		printf(" %s %" PRIu64, qls_op_name[k], s.ops[k]);
+	printf("\n# %s: drops %" PRIu64 ", evictions %" PRIu64 "; errors:", name, s.drops,
+	       s.evictions);
+	for (int e = 0; e <= MMK_E_QUEUE_EMPTY; e++) {
+		uint64_t n = 0;
+
+		for (int k = 0; k < QLS_NR_OPS; k++)
+			n += s.errs[k][e];
+		if (n)
+			printf(" %s %" PRIu64, en((enum mmk_error)e), n);
+	}
+	printf("\n");
+	ret = 0;
+	goto out;
+fail:
+	printf("# %s: step %" PRIu64 ": %s\n", name, i, s.why);
+out:
+	printf("%s %d %s\n", ret ? "not ok" : "ok", num, name);
+	fflush(stdout);
+	mmk_close(h);
+	mmk_close(o);
+	return ret;
+}
+
 static uint64_t parse_u64(const char *arg, char opt)
 {
 	char *end;
@@ -1632,21 +1710,23 @@ static uint64_t parse_u64(const char *arg, char opt)
 }
 
 static const char usage[] =
-	"usage: diff_test [-b kernel|static|heap] [-s seed] [-n ops] [-p page_aligned_ops] [-v]\n"
+	"usage: diff_test [-b kernel|static|heap] [-s seed] [-n ops] [-p page_aligned_ops]\n"
+	"                 [-q queue_ops] [-v]\n"
 	"  -b  what the heap manager is compared with (default: kernel, a /dev/mmk pool)\n"
 	"  -s  seed (default: from the clock); the same seed replays the same run\n"
 	"  -n  operations of the main run (default 100000)\n"
 	"  -p  operations of the page-aligned run (default 20000)\n"
+	"  -q  operations of the queue run (default 50000)\n"
 	"  -v  print every step\n";
 
 int main(int argc, char **argv)
 {
-	uint64_t seed, nops = DEFAULT_OPS, page_ops = DEFAULT_PAGE_OPS;
+	uint64_t seed, nops = DEFAULT_OPS, page_ops = DEFAULT_PAGE_OPS, queue_ops = DEFAULT_QUEUE_OPS;
 	bool have_seed = false;
 	struct timespec ts;
-	int opt, a, b;
+	int opt, a, b, c;
 
-	while ((opt = getopt(argc, argv, "b:s:n:p:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "b:s:n:p:q:vh")) != -1) {
 		switch (opt) {
 		case 'b':
 			oname = optarg;
@@ -1669,6 +1749,9 @@ int main(int argc, char **argv)
 		case 'p':
 			page_ops = parse_u64(optarg, 'p');
 			break;
+		case 'q':
+			queue_ops = parse_u64(optarg, 'q');
+			break;
 		case 'v':
 			verbose = true;
 			break;
@@ -1687,7 +1770,7 @@ usage:
 		seed ^= (uint64_t)getpid() << 32;
 	}
 
-	printf("TAP version 13\n1..2\n");
+	printf("TAP version 13\n1..3\n");
 	printf("# seed %" PRIu64 "%s; replay with: diff_test -s %" PRIu64 "\n", seed,
 	       have_seed ? " (given)" : " (from the clock)", seed);
 	fflush(stdout);
@@ -1695,8 +1778,10 @@ usage:
 	a = run_one(1, "", seed, nops, 0, 64, 700, nops >= DEFAULT_OPS);
 	if (a == KSFT_SKIP) {
 		printf("ok 2 diff_page_aligned # SKIP /dev/mmk does not exist\n");
+		printf("ok 3 diff_queues # SKIP /dev/mmk does not exist\n");
 		return KSFT_SKIP;
 	}
 	b = run_one(2, "page_aligned_", seed, page_ops, MMK_POOL_PAGE_ALIGNED, 16, 9000, false);
-	return a || b ? 1 : 0;
+	c = run_queues(3, seed, queue_ops);
+	return a || b || c ? 1 : 0;
 }

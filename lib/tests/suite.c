@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -611,7 +612,7 @@ static void t_error_names(struct ctx *c)
 		MMK_OK, MMK_E_NO_FREE_SLOTS, MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED,
 		MMK_E_ALREADY_BORROWED, MMK_E_BORROW_ACTIVE, MMK_E_QUEUE_OWNED,
 		MMK_E_POISONED, MMK_E_TOO_LARGE, MMK_E_INVALID, MMK_E_TYPE_MISMATCH,
-		MMK_E_LIMIT, MMK_E_SYSTEM,
+		MMK_E_LIMIT, MMK_E_SYSTEM, MMK_E_QUEUE_FULL, MMK_E_QUEUE_EMPTY,
 	};
 	size_t n = sizeof(all) / sizeof(all[0]);
 
@@ -628,6 +629,8 @@ static void t_error_names(struct ctx *c)
 		}
 	}
 	CHECK(c, strcmp(mmk_error_name(MMK_E_QUEUE_OWNED), "MMK_E_QUEUE_OWNED") == 0);
+	/* The values are ABI: the queue errors were appended. */
+	CHECK(c, MMK_E_SYSTEM == 12 && MMK_E_QUEUE_FULL == 13 && MMK_E_QUEUE_EMPTY == 14);
 	CHECK(c, strcmp(mmk_strerror((enum mmk_error)100), "unknown error") == 0);
 	CHECK(c, strcmp(mmk_strerror((enum mmk_error)-1), "unknown error") == 0);
 	CHECK(c, strcmp(mmk_error_name((enum mmk_error)100), "MMK_E_UNKNOWN") == 0);
@@ -2018,6 +2021,956 @@ static void t_batch_long(struct ctx *c)
 	CHECK(c, ops[N - 9].result == MMK_OK && !ops[N - 9].msg);
 }
 
+/* ---- §9: queues ------------------------------------------------------------------ */
+
+/* Queue storages for static managers: the first free one is used. */
+#define QSTORE_ITEMS	64
+static MMK_QUEUE_STORAGE(qst0, QSTORE_ITEMS);
+static MMK_QUEUE_STORAGE(qst1, QSTORE_ITEMS);
+static MMK_QUEUE_STORAGE(qst2, QSTORE_ITEMS);
+static MMK_QUEUE_STORAGE(qst3, QSTORE_ITEMS);
+static MMK_QUEUE_STORAGE(qst4, QSTORE_ITEMS);
+static MMK_QUEUE_STORAGE(qst5, QSTORE_ITEMS);
+static struct mmk_queue_storage *const qstorages[] = {
+	MMK_QUEUE_STATIC(qst0), MMK_QUEUE_STATIC(qst1), MMK_QUEUE_STATIC(qst2),
+	MMK_QUEUE_STATIC(qst3), MMK_QUEUE_STATIC(qst4), MMK_QUEUE_STATIC(qst5),
+};
+
+/*
+ * Create a queue on any backend.  Static managers need storage: the first
+ * storage that works is used (a storage in use gives MMK_E_INVALID, as
+ * does a bad attr on every storage).  Queues are closed with their
+ * manager after the test.
+ */
+static enum mmk_error queue_make(struct mmk_manager *m, struct mmk_queue_attr a,
+				 struct mmk_queue **q)
+{
+	enum mmk_error err = MMK_E_INVALID;
+
+	if (mmk_backend(m) != MMK_BACKEND_STATIC)
+		return mmk_queue_create(m, &a, q);
+	for (size_t i = 0; i < sizeof(qstorages) / sizeof(qstorages[0]); i++) {
+		a.storage = qstorages[i];
+		err = mmk_queue_create(m, &a, q);
+		if (err != MMK_E_INVALID)
+			break;
+	}
+	return err;
+}
+
+static struct mmk_queue *queue(struct ctx *c, struct mmk_manager *m, enum mmk_queue_policy p,
+			       uint32_t cap, uint32_t soft)
+{
+	struct mmk_queue_attr a = { .policy = p, .cap_items = cap, .soft_items = soft };
+	struct mmk_queue *q;
+	enum mmk_error err = queue_make(m, a, &q);
+
+	if (err != MMK_OK) {
+		FAIL(c, "creating a queue: %s (errno %d)", mmk_error_name(err), errno);
+		return NULL;
+	}
+	return q;
+}
+
+#define QUEUE(c, m, q, p, cap, soft) \
+	struct mmk_queue *q = queue(c, m, p, cap, soft); CHECK(c, q)
+
+static struct mmk_occupancy occ(struct mmk_queue *q)
+{
+	struct mmk_occupancy o = { .items = 999 };
+
+	if (mmk_queue_occupancy(q, &o) != MMK_OK)
+		o.items = 999;
+	return o;
+}
+
+/* Every bad attr, on every backend. */
+static void t_queue_create_checks(struct ctx *c)
+{
+	static const struct {
+		struct mmk_queue_attr a;
+		enum mmk_error want;
+	} cases[] = {
+		{ { .cap_items = 1 }, MMK_OK },
+		{ { .cap_items = MMK_QUEUE_ITEMS_MAX / 128, .soft_items = 1,
+		    .cap_bytes = 100, .soft_bytes = 100 }, MMK_OK },
+		{ { .cap_items = 4, .policy = MMK_POLICY_QOS }, MMK_OK },
+		{ { .cap_items = 0 }, MMK_E_INVALID },
+		{ { .cap_items = MMK_QUEUE_ITEMS_MAX + 1 }, MMK_E_INVALID },
+		{ { .cap_items = 4, .soft_items = 5 }, MMK_E_INVALID },
+		{ { .cap_items = 4, .soft_bytes = 1 }, MMK_E_INVALID },
+		{ { .cap_items = 4, .cap_bytes = 10, .soft_bytes = 11 }, MMK_E_INVALID },
+		{ { .cap_items = 4, .policy = (enum mmk_queue_policy)5 }, MMK_E_INVALID },
+		{ { .cap_items = 4, .name = "0123456789012345678901234567890123456789"
+						  "012345678901234567890123" }, MMK_E_INVALID },
+	};
+	POOL(c, m);
+	struct mmk_queue *q;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum mmk_error err = queue_make(m, cases[i].a, &q);
+
+		if (err != cases[i].want) {
+			FAIL(c, "case %zu: %s, expected %s", i, mmk_error_name(err),
+			     mmk_error_name(cases[i].want));
+			return;
+		}
+		CHECK(c, (err == MMK_OK) == (q != NULL));
+		mmk_queue_close(q);
+	}
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(NULL, &cases[0].a, &q));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(m, NULL, &q));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(m, &cases[0].a, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_open(m, "", &q));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_open(m, NULL, &q));
+	CHECK(c, !q);
+	mmk_queue_close(NULL);
+}
+
+/* FIFO order; popping gives a read guard; its release frees the message. */
+static void t_queue_fifo(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 4, 0);
+	struct mmk_read_guard g;
+	struct mmk_push_outcome o = { 7, 7 };
+	uint64_t t[3];
+
+	CHECK(c, (mmk_queue_fd(q) >= 0) == (c->backend == MMK_BACKEND_KERNEL));
+	for (int i = 0; i < 3; i++) {
+		CHECK_OK(c, store_pattern(m, 10 + i, 20 + i, &t[i]));
+		CHECK_OK(c, mmk_queue_try_push(q, t[i], &o));
+		CHECK(c, o.dropped == 0 && o.evicted == 0);
+	}
+	CHECK(c, occ(q).items == 3 && occ(q).bytes == 20 + 21 + 22);
+	for (int i = 0; i < 3; i++) {
+		CHECK_OK(c, mmk_queue_try_pop(q, &g));
+		CHECK(c, g.token == t[i] && g.owner == m && pattern_ok(g.msg, 10 + i, 20 + i));
+		CHECK(c, mmk_available(m) == (size_t)(CAPACITY - 3 + i));
+		CHECK_OK(c, mmk_read_release(&g));
+		CHECK(c, mmk_available(m) == (size_t)(CAPACITY - 2 + i));
+		CHECK_ALL_OPS(c, m, t[i], MMK_E_NOT_ALLOCATED);
+	}
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_pop(q, &g));
+	CHECK(c, !g.owner && !g.msg && g.token == MMK_TOKEN_INVALID);
+	CHECK(c, occ(q).items == 0 && occ(q).bytes == 0);
+}
+
+/* Push gives: QUEUE_OWNED while queued, freed by the last holder. */
+static void t_queue_owned(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 4, 0);
+	struct mmk_read_guard r, p;
+	struct mmk_write_guard w;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 1, 8, &t));
+	CHECK_OK(c, mmk_queue_try_push(q, t, NULL));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_free(m, t));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_queue_try_push(q, t, NULL));
+	/* A queue's hold is shared: reads work, writes do not. */
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_read_mut(m, t, &w));
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	CHECK_OK(c, mmk_queue_try_pop(q, &p));
+	CHECK(c, p.msg == r.msg);
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	CHECK_OK(c, mmk_read_release(&p));
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t));
+}
+
+/* Push checks the message in the SPEC §9 order. */
+static void t_queue_push_order(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 1, 0);
+	struct mmk_write_guard w, l;
+	struct mmk_read_guard r;
+	uint64_t freed, t, full;
+
+	CHECK_OK(c, mmk_loan(m, &l));
+	CHECK_OK(c, store_pattern(m, 2, 1, &t));
+	CHECK_OK(c, store_pattern(m, 3, 1, &full));
+	CHECK_OK(c, store_pattern(m, 1, 1, &freed));
+	CHECK_OK(c, mmk_free(m, freed));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push(NULL, t, NULL));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_queue_try_push(q, MMK_TOKEN_INVALID, NULL));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_queue_try_push(q, t ^ 1ULL << 47, NULL));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_queue_try_push(q, freed, NULL));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_queue_try_push(q, l.token, NULL));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_queue_try_push(q, t, NULL));
+	CHECK_OK(c, mmk_write_release(&w));
+	/* A read guard, even the pusher's, does not prevent a push. */
+	CHECK_OK(c, mmk_read(m, t, &r));
+	CHECK_OK(c, mmk_queue_try_push(q, t, NULL));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_queue_try_push(q, t, NULL));
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_try_push(q, full, NULL));
+	/* Refused: still the caller's. */
+	CHECK_OK(c, mmk_free(m, full));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_write_cancel(&l));
+}
+
+/*
+ * Admission, as a table: a queue, then pushes of messages (payload size,
+ * QoS) with what each must give, then the messages left (by push number,
+ * oldest first) and the counters.
+ */
+#define QP_MAX	8
+struct qpush {
+	uint32_t size;
+	uint8_t qos;
+	enum mmk_error err;
+	uint32_t dropped, evicted;
+};
+
+static const struct policy_case {
+	const char *name;
+	struct mmk_queue_attr a;
+	struct qpush p[QP_MAX];
+	int left[QP_MAX + 1];		/* push numbers, -1 ends */
+	uint64_t rejected, drops[MMK_DROP_REASONS];
+} policy_cases[] = {
+#define OKP(sz)		{ sz, 0, MMK_OK, 0, 0 }
+#define LCP(sz)		{ sz, MMK_QOS_LATENCY_CRITICAL, MMK_OK, 0, 0 }
+#define FULLP(sz)	{ sz, 0, MMK_E_QUEUE_FULL, 0, 0 }
+#define DROPP(sz)	{ sz, 0, MMK_OK, 1, 0 }
+#define EVICTP(sz, n)	{ sz, 0, MMK_OK, 0, n }
+	{ "reject at soft", { .policy = MMK_POLICY_REJECT, .cap_items = 3, .soft_items = 2 },
+	  { OKP(1), OKP(1), FULLP(1), FULLP(1) }, { 0, 1, -1 }, 2, { 0 } },
+	{ "reject at hard", { .policy = MMK_POLICY_REJECT, .cap_items = 2 },
+	  { OKP(1), OKP(1), FULLP(1) }, { 0, 1, -1 }, 1, { 0 } },
+	{ "drop newest", { .policy = MMK_POLICY_DROP_NEWEST, .cap_items = 3, .soft_items = 2 },
+	  { OKP(1), OKP(1), DROPP(1), DROPP(1) }, { 0, 1, -1 }, 0, { 2, 0, 0, 0 } },
+	{ "drop oldest between", { .policy = MMK_POLICY_DROP_OLDEST, .cap_items = 4, .soft_items = 2 },
+	  { OKP(1), OKP(1), EVICTP(1, 1), EVICTP(1, 1) }, { 2, 3, -1 }, 0, { 0, 2, 0, 0 } },
+	{ "drop oldest hard", { .policy = MMK_POLICY_DROP_OLDEST, .cap_items = 2 },
+	  { OKP(1), OKP(1), EVICTP(1, 1), EVICTP(1, 1) }, { 2, 3, -1 }, 0, { 0, 2, 0, 0 } },
+	{ "block", { .policy = MMK_POLICY_BLOCK, .cap_items = 2, .soft_items = 1 },
+	  { OKP(1), FULLP(1), FULLP(1) }, { 0, -1 }, 2, { 0 } },
+	{ "qos between", { .policy = MMK_POLICY_QOS, .cap_items = 3, .soft_items = 1 },
+	  { OKP(1), DROPP(1), LCP(1), LCP(1), { 1, MMK_QOS_LATENCY_CRITICAL, MMK_E_QUEUE_FULL, 0, 0 } },
+	  { 0, 2, 3, -1 }, 1, { 0, 0, 1, 0 } },
+	{ "bytes reject", { .policy = MMK_POLICY_REJECT, .cap_items = 8, .cap_bytes = 100,
+			    .soft_bytes = 50 },
+	  { OKP(40), OKP(40), FULLP(1), FULLP(0) }, { 0, 1, -1 }, 2, { 0 } },
+	{ "bytes below soft takes anything", { .policy = MMK_POLICY_REJECT, .cap_items = 8,
+					       .cap_bytes = 100 },
+	  { OKP(99), OKP(200), FULLP(1) }, { 0, 1, -1 }, 1, { 0 } },
+	{ "bytes too large at hard", { .policy = MMK_POLICY_DROP_OLDEST, .cap_items = 8,
+				       .cap_bytes = 100 },
+	  { OKP(100), FULLP(101), EVICTP(100, 1), EVICTP(10, 1), OKP(10) }, { 3, 4, -1 },
+	  1, { 0, 2, 0, 0 } },
+	{ "bytes drop oldest until below hard", { .policy = MMK_POLICY_DROP_OLDEST, .cap_items = 8,
+						  .cap_bytes = 100, .soft_bytes = 100 },
+	  { OKP(30), OKP(30), OKP(30), OKP(30), EVICTP(50, 1), EVICTP(70, 2) }, { 3, 4, 5, -1 }, 0,
+	  { 0, 3, 0, 0 } },
+	{ "bytes drop newest", { .policy = MMK_POLICY_DROP_NEWEST, .cap_items = 8, .cap_bytes = 64,
+				 .soft_bytes = 32 },
+	  { OKP(40), DROPP(1), DROPP(64), DROPP(65) }, { 0, -1 }, 0, { 3, 0, 0, 0 } },
+	{ "bytes drop newest at hard", { .policy = MMK_POLICY_DROP_NEWEST, .cap_items = 8,
+					 .cap_bytes = 64 },
+	  { OKP(64), DROPP(64), FULLP(65) }, { 0, -1 }, 1, { 1, 0, 0, 0 } },
+	{ "qos at hard", { .policy = MMK_POLICY_QOS, .cap_items = 8, .cap_bytes = 10 },
+	  { LCP(10), { 1, MMK_QOS_LATENCY_CRITICAL, MMK_E_QUEUE_FULL, 0, 0 }, FULLP(1) },
+	  { 0, -1 }, 2, { 0 } },
+#undef OKP
+#undef LCP
+#undef FULLP
+#undef DROPP
+#undef EVICTP
+};
+
+/* One case of policy_cases on a new queue @q. */
+static void policy_case_run(struct ctx *c, struct mmk_manager *m, struct mmk_queue *q,
+			    const struct policy_case *pc)
+{
+	unsigned char pay[PAYLOAD] = { 0 };
+	uint64_t t[QP_MAX] = { 0 };
+	struct mmk_queue_stats st;
+	struct mmk_queue_entry e;
+	size_t n;
+
+	for (int i = 0; i < QP_MAX && pc->p[i].size + pc->p[i].qos + pc->p[i].err; i++) {
+		const struct qpush *p = &pc->p[i];
+		struct mmk_header h = { .qos = p->qos, .sequence = (uint64_t)i };
+		struct mmk_push_outcome o;
+		enum mmk_error err;
+
+		CHECK_OK(c, mmk_store(m, &h, pay, p->size, &t[i]));
+		err = mmk_queue_try_push(q, t[i], &o);
+		if (err != p->err || o.dropped != p->dropped || o.evicted != p->evicted) {
+			FAIL(c, "%s: push %d: %s dropped %u evicted %u, expected %s %u %u",
+			     pc->name, i, mmk_error_name(err), o.dropped, o.evicted,
+			     mmk_error_name(p->err), p->dropped, p->evicted);
+			if (err)	/* still ours: the leak check stays meaningful */
+				(void)mmk_free(m, t[i]);
+			return;
+		}
+		/* Refused: the caller's still.  Dropped: freed already. */
+		if (err)
+			CHECK_OK(c, mmk_free(m, t[i]));
+		else if (o.dropped)
+			CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t[i]));
+	}
+	for (n = 0; pc->left[n] >= 0; n++) {
+		CHECK_OK(c, mmk_queue_try_peek_at(q, n, &e));
+		if (e.token != t[pc->left[n]]) {
+			FAIL(c, "%s: entry %zu is not push %d", pc->name, n, pc->left[n]);
+			return;
+		}
+	}
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek_at(q, n, &e));
+	CHECK_OK(c, mmk_queue_stats(q, &st));
+	CHECK(c, st.occupancy.items == n && st.pushes >= n && st.rejected == pc->rejected);
+	if (memcmp(st.drops, pc->drops, sizeof(st.drops)))
+		FAIL(c, "%s: drops %llu %llu %llu %llu", pc->name,
+		     (unsigned long long)st.drops[0], (unsigned long long)st.drops[1],
+		     (unsigned long long)st.drops[2], (unsigned long long)st.drops[3]);
+}
+
+/* Every case runs, so that a failure shows every case that differs. */
+static void t_queue_policies(struct ctx *c)
+{
+	for (size_t k = 0; k < sizeof(policy_cases) / sizeof(policy_cases[0]); k++) {
+		struct mmk_manager *m = pool(c);
+		struct mmk_queue *q;
+
+		CHECK(c, m);
+		CHECK_OK(c, queue_make(m, policy_cases[k].a, &q));
+		policy_case_run(c, m, q, &policy_cases[k]);
+		/* Closing the queue frees what it held: the pool is empty again. */
+		mmk_queue_close(q);
+		if (mmk_available(m) != CAPACITY)
+			FAIL(c, "%s: %zu slots free after close", policy_cases[k].name,
+			     mmk_available(m));
+		untrack(c, m);
+		mmk_close(m);
+	}
+}
+
+/* The watermark follows items and bytes. */
+static void t_queue_watermarks(struct ctx *c)
+{
+	static const struct {
+		uint32_t size;
+		enum mmk_watermark wm;
+	} steps[] = {
+		{ 10, MMK_WATERMARK_BELOW_SOFT },
+		{ 10, MMK_WATERMARK_BETWEEN },		/* 2 items: the item soft cap */
+		{ 10, MMK_WATERMARK_BETWEEN },
+		{ 10, MMK_WATERMARK_AT_HARD },		/* 4 items */
+	};
+	struct mmk_queue_attr a = { .policy = MMK_POLICY_QOS, .cap_items = 4, .soft_items = 2,
+				    .cap_bytes = 1000, .soft_bytes = 500 };
+	struct mmk_header lc = { .qos = MMK_QOS_LATENCY_CRITICAL };
+	POOL(c, m);
+	struct mmk_queue_stats st;
+	struct mmk_read_guard g;
+	struct mmk_queue *q, *qb;
+	uint64_t t;
+
+	CHECK_OK(c, queue_make(m, a, &q));
+	CHECK(c, occ(q).watermark == MMK_WATERMARK_BELOW_SOFT);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		CHECK_OK(c, mmk_queue_store_push(q, &lc, "0123456789", steps[i].size, &t, NULL));
+		CHECK(c, occ(q).watermark == steps[i].wm);
+	}
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK(c, occ(q).watermark == MMK_WATERMARK_BETWEEN && occ(q).items == 3);
+	CHECK_OK(c, mmk_queue_stats(q, &st));
+	CHECK(c, st.high_items == 4 && st.pushes == 4 && st.pops == 1 && st.cap_items == 4);
+	CHECK(c, st.soft_items == 2 && st.cap_bytes == 1000 && st.soft_bytes == 500);
+	CHECK(c, st.policy == MMK_POLICY_QOS && st.name[0] == 0);
+
+	/* In bytes: soft caps of 0 are the hard caps. */
+	a = (struct mmk_queue_attr){ .policy = MMK_POLICY_REJECT, .cap_items = 8, .cap_bytes = 200 };
+	CHECK_OK(c, queue_make(m, a, &qb));
+	CHECK_OK(c, mmk_queue_stats(qb, &st));
+	CHECK(c, st.soft_items == 8 && st.soft_bytes == 200);
+	CHECK_OK(c, mmk_queue_store_push(qb, NULL, NULL, 0, &t, NULL));
+	CHECK(c, occ(qb).watermark == MMK_WATERMARK_BELOW_SOFT);
+	CHECK_OK(c, store_pattern(m, 1, 200, &t));
+	CHECK_OK(c, mmk_queue_try_push(qb, t, NULL));
+	CHECK(c, occ(qb).watermark == MMK_WATERMARK_AT_HARD && occ(qb).bytes == 200);
+}
+
+/* One message in three queues; freed when the last consumer lets go. */
+static void t_queue_fanout(struct ctx *c)
+{
+	static const int orders[][3] = {
+		{ 0, 1, 2 }, { 2, 1, 0 }, { 1, 0, 2 },
+	};
+	POOL(c, m);
+	QUEUE(c, m, q0, MMK_POLICY_REJECT, 4, 0);
+	QUEUE(c, m, q1, MMK_POLICY_DROP_NEWEST, 1, 0);
+	QUEUE(c, m, q2, MMK_POLICY_REJECT, 1, 0);
+	struct mmk_queue *qs[3] = { q0, q1, q2 }, *dup[2] = { q0, q0 };
+	struct mmk_push_outcome o;
+	struct mmk_read_guard g[3];
+	uint64_t t, u;
+
+	for (size_t k = 0; k < sizeof(orders) / sizeof(orders[0]); k++) {
+		CHECK_OK(c, store_pattern(m, k, 16, &t));
+		CHECK_OK(c, mmk_queue_try_push_many(qs, 3, t, &o));
+		CHECK(c, o.dropped == 0 && o.evicted == 0);
+		CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_queue_try_push_many(qs + 1, 1, t, &o));
+		for (int i = 0; i < 3; i++) {
+			CHECK_OK(c, mmk_queue_try_pop(qs[i], &g[i]));
+			CHECK(c, g[i].msg == g[0].msg && pattern_ok(g[i].msg, k, 16));
+		}
+		for (int i = 0; i < 3; i++) {
+			CHECK(c, mmk_available(m) == CAPACITY - 1);
+			CHECK_OK(c, mmk_read_release(&g[orders[k][i]]));
+		}
+		CHECK(c, mmk_available(m) == CAPACITY);
+	}
+
+	/* All or nothing: q2 full refuses, q0 and q1 take nothing. */
+	CHECK_OK(c, store_pattern(m, 7, 1, &u));
+	CHECK_OK(c, mmk_queue_try_push(q2, u, NULL));
+	CHECK_OK(c, store_pattern(m, 8, 1, &t));
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_try_push_many(qs, 3, t, &o));
+	CHECK(c, occ(q0).items == 0 && occ(q1).items == 0 && o.dropped == 0);
+	CHECK_OK(c, mmk_free(m, t));
+	/* A drop in one queue is a success: bit 1 is q1. */
+	CHECK_OK(c, store_pattern(m, 9, 1, &t));
+	CHECK_OK(c, mmk_queue_try_push(q1, t, NULL));
+	CHECK_OK(c, store_pattern(m, 10, 1, &t));
+	CHECK_OK(c, mmk_queue_try_push_many(qs, 2, t, &o));
+	CHECK(c, o.dropped == 2 && occ(q0).items == 1 && occ(q1).items == 1);
+
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push_many(dup, 2, t, &o));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push_many(qs, 0, t, &o));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push_many(qs, MMK_PUSH_MAX_QUEUES + 1, t, &o));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push_many(NULL, 1, t, &o));
+}
+
+/* Store-and-push: nothing stored when refused; a dropped message is freed. */
+static void t_queue_store_push(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 1, 0);
+	QUEUE(c, m, qd, MMK_POLICY_DROP_NEWEST, 1, 0);
+	unsigned char big[PAYLOAD + 1] = { 0 };
+	struct mmk_header bad = { .reserved0 = 1 };
+	struct mmk_push_outcome o;
+	struct mmk_read_guard g;
+	uint64_t t, t2;
+
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "abc", 3, &t, &o));
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, g.token == t && g.msg->header.payload_size == 3 && !memcmp(g.msg->payload, "abc", 3));
+	CHECK(c, g.msg->header.qos == MMK_QOS_BEST_EFFORT);
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "abc", 3, &t, &o));
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_store_push(q, NULL, "def", 3, &t2, &o));
+	CHECK(c, t2 == MMK_TOKEN_INVALID && mmk_available(m) == CAPACITY - 1);
+	/* No generation was used: the next store of that slot is the next one. */
+	CHECK_OK(c, store_pattern(m, 1, 1, &t2));
+	CHECK(c, tok_index(t2) == 1 && tok_gen(t2) == 1);
+	CHECK_OK(c, mmk_free(m, t2));
+
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_store_push(q, NULL, NULL, 3, &t2, &o));
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_queue_store_push(q, NULL, big, sizeof(big), &t2, &o));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_store_push(q, &bad, big, 1, &t2, &o));
+	CHECK(c, t2 == MMK_TOKEN_INVALID);
+
+	CHECK_OK(c, mmk_queue_store_push(qd, NULL, "x", 1, &t2, &o));
+	CHECK_OK(c, mmk_queue_store_push(qd, NULL, "y", 1, &t2, &o));
+	CHECK(c, o.dropped == 1 && t2 != MMK_TOKEN_INVALID);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t2));
+	CHECK(c, mmk_available(m) == CAPACITY - 2);
+
+	/* Full pool before full queue. */
+	for (int i = 0; mmk_available(m); i++)
+		CHECK_OK(c, store_pattern(m, 1, 1, &t2));
+	CHECK_ERR(c, MMK_E_NO_FREE_SLOTS, mmk_queue_store_push(q, NULL, "z", 1, &t2, &o));
+}
+
+/* Commit-and-push: a loan or write guard published into a queue. */
+static void t_queue_commit_push(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 1, 0);
+	struct mmk_write_guard w, w2;
+	struct mmk_push_outcome o;
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	CHECK_OK(c, mmk_loan(m, &w));
+	memcpy(w.msg->payload, "loaned", 6);
+	w.msg->header.payload_size = 6;
+	w.msg->header.sequence = 77;
+	t = w.token;
+	CHECK_OK(c, mmk_queue_commit_push(q, &w, &o));
+	CHECK(c, !w.owner && !w.msg);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_commit_push(q, &w, &o));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_free(m, t));
+
+	/* Refused: the guard is still held, the message checked in place. */
+	CHECK_OK(c, mmk_loan(m, &w2));
+	w2.msg->header.payload_size = PAYLOAD + 1;
+	CHECK_ERR(c, MMK_E_TOO_LARGE, mmk_queue_commit_push(q, &w2, &o));
+	w2.msg->header.payload_size = 2;
+	w2.msg->header.flags = 0x100;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_commit_push(q, &w2, &o));
+	w2.msg->header.flags = 0;
+	memcpy(w2.msg->payload, "hi", 2);
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_commit_push(q, &w2, &o));
+	CHECK(c, w2.owner == m);
+
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, g.token == t && g.msg->header.sequence == 77 && !memcmp(g.msg->payload, "loaned", 6));
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK_OK(c, mmk_queue_commit_push(q, &w2, &o));
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, g.msg->header.payload_size == 2 && !memcmp(g.msg->payload, "hi", 2));
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK(c, mmk_available(m) == CAPACITY);
+
+	/* A guard from mmk_read_mut. */
+	CHECK_OK(c, store_pattern(m, 4, 4, &t));
+	CHECK_OK(c, mmk_read_mut(m, t, &w));
+	w.msg->payload[0] = 0xee;
+	CHECK_OK(c, mmk_queue_commit_push(q, &w, &o));
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, g.msg->payload[0] == 0xee && g.msg->payload[1] == (unsigned char)(4 * 31 + 1));
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t));
+}
+
+/* Write pops: only the sole holder. */
+static void t_queue_pop_write(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 4, 0);
+	QUEUE(c, m, q2, MMK_POLICY_REJECT, 4, 0);
+	struct mmk_queue *both[2] = { q, q2 };
+	struct mmk_write_guard w;
+	struct mmk_read_guard r, g;
+	uint64_t t;
+
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_pop_write(q, &w));
+	CHECK(c, !w.owner && w.token == MMK_TOKEN_INVALID);
+	CHECK_OK(c, store_pattern(m, 5, 5, &t));
+	CHECK_OK(c, mmk_queue_try_push_many(both, 2, t, NULL));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_queue_try_pop_write(q, &w));
+	CHECK(c, occ(q).items == 1);
+	CHECK_OK(c, mmk_queue_try_pop(q2, &r));
+	CHECK_ERR(c, MMK_E_ALREADY_BORROWED, mmk_queue_try_pop_write(q, &w));
+	CHECK_OK(c, mmk_read_release(&r));
+	CHECK_OK(c, mmk_queue_try_pop_write(q, &w));
+	CHECK(c, w.token == t && w.owner == m && pattern_ok(w.msg, 5, 5));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	/* Changed and forwarded. */
+	w.msg->payload[0] = 0x42;
+	CHECK_OK(c, mmk_queue_commit_push(q2, &w, NULL));
+	CHECK_OK(c, mmk_queue_try_pop(q2, &g));
+	CHECK(c, g.msg->payload[0] == 0x42);
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK(c, mmk_available(m) == CAPACITY);
+	/* Released: freed, changed or not. */
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "a", 1, &t, NULL));
+	CHECK_OK(c, mmk_queue_try_pop_write(q, &w));
+	CHECK_OK(c, mmk_write_release(&w));
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "a", 1, &t, NULL));
+	CHECK_OK(c, mmk_queue_try_pop_write(q, &w));
+	CHECK_OK(c, mmk_write_cancel(&w));
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t));
+}
+
+/* Pop of up to N. */
+static void t_queue_pop_batch(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 8, 0);
+	struct mmk_read_guard g[10];
+	uint64_t t[5];
+	size_t n = 9;
+
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_pop_batch(q, g, 3, &n));
+	CHECK(c, n == 0 && !g[0].owner);
+	for (int i = 0; i < 5; i++)
+		CHECK_OK(c, mmk_queue_store_push(q, NULL, &i, sizeof(i), &t[i], NULL));
+	CHECK_OK(c, mmk_queue_try_pop_batch(q, g, 3, &n));
+	CHECK(c, n == 3);
+	CHECK_OK(c, mmk_queue_try_pop_batch(q, g + 3, 7, &n));
+	CHECK(c, n == 2 && !g[5].owner && !g[9].owner);
+	for (int i = 0; i < 5; i++) {
+		CHECK(c, g[i].token == t[i] && g[i].owner == m && !memcmp(g[i].msg->payload, &i, sizeof(i)));
+		CHECK_OK(c, mmk_read_release(&g[i]));
+	}
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_pop_batch(q, g, 0, &n));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_pop_batch(q, NULL, 1, &n));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_pop_batch(q, g, 1, NULL));
+}
+
+/* Peek takes nothing; past the end is QUEUE_EMPTY. */
+static void t_queue_peek(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 8, 0);
+	struct mmk_header h = { .qos = MMK_QOS_LATENCY_CRITICAL, .flags = MMK_MSG_HAS_DEADLINE,
+				.deadline_ns = 123456789 };
+	struct mmk_queue_entry e;
+	uint64_t t0, t1;
+
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek(q, &e));
+	CHECK(c, e.token == MMK_TOKEN_INVALID && !e.msg);
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "abcd", 4, &t0, NULL));
+	CHECK_OK(c, mmk_queue_store_push(q, &h, "xy", 2, &t1, NULL));
+	CHECK_OK(c, mmk_queue_try_peek(q, &e));
+	CHECK(c, e.token == t0 && e.payload_size == 4 && e.qos == MMK_QOS_BEST_EFFORT);
+	CHECK(c, e.flags == 0 && e.deadline_ns == 0 && !memcmp(e.msg->payload, "abcd", 4));
+	CHECK_OK(c, mmk_queue_try_peek_at(q, 1, &e));
+	CHECK(c, e.token == t1 && e.payload_size == 2 && e.qos == MMK_QOS_LATENCY_CRITICAL);
+	CHECK(c, e.flags == MMK_MSG_HAS_DEADLINE && e.deadline_ns == 123456789);
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek_at(q, 2, &e));
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_peek_at(q, (size_t)1 << 40, &e));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_free(m, t0));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_peek(q, NULL));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_peek(NULL, &e));
+	CHECK(c, occ(q).items == 2);
+}
+
+/* QoS queues drop expired messages at pop. */
+static void t_queue_qos_deadline(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_QOS, 8, 0);
+	QUEUE(c, m, r, MMK_POLICY_REJECT, 8, 0);
+	struct mmk_header past = { .flags = MMK_MSG_HAS_DEADLINE, .deadline_ns = 1 };
+	struct mmk_header future = { .flags = MMK_MSG_HAS_DEADLINE, .deadline_ns = UINT64_MAX / 2 };
+	struct mmk_queue_stats st;
+	struct mmk_read_guard g;
+	uint64_t t0, t1, t2, t3;
+
+	CHECK_OK(c, mmk_queue_store_push(q, &past, "a", 1, &t0, NULL));
+	CHECK_OK(c, mmk_queue_store_push(q, &past, "b", 1, &t1, NULL));
+	CHECK_OK(c, mmk_queue_store_push(q, &future, "c", 1, &t2, NULL));
+	CHECK_OK(c, mmk_queue_store_push(q, &past, "d", 1, &t3, NULL));
+	/* Peek does not drop. */
+	CHECK(c, occ(q).items == 4);
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, g.token == t2);
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_try_pop(q, &g));
+	CHECK_OK(c, mmk_queue_stats(q, &st));
+	CHECK(c, st.drops[MMK_DROP_DEADLINE] == 3 && st.pops == 1 && st.pushes == 4);
+	CHECK(c, mmk_available(m) == CAPACITY);
+	/* Other policies deliver late messages. */
+	CHECK_OK(c, mmk_queue_store_push(r, &past, "e", 1, &t0, NULL));
+	CHECK_OK(c, mmk_queue_try_pop(r, &g));
+	CHECK_OK(c, mmk_read_release(&g));
+}
+
+/* Closing a queue releases its messages; guards keep theirs alive. */
+static void t_queue_close_releases(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 8, 0);
+	QUEUE(c, m, keep, MMK_POLICY_REJECT, 8, 0);
+	struct mmk_queue *both[2] = { q, keep };
+	struct mmk_read_guard g;
+	uint64_t t0, t1, t2;
+
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "a", 1, &t0, NULL));
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "b", 1, &t1, NULL));
+	CHECK_OK(c, store_pattern(m, 3, 3, &t2));
+	CHECK_OK(c, mmk_queue_try_push_many(both, 2, t2, NULL));
+	CHECK_OK(c, mmk_read(m, t1, &g));
+	CHECK(c, mmk_available(m) == CAPACITY - 3);
+	mmk_queue_close(q);
+	CHECK(c, mmk_available(m) == CAPACITY - 2);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t0));
+	CHECK_ERR(c, MMK_E_QUEUE_OWNED, mmk_free(m, t2));
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	mmk_queue_close(keep);
+	CHECK(c, mmk_available(m) == CAPACITY);
+}
+
+/* Named queues: each open is a handle on the same queue. */
+static void t_queue_named(struct ctx *c)
+{
+	struct mmk_queue_attr a = { .name = "frames", .cap_items = 4 };
+	POOL(c, m);
+	struct mmk_queue *q, *q2, *dup;
+	struct mmk_queue_stats st;
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	CHECK_OK(c, queue_make(m, a, &q));
+	errno = 0;
+	CHECK_ERR(c, MMK_E_SYSTEM, queue_make(m, a, &dup));
+	CHECK(c, errno == EEXIST && !dup);
+	errno = 0;
+	CHECK_ERR(c, MMK_E_SYSTEM, mmk_queue_open(m, "nothing", &q2));
+	CHECK(c, errno == ENOENT);
+	CHECK_OK(c, mmk_queue_open(m, "frames", &q2));
+	CHECK(c, q2 != q);
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "n", 1, &t, NULL));
+	CHECK(c, occ(q2).items == 1);
+	CHECK_OK(c, mmk_queue_stats(q2, &st));
+	CHECK(c, !strcmp(st.name, "frames"));
+	/* The queue lives while a handle does. */
+	mmk_queue_close(q);
+	CHECK(c, mmk_available(m) == CAPACITY - 1);
+	CHECK_OK(c, mmk_queue_try_pop(q2, &g));
+	CHECK(c, g.token == t);
+	CHECK_OK(c, mmk_read_release(&g));
+	CHECK_OK(c, mmk_queue_store_push(q2, NULL, "n", 1, &t, NULL));
+	mmk_queue_close(q2);
+	CHECK(c, mmk_available(m) == CAPACITY);
+	/* Gone with its last handle: the name is free again. */
+	CHECK_OK(c, queue_make(m, a, &q));
+}
+
+/* Waits return at once on heap and static, after the timeout on the kernel. */
+static void t_queue_waits(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_BLOCK, 2, 1);
+	struct mmk_push_outcome o;
+	struct mmk_read_guard g;
+	uint64_t t0, t1;
+
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_queue_pop_wait(q, 1000000, &g));
+	CHECK_OK(c, store_pattern(m, 1, 1, &t0));
+	CHECK_OK(c, store_pattern(m, 2, 1, &t1));
+	CHECK_OK(c, mmk_queue_push_wait(q, t0, 1000000, &o));
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_push_wait(q, t1, 1000000, &o));
+	CHECK_ERR(c, MMK_E_QUEUE_FULL, mmk_queue_try_push(q, t1, &o));
+	CHECK_OK(c, mmk_queue_pop_wait(q, 1000000, &g));
+	CHECK(c, g.token == t0);
+	CHECK_OK(c, mmk_queue_push_wait(q, t1, 1000000, &o));
+	CHECK_OK(c, mmk_read_release(&g));
+}
+
+/* A three-stage chain forwards one message with no copy. */
+static void t_queue_chain(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, a, MMK_POLICY_REJECT, 4, 0);
+	QUEUE(c, m, b, MMK_POLICY_REJECT, 4, 0);
+	QUEUE(c, m, d, MMK_POLICY_REJECT, 4, 0);
+	struct mmk_queue *stages[] = { a, b, d };
+	const struct mmk_message *where = NULL;
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	CHECK_OK(c, store_pattern(m, 33, 100, &t));
+	CHECK_OK(c, mmk_queue_try_push(a, t, NULL));
+	for (int i = 0; i < 3; i++) {
+		CHECK_OK(c, mmk_queue_try_pop(stages[i], &g));
+		CHECK(c, g.token == t && pattern_ok(g.msg, 33, 100));
+		CHECK(c, !where || where == g.msg);
+		where = g.msg;
+		if (i < 2)
+			CHECK_OK(c, mmk_queue_try_push(stages[i + 1], t, NULL));
+		CHECK_OK(c, mmk_read_release(&g));
+		CHECK(c, mmk_available(m) == CAPACITY - (i < 2));
+	}
+}
+
+/* Release, push and pop in one batch. */
+static void t_queue_batch(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, in, MMK_POLICY_REJECT, 4, 0);
+	QUEUE(c, m, out, MMK_POLICY_DROP_NEWEST, 1, 0);
+	struct mmk_write_guard w, pw;
+	struct mmk_batch_op ops[6];
+	size_t done;
+	uint64_t t0, t1;
+
+	CHECK_OK(c, mmk_queue_store_push(in, NULL, "one", 3, &t0, NULL));
+	CHECK_OK(c, mmk_queue_store_push(in, NULL, "two", 3, &t1, NULL));
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_POP, .queue = in, .wait = true,
+					.timeout_ns = 1000 };
+	CHECK_OK(c, mmk_batch(m, ops, 1, &done));
+	CHECK(c, ops[0].token == t0 && ops[0].msg && !memcmp(ops[0].msg->payload, "one", 3));
+	/* The consumer's hop: forward, release, pop the next. */
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_PUSH, .queue = out, .token = t0 };
+	ops[2] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = t0 };
+	ops[3] = (struct mmk_batch_op){ .op = MMK_OP_POP, .queue = in };
+	ops[4] = (struct mmk_batch_op){ .op = MMK_OP_STORE_PUSH, .queue = out, .payload = "x",
+					.payload_size = 1 };
+	ops[5] = (struct mmk_batch_op){ .op = MMK_OP_POP, .queue = in };
+	CHECK_ERR(c, MMK_E_QUEUE_EMPTY, mmk_batch(m, ops + 1, 5, &done));
+	CHECK(c, done == 4 && ops[3].token == t1 && ops[4].outcome.dropped == 1);
+	CHECK(c, ops[5].result == MMK_E_QUEUE_EMPTY && ops[5].token == MMK_TOKEN_INVALID);
+	CHECK(c, ops[4].token != MMK_TOKEN_INVALID && ops[1].outcome.dropped == 0);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, ops[4].token));
+	CHECK(c, mmk_available(m) == CAPACITY - 2);
+
+	/* Commit-push and write pop. */
+	CHECK_OK(c, mmk_loan(m, &w));
+	w.msg->header.payload_size = 1;
+	w.msg->payload[0] = 'w';
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = t1 };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_POP, .queue = out };
+	ops[2] = (struct mmk_batch_op){ .op = MMK_OP_READ_RELEASE, .token = t0 };
+	ops[3] = (struct mmk_batch_op){ .op = MMK_OP_COMMIT_PUSH, .queue = in, .guard = &w };
+	ops[4] = (struct mmk_batch_op){ .op = MMK_OP_POP_WRITE, .queue = in, .guard = &pw };
+	CHECK_OK(c, mmk_batch(m, ops, 5, &done));
+	CHECK(c, done == 5 && ops[1].token == t0 && !w.owner);
+	CHECK(c, pw.owner == m && pw.msg->payload[0] == 'w' && pw.msg->header.payload_size == 1);
+	CHECK_OK(c, mmk_write_release(&pw));
+	CHECK(c, mmk_available(m) == CAPACITY);
+
+	/* A producer's hop: loan, then publish it into a queue, or not. */
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_LOAN, .guard = &w };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_LOAN, .guard = &pw };
+	CHECK_OK(c, mmk_batch(m, ops, 2, &done));
+	CHECK(c, w.owner == m && pw.owner == m && ops[0].token == w.token && w.msg);
+	CHECK(c, w.msg->header.payload_size == 0 && mmk_available(m) == CAPACITY - 2);
+	memcpy(w.msg->payload, "loan", 4);
+	w.msg->header.payload_size = 4;
+	pw.msg->header.payload_size = 1;
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_COMMIT_PUSH, .queue = in, .guard = &w };
+	ops[1] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_CANCEL, .guard = &pw };
+	ops[2] = (struct mmk_batch_op){ .op = MMK_OP_POP_WRITE, .queue = in, .guard = &w };
+	ops[3] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_RELEASE, .guard = &w };
+	ops[4] = (struct mmk_batch_op){ .op = MMK_OP_WRITE_RELEASE, .guard = &w };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 5, &done));
+	CHECK(c, done == 4 && !pw.owner && !w.owner && mmk_available(m) == CAPACITY);
+	CHECK(c, ops[2].result == MMK_OK && ops[4].result == MMK_E_INVALID);
+
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_PUSH, .token = t0 };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_LOAN };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_POP_WRITE, .queue = in };
+	CHECK_ERR(c, MMK_E_INVALID, mmk_batch(m, ops, 1, &done));
+	/* t0's slot was taken again by a loan: the token is stale. */
+	ops[0] = (struct mmk_batch_op){ .op = MMK_OP_PUSH, .queue = in, .token = t0 };
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_batch(m, ops, 1, &done));
+}
+
+/* Queues of another manager are refused; the limits. */
+static void t_queue_foreign_and_limits(struct ctx *c)
+{
+	struct mmk_config cfg = config(CAPACITY, PAYLOAD);
+	struct mmk_manager *m2;
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 4, 0);
+	struct mmk_queue *mixed[2], *h[MMK_QUEUE_HANDLES_MAX + 1];
+	struct mmk_queue_attr a = { .name = "h", .cap_items = 1 };
+	struct mmk_write_guard w;
+	uint64_t t, t2;
+	int n;
+
+	CHECK_OK(c, make(c, &cfg, &m2));
+	QUEUE(c, m2, q2, MMK_POLICY_REJECT, 4, 0);
+	CHECK_OK(c, store_pattern(m, 1, 1, &t));
+	CHECK_OK(c, store_pattern(m2, 1, 1, &t2));
+	mixed[0] = q;
+	mixed[1] = q2;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_try_push_many(mixed, 2, t, NULL));
+	CHECK_ERR(c, MMK_E_BAD_TOKEN, mmk_queue_try_push(q, t2, NULL));
+	CHECK_OK(c, mmk_read_mut(m2, t2, &w));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_commit_push(q, &w, NULL));
+	CHECK_OK(c, mmk_write_release(&w));
+
+	if (c->backend == MMK_BACKEND_STATIC)
+		return;		/* one storage per queue: see t_queue_static_storage */
+	CHECK_OK(c, mmk_queue_create(m, &a, &h[0]));
+	for (n = 1; n < MMK_QUEUE_HANDLES_MAX; n++)
+		CHECK_OK(c, mmk_queue_open(m, "h", &h[n]));
+	if (c->backend == MMK_BACKEND_HEAP)
+		CHECK_ERR(c, MMK_E_LIMIT, mmk_queue_open(m, "h", &h[n]));
+	for (n = 2; n < MMK_QUEUES_MAX; n++) {
+		struct mmk_queue *x;
+
+		a.name = NULL;
+		CHECK_OK(c, mmk_queue_create(m, &a, &x));
+	}
+	a.name = NULL;
+	CHECK_ERR(c, MMK_E_LIMIT, mmk_queue_create(m, &a, &h[0]));
+}
+
+/* Static queues use the storage they are given, and nothing else. */
+static MMK_QUEUE_STORAGE(qst_small, 2);
+
+static void t_queue_static_storage(struct ctx *c)
+{
+	struct mmk_queue_attr a = { .cap_items = 2, .storage = MMK_QUEUE_STATIC(qst_small) };
+	POOL(c, m);
+	struct mmk_queue *q, *q2;
+	uint64_t t;
+
+	a.storage = NULL;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(m, &a, &q));
+	a.storage = MMK_QUEUE_STATIC(qst_small);
+	a.cap_items = 3;
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(m, &a, &q));
+	a.cap_items = 2;
+	CHECK_OK(c, mmk_queue_create(m, &a, &q));
+	CHECK_ERR(c, MMK_E_INVALID, mmk_queue_create(m, &a, &q2));
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "s", 1, &t, NULL));
+	mmk_queue_close(q);
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_OK(c, mmk_queue_create(m, &a, &q));
+	CHECK(c, occ(q).items == 0);
+	/* Left open: mmk_close frees the storage. */
+}
+
+/* The queue descriptor polls: EPOLLIN with a message, EPOLLOUT below soft. */
+static void t_kernel_queue_poll(struct ctx *c)
+{
+	POOL(c, m);
+	QUEUE(c, m, q, MMK_POLICY_REJECT, 2, 1);
+	struct pollfd p = { .fd = mmk_queue_fd(q), .events = POLLIN | POLLOUT };
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	CHECK(c, p.fd >= 0);
+	CHECK(c, poll(&p, 1, 0) == 1 && p.revents == POLLOUT);
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "p", 1, &t, NULL));
+	CHECK(c, poll(&p, 1, 0) == 1 && p.revents == POLLIN);
+	CHECK_OK(c, mmk_queue_try_pop(q, &g));
+	CHECK(c, poll(&p, 1, 0) == 1 && p.revents == POLLOUT);
+	CHECK_OK(c, mmk_read_release(&g));
+}
+
+/* Another session of the pool opens the queue by name and pops. */
+static void t_kernel_queue_across_sessions(struct ctx *c)
+{
+	char name[64];
+	struct mmk_manager *m = named_pool(c, name, sizeof(name)), *m2;
+	struct mmk_queue_attr a = { .name = "shared", .cap_items = 4 };
+	struct mmk_queue *q, *q2;
+	struct mmk_read_guard g;
+	uint64_t t;
+
+	CHECK(c, m);
+	CHECK_OK(c, mmk_queue_create(m, &a, &q));
+	CHECK_OK(c, mmk_kernel_attach(name, TYPE_ID, &m2));
+	track(c, m2);
+	CHECK_OK(c, mmk_queue_open(m2, "shared", &q2));
+	CHECK_OK(c, mmk_queue_store_push(q, NULL, "cross", 5, &t, NULL));
+	CHECK_OK(c, mmk_queue_try_pop(q2, &g));
+	CHECK(c, g.token == t && !memcmp(g.msg->payload, "cross", 5));
+	CHECK_ERR(c, MMK_E_BORROW_ACTIVE, mmk_free(m, t));
+	/* The popping session dies: its guard is dropped, the message freed. */
+	untrack(c, m2);
+	mmk_close(m2);
+	CHECK(c, mmk_available(m) == CAPACITY);
+	CHECK_ERR(c, MMK_E_NOT_ALLOCATED, mmk_free(m, t));
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static const struct test {
@@ -2068,6 +3021,26 @@ static const struct test {
 	T(t_batch_stops_at_first_error),
 	T(t_batch_errors),
 	T(t_batch_long),
+	T(t_queue_create_checks),
+	T(t_queue_fifo),
+	T(t_queue_owned),
+	T(t_queue_push_order),
+	T(t_queue_policies),
+	T(t_queue_watermarks),
+	T(t_queue_fanout),
+	T(t_queue_store_push),
+	T(t_queue_commit_push),
+	T(t_queue_pop_write),
+	T(t_queue_pop_batch),
+	T(t_queue_peek),
+	T(t_queue_qos_deadline),
+	T(t_queue_close_releases),
+	T(t_queue_named),
+	T(t_queue_waits),
+	T(t_queue_chain),
+	T(t_queue_batch),
+	T(t_queue_foreign_and_limits),
+	{ "queue_static_storage", t_queue_static_storage, B_STATIC },
 	{ "static_storage", t_static_storage, B_STATIC },
 	{ "page_aligned", t_page_aligned, B_KERNEL | B_HEAP },
 	T_KERNEL(t_kernel_attach),
@@ -2081,6 +3054,8 @@ static const struct test {
 	T_KERNEL(t_kernel_close_cancels_loan),
 	T_KERNEL(t_kernel_wait_for_writer),
 	T_KERNEL(t_kernel_threads),
+	T_KERNEL(t_kernel_queue_poll),
+	T_KERNEL(t_kernel_queue_across_sessions),
 #undef T
 #undef T_KERNEL
 };

@@ -46,7 +46,15 @@
  *       MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED, MMK_E_POISONED,
  *       MMK_E_ALREADY_BORROWED, MMK_E_LIMIT
  *   mmk_free:
- *       MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED, MMK_E_BORROW_ACTIVE
+ *       MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED, MMK_E_BORROW_ACTIVE,
+ *       MMK_E_QUEUE_OWNED
+ *   mmk_queue_try_push:
+ *       MMK_E_INVALID (bad argument), MMK_E_BAD_TOKEN, MMK_E_NOT_ALLOCATED,
+ *       MMK_E_POISONED, MMK_E_ALREADY_BORROWED, MMK_E_QUEUE_OWNED,
+ *       MMK_E_QUEUE_FULL
+ *   mmk_queue_try_pop:
+ *       MMK_E_INVALID, MMK_E_QUEUE_EMPTY, MMK_E_ALREADY_BORROWED (write
+ *       pop), MMK_E_LIMIT
  *   mmk_store:
  *       MMK_E_INVALID (bad argument), MMK_E_TOO_LARGE,
  *       MMK_E_INVALID (bad header), MMK_E_NO_FREE_SLOTS
@@ -146,6 +154,16 @@ enum mmk_memory_class {
 
 /* Pool flags (struct mmk_config.flags). */
 #define MMK_POOL_PAGE_ALIGNED	0x1U	/* every slot starts on a page */
+
+/* Most queues one push names (mmk_queue_try_push_many). */
+#define MMK_PUSH_MAX_QUEUES	8
+
+/* Drop reasons: indexes of struct mmk_queue_stats.drops. */
+#define MMK_DROP_NEWEST		0	/* DropNewest dropped the incoming message */
+#define MMK_DROP_OLDEST		1	/* DropOldest evicted a queued message */
+#define MMK_DROP_QOS		2	/* QoS admission dropped a message */
+#define MMK_DROP_DEADLINE	3	/* QoS pop dropped an expired message */
+#define MMK_DROP_REASONS	4
 #endif /* _UAPI_LINUX_MMK_H */
 
 /* ---- errors -------------------------------------------------------------- */
@@ -159,14 +177,16 @@ enum mmk_memory_class {
  * @MMK_E_NOT_ALLOCATED:    the token's message was freed
  * @MMK_E_ALREADY_BORROWED: an incompatible guard is held on the message
  * @MMK_E_BORROW_ACTIVE:    free while a guard is held on the message
- * @MMK_E_QUEUE_OWNED:      free while a queue holds the token (reserved:
- *                          no function returns it yet)
+ * @MMK_E_QUEUE_OWNED:      free while a queue holds the token, or a push
+ *                          to a queue that already holds it
  * @MMK_E_POISONED:         a writer died holding the message; free it
  * @MMK_E_TOO_LARGE:        payload larger than the pool's slots
  * @MMK_E_INVALID:          bad argument, flag or header field
  * @MMK_E_TYPE_MISMATCH:    the pool's payload type id is another one
  * @MMK_E_LIMIT:            a per-manager, per-message or system limit
  * @MMK_E_SYSTEM:           anything else; errno holds the cause
+ * @MMK_E_QUEUE_FULL:       a queue refused a push (its policy, at its caps)
+ * @MMK_E_QUEUE_EMPTY:      nothing (more) in the queue: pop, peek
  *
  * The values are part of the ABI and never change.
  */
@@ -184,6 +204,8 @@ enum mmk_error {
 	MMK_E_TYPE_MISMATCH	= 10,
 	MMK_E_LIMIT		= 11,
 	MMK_E_SYSTEM		= 12,
+	MMK_E_QUEUE_FULL	= 13,
+	MMK_E_QUEUE_EMPTY	= 14,
 };
 
 /**
@@ -615,6 +637,8 @@ mmk_store(struct mmk_manager *m, const struct mmk_header *header, const void *pa
  *   MMK_E_BAD_TOKEN      see "Tokens"
  *   MMK_E_NOT_ALLOCATED  already freed
  *   MMK_E_BORROW_ACTIVE  a guard is held on the message (by any session)
+ *   MMK_E_QUEUE_OWNED    a queue holds the message (see "queues": a pushed
+ *                        message is freed by mmk itself)
  *
  * Thread-safety: see "Threads".
  */
@@ -870,6 +894,490 @@ MMK_API MMK_NODISCARD enum mmk_error
 mmk_read_mut_wait(struct mmk_manager *m, uint64_t token, uint64_t timeout_ns,
 		  struct mmk_write_guard *g);
 
+/* ---- queues ------------------------------------------------------------------- */
+
+/*
+ * A queue is a bounded FIFO of tokens of one manager, with an admission
+ * policy: limen's Edge.  Producers push tokens, consumers pop them.
+ *
+ * Push gives.  A pushed message belongs to mmk: it lives while a queue
+ * holds it or a guard is held on it, and mmk frees it when the last one
+ * lets go (kernel: the pool's "frees" counter counts it; every backend:
+ * the slot is free again and the token gives MMK_E_NOT_ALLOCATED).
+ * Nobody frees it by hand: mmk_free() gives MMK_E_QUEUE_OWNED while a
+ * queue holds it (after MMK_E_BORROW_ACTIVE for guards).  A queue holds a
+ * token at most once (a second push to it: MMK_E_QUEUE_OWNED); the same
+ * token may be in several queues (fan-out).
+ *
+ * Pop reads.  Popping turns the queue's hold into a read guard of the
+ * popping manager (an ordinary struct mmk_read_guard: the message is read
+ * in place, released with mmk_read_release(), which frees it if nothing
+ * else holds it).  A consumer forwards a message with no copy by pushing
+ * it to the next queue before releasing its guard.  mmk_queue_try_pop_write()
+ * takes a write guard instead, only when the queue's hold is the message's
+ * only one.
+ *
+ * Admission, decided on the occupancy before the push (a soft cap of 0
+ * means the hard cap):
+ *   below both soft caps:  admitted, whatever the policy;
+ *   between:   REJECT       MMK_E_QUEUE_FULL
+ *              DROP_NEWEST  dropped (a success; outcome.dropped)
+ *              DROP_OLDEST  the oldest is evicted, then admitted
+ *              BLOCK        waits for room (mmk_queue_push_wait), else
+ *                           MMK_E_QUEUE_FULL
+ *              QOS          admitted if MMK_QOS_LATENCY_CRITICAL, else
+ *                           dropped
+ *   at or over a hard cap: a message whose payload alone exceeds the byte
+ *              cap is MMK_E_QUEUE_FULL under every policy; REJECT and QOS
+ *              give MMK_E_QUEUE_FULL; DROP_NEWEST drops; DROP_OLDEST
+ *              evicts the oldest until below both hard caps, then admits;
+ *              BLOCK as above.
+ * An error leaves the message with the caller: nothing was given.  A drop
+ * gives the message, which is freed at once unless something else holds
+ * it; an evicted message likewise.  A QOS queue also drops at pop, instead
+ * of delivering it, a message whose header has MMK_MSG_HAS_DEADLINE and a
+ * deadline_ns (CLOCK_MONOTONIC) in the past.  Every drop is counted
+ * (struct mmk_queue_stats).
+ *
+ * Backends.  Kernel: a queue is a descriptor of its own (mmk_queue_fd(),
+ * for poll and epoll: EPOLLIN while it holds a message, EPOLLOUT while it
+ * is below its soft caps), shared by every session of the pool that opens
+ * it by name, and every call is one ioctl.  Heap and static: the queue is
+ * in the manager's memory and seen by that manager only; they are
+ * single-threaded, so nothing can change while a call would wait: Block
+ * pushes and waiting pops return at once (MMK_E_QUEUE_FULL,
+ * MMK_E_QUEUE_EMPTY).  Results and errors are otherwise the same in every
+ * backend.  A static manager's queues live in storage declared with
+ * MMK_QUEUE_STORAGE() (struct mmk_queue_attr.storage): nothing allocates.
+ *
+ * Threads: as for the manager ("Threads" above).  A queue handle belongs to
+ * its manager: mmk_close() closes the handles still open.
+ */
+
+/* A handle on a queue: opaque.  Made by mmk_queue_create() or
+ * mmk_queue_open(), destroyed by mmk_queue_close(). */
+struct mmk_queue;
+
+/* enum mmk_queue_policy - what a queue does with a push at its soft cap. */
+enum mmk_queue_policy {
+	MMK_POLICY_REJECT	= 0,	/* refuse: MMK_E_QUEUE_FULL */
+	MMK_POLICY_DROP_NEWEST	= 1,	/* drop the incoming message */
+	MMK_POLICY_DROP_OLDEST	= 2,	/* evict the oldest, then admit */
+	MMK_POLICY_BLOCK	= 3,	/* wait for room (mmk_queue_push_wait) */
+	MMK_POLICY_QOS		= 4,	/* latency-critical only; expired dropped at pop */
+};
+
+/* enum mmk_watermark - a queue's occupancy against its caps. */
+enum mmk_watermark {
+	MMK_WATERMARK_BELOW_SOFT = 0,	/* below both soft caps: every push admitted */
+	MMK_WATERMARK_BETWEEN	 = 1,	/* at or over a soft cap, below both hard caps */
+	MMK_WATERMARK_AT_HARD	 = 2,	/* at or over a hard cap */
+};
+
+/* Most items of one queue (the kernel module's default max_queue_items). */
+#define MMK_QUEUE_ITEMS_MAX	4096
+/* Most queues of one manager (kernel: per pool, max_queues_per_pool). */
+#define MMK_QUEUES_MAX		64
+/* Heap and static: most handles open on one queue at once. */
+#define MMK_QUEUE_HANDLES_MAX	4
+
+/* Storage of a static manager's queue: declare it with MMK_QUEUE_STORAGE(). */
+struct mmk_queue_item {
+	uint64_t priv[2];
+};
+
+struct mmk_queue_storage {
+	union {
+		unsigned char bytes[640];
+		uint64_t u64;
+		void *ptr;
+	} queue;
+	uint32_t cap_items;
+	struct mmk_queue_item *items;
+};
+
+/**
+ * MMK_QUEUE_STORAGE - declare the storage of one queue of a static manager
+ * @name:       the variable to declare
+ * @cap_items_: most items (a constant expression, 1 to MMK_QUEUE_ITEMS_MAX)
+ *
+ * Declares and initialises a variable holding a queue and its ring, for
+ * struct mmk_queue_attr.storage = MMK_QUEUE_STATIC(name).  Prefix it with
+ * "static" for static storage duration:
+ *
+ *   static MMK_QUEUE_STORAGE(frames_q, 32);
+ *   struct mmk_queue_attr a = { .cap_items = 32,
+ *                               .storage = MMK_QUEUE_STATIC(frames_q) };
+ */
+#define MMK_QUEUE_STORAGE(name, cap_items_)						\
+	struct {									\
+		MMK_STATIC_ASSERT((cap_items_) > 0 &&					\
+				  (cap_items_) <= MMK_QUEUE_ITEMS_MAX,			\
+				  "MMK_QUEUE_STORAGE: bad capacity");			\
+		struct mmk_queue_storage storage;					\
+		struct mmk_queue_item items[(cap_items_)];				\
+	} name = { .storage = { .cap_items = (cap_items_), .items = name.items } }
+
+/* The struct mmk_queue_storage * of a variable declared by MMK_QUEUE_STORAGE(). */
+#define MMK_QUEUE_STATIC(name)	(&(name).storage)
+
+/**
+ * struct mmk_queue_attr - what a new queue looks like
+ * @name:       1 to 63 bytes, unique among the manager's (kernel: the
+ *              pool's) queues, for mmk_queue_open(); NULL or "" for an
+ *              anonymous queue (kernel: shared only by passing its
+ *              descriptor)
+ * @policy:     enum mmk_queue_policy
+ * @cap_items:  hard cap in messages, 1 to MMK_QUEUE_ITEMS_MAX (kernel: to
+ *              the module's max_queue_items)
+ * @soft_items: soft cap in messages, 0 (the hard cap) to @cap_items
+ * @cap_bytes:  hard cap in payload bytes, 0 for none
+ * @soft_bytes: soft cap in payload bytes, 0 (the hard cap) to @cap_bytes;
+ *              must be 0 when @cap_bytes is 0
+ * @storage:    static managers: storage declared with MMK_QUEUE_STORAGE(),
+ *              not in use, with at least @cap_items items.  Ignored by the
+ *              heap and kernel backends (may be set, so that one attr
+ *              serves every backend).
+ *
+ * Zero-initialise it and set what you need.
+ */
+struct mmk_queue_attr {
+	const char *name;
+	enum mmk_queue_policy policy;
+	uint32_t cap_items;
+	uint32_t soft_items;
+	uint64_t cap_bytes;
+	uint64_t soft_bytes;
+	struct mmk_queue_storage *storage;
+};
+
+/**
+ * mmk_queue_create - make a new queue
+ * @m:    the manager whose messages it will hold
+ * @attr: caps, policy, name; see struct mmk_queue_attr
+ * @out:  the new handle; NULL on failure
+ *
+ * Kernel: one ioctl; the queue is a new descriptor (close-on-exec),
+ * charged to the caller's memory cgroup; it lives while any descriptor
+ * refers to it.  Heap: one allocation.  Static: none.
+ *
+ * Errors:
+ *   MMK_E_INVALID  @m, @attr or @out NULL; policy unknown; @cap_items 0 or
+ *                  over the limit; soft caps over their hard caps; soft
+ *                  bytes without a byte cap; name of 64 bytes or more;
+ *                  static: no or bad storage, storage in use or too small
+ *   MMK_E_LIMIT    MMK_QUEUES_MAX queues (kernel: max_queues_per_pool)
+ *   MMK_E_SYSTEM   errno: EEXIST (name taken), ENOMEM, EMFILE, ...
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_create(struct mmk_manager *m, const struct mmk_queue_attr *attr,
+		 struct mmk_queue **out);
+
+/**
+ * mmk_queue_open - a new handle on a named queue
+ * @m:    the manager (kernel: any session of the queue's pool)
+ * @name: the queue's name
+ * @out:  the new handle; NULL on failure
+ *
+ * The queue lives until its last handle (kernel: descriptor) is closed.
+ *
+ * Errors:
+ *   MMK_E_INVALID  @m, @name or @out NULL, @name empty or too long
+ *   MMK_E_LIMIT    heap, static: MMK_QUEUE_HANDLES_MAX handles open on it
+ *   MMK_E_SYSTEM   errno: ENOENT (no such queue), ENOMEM, EMFILE, ...
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_open(struct mmk_manager *m, const char *name, struct mmk_queue **out);
+
+/**
+ * mmk_queue_close - close a queue handle
+ * @q: the handle, or NULL (nothing happens)
+ *
+ * When the last handle (kernel: descriptor, in any process) of a queue is
+ * closed, the queue goes away and every message it held is released:
+ * freed if nothing else holds it.  @q is invalid afterwards.
+ */
+MMK_API void mmk_queue_close(struct mmk_queue *q);
+
+/**
+ * mmk_queue_fd - the queue's descriptor, for poll and epoll
+ * @q: the handle
+ *
+ * Kernel: the descriptor (owned by the handle: do not close it); EPOLLIN
+ * while the queue holds a message, EPOLLOUT while it is below its soft
+ * caps.  Heap and static: -1.  Thread-safe.
+ */
+MMK_API int mmk_queue_fd(const struct mmk_queue *q);
+
+/**
+ * struct mmk_push_outcome - what a successful push did
+ * @dropped: bit i set when the i-th queue dropped the message instead of
+ *           holding it (a single push: bit 0)
+ * @evicted: messages evicted (DROP_OLDEST) to admit it, over all queues
+ */
+struct mmk_push_outcome {
+	uint32_t dropped;
+	uint32_t evicted;
+};
+
+/**
+ * mmk_queue_try_push - give a message to a queue
+ * @q:     the queue
+ * @token: the message, of @q's manager
+ * @out:   the outcome (may be NULL); zeroed on failure
+ *
+ * On success the message is given (see "Push gives"), even if dropped.
+ * Read and header guards on the message do not prevent a push (that is
+ * how a consumer forwards what it popped).  Never waits.
+ *
+ * Errors, in the order they are checked:
+ *   MMK_E_INVALID           @q NULL
+ *   MMK_E_BAD_TOKEN         see "Tokens"
+ *   MMK_E_NOT_ALLOCATED     the message was freed
+ *   MMK_E_POISONED          its writer died holding it
+ *   MMK_E_ALREADY_BORROWED  a write guard or an unpublished loan is held on it
+ *   MMK_E_QUEUE_OWNED       @q holds it already
+ *   MMK_E_QUEUE_FULL        refused by the policy (nothing was given)
+ *   MMK_E_SYSTEM            kernel: errno
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_push(struct mmk_queue *q, uint64_t token, struct mmk_push_outcome *out);
+
+/**
+ * mmk_queue_push_wait - mmk_queue_try_push(), waiting for room (BLOCK)
+ * @q, @token, @out: as for mmk_queue_try_push()
+ * @timeout_ns:      longest wait; 0 waits without limit
+ *
+ * On a BLOCK queue at its soft cap, the kernel backend waits
+ * interruptibly until a push is admitted (MMK_E_QUEUE_FULL at the
+ * timeout, MMK_E_SYSTEM with errno EINTR on a signal).  Other policies
+ * never wait.  Heap and static: as mmk_queue_try_push().
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_push_wait(struct mmk_queue *q, uint64_t token, uint64_t timeout_ns,
+		    struct mmk_push_outcome *out);
+
+/**
+ * mmk_queue_try_push_many - give one message to several queues (fan-out)
+ * @qs:    @n distinct queues of one manager
+ * @n:     1 to MMK_PUSH_MAX_QUEUES
+ * @token: the message
+ * @out:   the outcome (may be NULL); bit i of dropped is qs[i]
+ *
+ * All or nothing: if any queue refuses (MMK_E_QUEUE_FULL), no queue takes
+ * the message and it stays with the caller; every refusing queue counts a
+ * rejection.  Each queue that admits it holds it;
+ * the message is freed when all of them and every guard let go.  Errors
+ * as mmk_queue_try_push(), and MMK_E_INVALID for @qs NULL, @n out of
+ * range, a NULL, repeated or foreign queue.  MMK_E_QUEUE_OWNED if any of
+ * them holds the token already.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_push_many(struct mmk_queue *const *qs, size_t n, uint64_t token,
+			struct mmk_push_outcome *out);
+
+/**
+ * mmk_queue_store_push - mmk_store() and mmk_queue_try_push() as one call
+ * @q:            the queue
+ * @header, @payload, @payload_size: as for mmk_store()
+ * @token:        the new message's token; MMK_TOKEN_INVALID on failure
+ *                (and when nothing was stored).  May be NULL.
+ * @out:          the outcome (may be NULL)
+ *
+ * If the queue refuses, nothing is stored (no slot, no generation used).
+ * A dropped message is freed at once: *@token then gives
+ * MMK_E_NOT_ALLOCATED.
+ *
+ * Errors, in the order they are checked: MMK_E_INVALID (argument),
+ * MMK_E_TOO_LARGE, MMK_E_INVALID (header), MMK_E_NO_FREE_SLOTS,
+ * MMK_E_QUEUE_FULL, MMK_E_SYSTEM (kernel).
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_store_push(struct mmk_queue *q, const struct mmk_header *header,
+		     const void *payload, size_t payload_size, uint64_t *token,
+		     struct mmk_push_outcome *out);
+
+/**
+ * mmk_queue_commit_push - publish a write guard or loan straight into a queue
+ * @q:   the queue
+ * @g:   a write guard of @q's manager (mmk_loan, mmk_read_mut,
+ *       mmk_queue_try_pop_write)
+ * @out: the outcome (may be NULL)
+ *
+ * Checks the message like mmk_write_release(), publishes it and gives it
+ * to @q in one step; on success @g is marked not held.  If the check
+ * fails, or the queue refuses, the guard is still held; after a refusal
+ * the message checked and committed so far is in place (a loan stays
+ * unpublished).
+ *
+ * Errors, in the order they are checked:
+ *   MMK_E_INVALID     @q or @g NULL, @g not held or of another manager
+ *   MMK_E_TOO_LARGE, MMK_E_INVALID  bad message (as mmk_write_release)
+ *   MMK_E_QUEUE_FULL  refused by the policy
+ *   MMK_E_SYSTEM      kernel: errno
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_commit_push(struct mmk_queue *q, struct mmk_write_guard *g,
+		      struct mmk_push_outcome *out);
+
+/**
+ * mmk_queue_try_pop - take the oldest message as a read guard
+ * @q: the queue
+ * @g: the guard to fill, as by mmk_read(); marked not held on failure
+ *
+ * Kernel: one ioctl, and g->msg points into the pool's read-only mapping:
+ * nothing is copied.  Release the guard with mmk_read_release(), which
+ * frees the message if nothing else holds it.  A QOS queue first drops
+ * the expired messages at its head.
+ *
+ * Errors, in the order they are checked:
+ *   MMK_E_INVALID      @q or @g NULL
+ *   MMK_E_QUEUE_EMPTY  nothing to pop
+ *   MMK_E_LIMIT        MMK_GUARDS_MAX held by the manager
+ *   MMK_E_SYSTEM       kernel: errno
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_pop(struct mmk_queue *q, struct mmk_read_guard *g);
+
+/**
+ * mmk_queue_pop_wait - mmk_queue_try_pop(), waiting for a message
+ * @q, @g:       as for mmk_queue_try_pop()
+ * @timeout_ns:  longest wait; 0 waits without limit
+ *
+ * Kernel: waits interruptibly (MMK_E_QUEUE_EMPTY at the timeout,
+ * MMK_E_SYSTEM with errno EINTR on a signal).  Heap and static: as
+ * mmk_queue_try_pop(), at once.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_pop_wait(struct mmk_queue *q, uint64_t timeout_ns, struct mmk_read_guard *g);
+
+/**
+ * mmk_queue_try_pop_write - take the oldest message as the write guard
+ * @q: the queue
+ * @g: the guard to fill, as by mmk_read_mut(); marked not held on failure
+ *
+ * Succeeds only when the queue's hold is the message's only one (no other
+ * queue, no guard); otherwise the message stays at the head.  Release with
+ * mmk_write_release() (the message, changed, is then freed unless pushed
+ * again: use mmk_queue_commit_push() to pass it on) or mmk_write_cancel().
+ *
+ * Errors, in the order they are checked: MMK_E_INVALID, MMK_E_QUEUE_EMPTY,
+ * MMK_E_ALREADY_BORROWED (something else holds the head), MMK_E_LIMIT,
+ * MMK_E_SYSTEM.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_pop_write(struct mmk_queue *q, struct mmk_write_guard *g);
+
+/**
+ * mmk_queue_try_pop_batch - take up to @max oldest messages as read guards
+ * @q:     the queue
+ * @gs:    @max guards to fill; gs[0 .. *count - 1] are held on success, the
+ *         others marked not held
+ * @max:   at least 1 (kernel: at most 256 are taken per call)
+ * @count: out: guards filled
+ *
+ * Kernel: one ioctl.  Stops early when the queue is empty or the manager's
+ * guard limit is reached.  Errors as mmk_queue_try_pop(), for the first
+ * message only; MMK_E_INVALID if @gs or @count is NULL or @max is 0.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_pop_batch(struct mmk_queue *q, struct mmk_read_guard *gs, size_t max,
+			size_t *count);
+
+/**
+ * struct mmk_queue_entry - a queued message, seen by a peek
+ * @token:        the message (no guard is taken: take one to read it)
+ * @msg:          where it is (kernel: in the read-only mapping); valid
+ *                only while it is held by the queue or a guard
+ * @payload_size: its payload size
+ * @qos:          its QoS class
+ * @flags:        MMK_MSG_HAS_DEADLINE if it has a deadline, else 0
+ * @deadline_ns:  its deadline (CLOCK_MONOTONIC), 0 if none
+ */
+struct mmk_queue_entry {
+	uint64_t token;
+	const struct mmk_message *msg;
+	uint32_t payload_size;
+	uint8_t qos;
+	uint32_t flags;
+	uint64_t deadline_ns;
+};
+
+/**
+ * mmk_queue_try_peek, mmk_queue_try_peek_at - look at a queued message
+ * @q:     the queue
+ * @index: 0 for the oldest message, n for the n-th after it
+ * @e:     filled on success; zeroed (token MMK_TOKEN_INVALID) on failure
+ *
+ * Takes nothing and drops nothing.  Errors: MMK_E_INVALID (@q or @e NULL),
+ * MMK_E_QUEUE_EMPTY (the queue holds @index messages or fewer),
+ * MMK_E_SYSTEM (kernel).
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_peek(struct mmk_queue *q, struct mmk_queue_entry *e);
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_try_peek_at(struct mmk_queue *q, size_t index, struct mmk_queue_entry *e);
+
+/**
+ * struct mmk_occupancy - what a queue holds now
+ * @items:     messages
+ * @bytes:     their payload bytes (as pushed)
+ * @watermark: enum mmk_watermark
+ */
+struct mmk_occupancy {
+	uint32_t items;
+	uint64_t bytes;
+	enum mmk_watermark watermark;
+};
+
+/**
+ * mmk_queue_occupancy - items, bytes and watermark state of a queue
+ * @q: the queue
+ * @o: filled on success
+ *
+ * Kernel: one ioctl; with other sessions at work the values may be out of
+ * date on return.  Errors: MMK_E_INVALID (@q or @o NULL), MMK_E_SYSTEM.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_occupancy(struct mmk_queue *q, struct mmk_occupancy *o);
+
+/**
+ * struct mmk_queue_stats - a queue's caps, occupancy and counters
+ * @policy, @cap_items, @soft_items, @cap_bytes, @soft_bytes: as created,
+ *              soft caps of 0 replaced by their hard caps
+ * @occupancy:  as mmk_queue_occupancy()
+ * @high_items: most messages held at once
+ * @pushes:     messages admitted
+ * @pops:       messages popped (delivered)
+ * @rejected:   pushes refused with MMK_E_QUEUE_FULL
+ * @drops:      messages dropped, per MMK_DROP_* reason
+ * @name:       the name, empty for an anonymous queue
+ */
+struct mmk_queue_stats {
+	enum mmk_queue_policy policy;
+	uint32_t cap_items;
+	uint32_t soft_items;
+	uint64_t cap_bytes;
+	uint64_t soft_bytes;
+	struct mmk_occupancy occupancy;
+	uint32_t high_items;
+	uint64_t pushes;
+	uint64_t pops;
+	uint64_t rejected;
+	uint64_t drops[MMK_DROP_REASONS];
+	char name[MMK_NAME_MAX];
+};
+
+/**
+ * mmk_queue_stats - a queue's caps, occupancy and counters
+ * @q:  the queue
+ * @st: filled on success
+ *
+ * Errors: MMK_E_INVALID (@q or @st NULL), MMK_E_SYSTEM (kernel).
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_queue_stats(struct mmk_queue *q, struct mmk_queue_stats *st);
+
 /* ---- batches ------------------------------------------------------------------ */
 
 /* What one entry of mmk_batch() does; the functions it stands for. */
@@ -879,6 +1387,14 @@ enum mmk_batch_opcode {
 	MMK_OP_PEEK_HEADER,	/* mmk_peek_header */
 	MMK_OP_READ_RELEASE,	/* mmk_read_release or mmk_header_release */
 	MMK_OP_FREE,		/* mmk_free */
+	MMK_OP_PUSH,		/* mmk_queue_try_push, or mmk_queue_push_wait */
+	MMK_OP_STORE_PUSH,	/* mmk_queue_store_push */
+	MMK_OP_COMMIT_PUSH,	/* mmk_queue_commit_push */
+	MMK_OP_POP,		/* mmk_queue_try_pop, or mmk_queue_pop_wait */
+	MMK_OP_POP_WRITE,	/* mmk_queue_try_pop_write */
+	MMK_OP_LOAN,		/* mmk_loan */
+	MMK_OP_WRITE_RELEASE,	/* mmk_write_release */
+	MMK_OP_WRITE_CANCEL,	/* mmk_write_cancel */
 };
 
 /**
@@ -889,14 +1405,32 @@ enum mmk_batch_opcode {
  * @header:       MMK_OP_STORE: the header, or NULL for a zeroed one
  * @payload:      MMK_OP_STORE: the payload (NULL only if @payload_size is 0)
  * @payload_size: MMK_OP_STORE: payload bytes
- * @msg:          out: MMK_OP_READ and MMK_OP_PEEK_HEADER: the message, in
- *                place, as g->msg of the guard functions; else NULL
+ * @msg:          out: MMK_OP_READ, MMK_OP_PEEK_HEADER and MMK_OP_POP: the
+ *                message, in place, as g->msg of the guard functions; else
+ *                NULL
  * @result:       out: MMK_OK, or the error of the function the op stands for
+ * @queue:        the queue of MMK_OP_PUSH, MMK_OP_STORE_PUSH,
+ *                MMK_OP_COMMIT_PUSH, MMK_OP_POP and MMK_OP_POP_WRITE (of
+ *                the batch's manager)
+ * @guard:        MMK_OP_COMMIT_PUSH, MMK_OP_WRITE_RELEASE,
+ *                MMK_OP_WRITE_CANCEL: the write guard published or dropped
+ *                (marked not held on success); MMK_OP_POP_WRITE,
+ *                MMK_OP_LOAN: the guard filled
+ * @wait:         MMK_OP_PUSH, MMK_OP_STORE_PUSH, MMK_OP_COMMIT_PUSH: wait
+ *                for room (BLOCK); MMK_OP_POP: wait for a message (both:
+ *                kernel only; heap and static never wait)
+ * @timeout_ns:   with @wait: longest wait, 0 for no limit
+ * @outcome:      out: the push ops' outcome
  *
- * A guard taken by MMK_OP_READ or MMK_OP_PEEK_HEADER is an ordinary guard
+ * MMK_OP_PUSH takes @token; MMK_OP_STORE_PUSH sets it; MMK_OP_POP sets it
+ * to the popped message's (MMK_TOKEN_INVALID if it fails).  A guard taken
+ * by MMK_OP_READ, MMK_OP_PEEK_HEADER or MMK_OP_POP is an ordinary guard
  * of the manager: release it with MMK_OP_READ_RELEASE and the same token,
  * in this batch or a later one (there is no guard struct to release), or
- * with mmk_close.
+ * with mmk_read_release on a guard struct filled from @token, @msg and the
+ * manager, or with mmk_close.  A consumer's hop is one batch, and with the
+ * kernel backend one system call: MMK_OP_READ_RELEASE of what it read,
+ * MMK_OP_PUSH of what it made, MMK_OP_POP (waiting) of what comes next.
  */
 struct mmk_batch_op {
 	enum mmk_batch_opcode op;
@@ -906,6 +1440,11 @@ struct mmk_batch_op {
 	size_t payload_size;
 	const struct mmk_message *msg;
 	enum mmk_error result;
+	struct mmk_queue *queue;
+	struct mmk_write_guard *guard;
+	bool wait;
+	uint64_t timeout_ns;
+	struct mmk_push_outcome outcome;
 };
 
 /**
