@@ -1553,9 +1553,9 @@ TEST_F(q, epoll_wakeups)
 		/* Phase 1: no EPOLLIN while the parent pushes elsewhere and fails pushes here. */
 		CHILD_EQ(0, put_byte(sync[1], 'a'));
 		CHILD_EQ(0, wait_event(qfd, EPOLLIN, 300, &ev));
-		CHILD_EQ(0, put_byte(sync[1], 'b'));
-		/* Phase 2: woken by the push. */
+		/* Phase 2: woken by the push, which comes 100 ms after 'b' at the earliest. */
 		t0 = now_ns();
+		CHILD_EQ(0, put_byte(sync[1], 'b'));
 		CHILD_EQ(1, wait_event(qfd, EPOLLIN | EPOLLRDNORM, 10000, &ev));
 		CHILD_ASSERT(ev & EPOLLIN);
 		CHILD_ASSERT(now_ns() - t0 >= 50 * MS);
@@ -1568,6 +1568,7 @@ TEST_F(q, epoll_wakeups)
 		CHILD_EQ(0, mmk_queue_items(qfd));
 		_exit(0);
 	}
+	close(sync[1]);		/* a child that fails ends the wait for its byte */
 	ASSERT_EQ('a', get_byte(sync[0]));
 	usleep(50000);
 	t = put(self, 8);
@@ -1588,7 +1589,6 @@ TEST_F(q, epoll_wakeups)
 	EXPECT_EQ(1, wait_event(qfd, EPOLLIN | EPOLLOUT, 0, &got));
 	EXPECT_EQ((uint32_t)EPOLLOUT, got);
 	close(sync[0]);
-	close(sync[1]);
 	close(qfd);
 	close(other);
 }
@@ -2715,6 +2715,7 @@ TEST_F(q, leak_session_dies_with_popped_guards)
 		pause();
 		_exit(0);
 	}
+	close(sync[1]);		/* a child that fails ends the wait for its byte */
 	ASSERT_EQ('p', get_byte(sync[0]));
 	info = pinfo(self->fd);
 	EXPECT_EQ(2U, info.write_guards);
@@ -2736,7 +2737,6 @@ TEST_F(q, leak_session_dies_with_popped_guards)
 	EXPECT_EQ((uint32_t)SLOTS, info.available);
 	EXPECT_EQ(info.stores, info.frees);
 	close(sync[0]);
-	close(sync[1]);
 }
 
 /* A process killed inside a waiting push or a waiting pop leaves nothing behind. */
