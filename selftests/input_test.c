@@ -1020,8 +1020,9 @@ TEST_F(dev, max_total_bytes_cap_edquot)
 TEST_F(dev, unknown_ioctl_enotty)
 {
 	const unsigned long bad[] = {
-		_IO(MMK_IOC_MAGIC, 0x0c),
-		_IOWR(MMK_IOC_MAGIC, 0x0c, struct mmk_guard),
+		/* 0x0c to 0x10 are the queue ioctls: 0x11 is the first unknown. */
+		_IO(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_QUEUE_INFO) + 1),
+		_IOWR(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_QUEUE_INFO) + 1, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC, 0xff, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC ^ 1, _IOC_NR(MMK_IOC_STORE), struct mmk_store),
 		_IO(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_STORE)),	/* no direction */

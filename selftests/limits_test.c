@@ -94,7 +94,7 @@ static int wait_child(pid_t pid)
 
 FIXTURE(lim) {
 	uint64_t pools, bytes;
-	struct mmk_saved_params saved;
+	struct mmk_params saved;
 	char cgroup[128];
 	uint32_t id;
 };

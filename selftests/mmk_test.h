@@ -204,17 +204,20 @@ static inline int write_str(const char *path, const char *value)
 	return n < 0 ? -errno : 0;
 }
 
-#define MMK_PARAM_DIR	"/sys/module/mmk/parameters/"
-#define MMK_MAX_SAVED	4
+/* ---- queues ---------------------------------------------------------------- */
 
-/* Module parameters a test changed, with the values to restore. */
-struct mmk_saved_params {
-	int n;
-	struct {
-		char name[48];
-		char value[32];
-	} p[MMK_MAX_SAVED];
-};
+#define MMK_PARAM_DIR	"/sys/module/mmk/parameters/"
+
+/* Read a module parameter (MMK_PARAM_DIR NAME); 0 if unreadable. */
+static inline unsigned long mmk_param(const char *name)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
+	if (read_str(path, buf, sizeof(buf)))
+		return 0;
+	return strtoul(buf, NULL, 0);
+}
 
 /* A module parameter's value, or ~0 if it cannot be read. */
 static inline unsigned long long mmk_param_u64(const char *name)
@@ -225,39 +228,218 @@ static inline unsigned long long mmk_param_u64(const char *name)
 	return read_str(path, buf, sizeof(buf)) ? ~0ULL : strtoull(buf, NULL, 0);
 }
 
-/* Set module parameter name to value, saving its old value.  0 or -errno. */
-static inline int mmk_param_set(struct mmk_saved_params *sp, const char *name,
-				unsigned long long value)
+/* Module parameters a test changed, with their old values, newest last. */
+#define MMK_PARAMS_MAX	8
+struct mmk_params {
+	int n;
+	struct {
+		char name[48];
+		char value[32];
+	} saved[MMK_PARAMS_MAX];
+};
+
+/* Set a module parameter, remembering its old value.  0 or -errno. */
+static inline int mmk_param_set(struct mmk_params *p, const char *name, unsigned long value)
 {
-	char path[128], val[32];
+	char path[128], old[32], val[32];
 	int ret;
 
-	if (sp->n >= MMK_MAX_SAVED)
+	if (p->n >= MMK_PARAMS_MAX)
 		return -ENOSPC;
 	snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", name);
-	ret = read_str(path, sp->p[sp->n].value, sizeof(sp->p[0].value));
+	ret = read_str(path, old, sizeof(old));
 	if (ret)
 		return ret;
-	snprintf(sp->p[sp->n].name, sizeof(sp->p[0].name), "%s", name);
-	sp->n++;
-	snprintf(val, sizeof(val), "%llu", value);
-	return write_str(path, val);
+	snprintf(val, sizeof(val), "%lu", value);
+	ret = write_str(path, val);
+	if (ret)
+		return ret;
+	snprintf(p->saved[p->n].name, sizeof(p->saved[0].name), "%s", name);
+	snprintf(p->saved[p->n].value, sizeof(p->saved[0].value), "%s", old);
+	p->n++;
+	return 0;
 }
 
-/* Restore every saved parameter, the last set first.  0 or the last -errno. */
-static inline int mmk_params_restore(struct mmk_saved_params *sp)
+/* Put back every parameter mmk_param_set() changed, newest first.  0 or the last -errno. */
+static inline int mmk_params_restore(struct mmk_params *p)
 {
 	char path[128];
 	int ret = 0, err;
 
-	while (sp->n > 0) {
-		sp->n--;
-		snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", sp->p[sp->n].name);
-		err = write_str(path, sp->p[sp->n].value);
+	while (p->n > 0) {
+		p->n--;
+		snprintf(path, sizeof(path), MMK_PARAM_DIR "%s", p->saved[p->n].name);
+		err = write_str(path, p->saved[p->n].value);
 		if (err)
 			ret = err;
 	}
 	return ret;
+}
+
+/*
+ * Create a queue of the session's pool.  name may be NULL (anonymous).
+ * Returns the queue's new fd, or -errno; sets *id (if not NULL).
+ */
+static inline int mmk_queue_create_id(int fd, const char *name, uint32_t policy,
+				      uint32_t cap_items, uint32_t soft_items,
+				      uint64_t cap_bytes, uint64_t soft_bytes, uint32_t *id)
+{
+	struct mmk_queue_open o = {
+		.flags = MMK_QUEUE_CREATE | MMK_QUEUE_CLOEXEC,
+		.policy = policy,
+		.cap_items = cap_items,
+		.soft_items = soft_items,
+		.cap_bytes = cap_bytes,
+		.soft_bytes = soft_bytes,
+		.fd = -1,
+	};
+	int ret;
+
+	if (name)
+		snprintf(o.name, sizeof(o.name), "%s", name);
+	ret = mmk_ioctl(fd, MMK_IOC_QUEUE_OPEN, &o);
+	if (ret)
+		return ret;
+	if (id)
+		*id = o.queue_id;
+	return o.fd;
+}
+
+static inline int mmk_queue_create(int fd, const char *name, uint32_t policy,
+				   uint32_t cap_items, uint32_t soft_items)
+{
+	return mmk_queue_create_id(fd, name, policy, cap_items, soft_items, 0, 0, NULL);
+}
+
+/* Open a named queue of the session's pool: a new fd, or -errno. */
+static inline int mmk_queue_open_name(int fd, const char *name)
+{
+	struct mmk_queue_open o = { .flags = MMK_QUEUE_CLOEXEC, .fd = -1 };
+	int ret;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	ret = mmk_ioctl(fd, MMK_IOC_QUEUE_OPEN, &o);
+	return ret ? ret : o.fd;
+}
+
+static inline int mmk_queue_info(int qfd, struct mmk_queue_info *qi)
+{
+	memset(qi, 0, sizeof(*qi));
+	return mmk_ioctl(qfd, MMK_IOC_QUEUE_INFO, qi);
+}
+
+/* Messages a queue holds now, or -errno. */
+static inline long mmk_queue_items(int qfd)
+{
+	struct mmk_queue_info qi;
+	int ret = mmk_queue_info(qfd, &qi);
+
+	return ret ? ret : (long)qi.items;
+}
+
+/*
+ * Push token to the n queues in qfds.  p (if not NULL) receives the whole
+ * argument back: dropped, evicted.  0 or -errno.
+ */
+static inline int mmk_push_to(int fd, uint64_t token, const int *qfds, uint32_t n,
+			      uint32_t flags, uint64_t timeout_ns, struct mmk_push *p)
+{
+	struct mmk_push tmp, *a = p ? p : &tmp;
+	uint32_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->token = token;
+	a->flags = flags;
+	a->nr_queues = n;
+	a->timeout_ns = timeout_ns;
+	for (i = 0; i < n && i < MMK_PUSH_MAX_QUEUES; i++)
+		a->queue_fds[i] = qfds[i];
+	return mmk_ioctl(fd, MMK_IOC_PUSH, a);
+}
+
+static inline int mmk_push(int fd, uint64_t token, int qfd)
+{
+	return mmk_push_to(fd, token, &qfd, 1, 0, 0, NULL);
+}
+
+/* Store header h (NULL: a default one) and payload, and push to qfd in one call. */
+static inline int mmk_store_push(int fd, int qfd, const struct mmk_msg_header *h,
+				 const void *payload, uint32_t size, uint64_t *token)
+{
+	struct mmk_msg_header def = { .qos = MMK_QOS_BEST_EFFORT };
+	struct mmk_push p = {
+		.flags = MMK_PUSH_STORE,
+		.nr_queues = 1,
+		.queue_fds = { qfd },
+		.header = (uintptr_t)(h ? h : &def),
+		.payload = (uintptr_t)payload,
+		.payload_size = size,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_PUSH, &p);
+
+	if (token)
+		*token = ret ? MMK_TOKEN_INVALID : p.token;
+	return ret;
+}
+
+/* Pop up to max messages into e; *count (if not NULL) how many.  0 or -errno. */
+static inline int mmk_pop(int fd, int qfd, uint32_t flags, uint64_t timeout_ns,
+			  struct mmk_popped *e, uint32_t max, uint32_t *count)
+{
+	struct mmk_pop p = {
+		.queue_fd = qfd,
+		.flags = flags,
+		.timeout_ns = timeout_ns,
+		.entries = (uintptr_t)e,
+		.max = max,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_POP, &p);
+
+	if (count)
+		*count = p.count;
+	return ret;
+}
+
+/* Pop one message; e (if not NULL) receives it.  0 or -errno. */
+static inline int mmk_pop1(int fd, int qfd, uint32_t flags, struct mmk_popped *e)
+{
+	struct mmk_popped tmp;
+
+	return mmk_pop(fd, qfd, flags, 0, e ? e : &tmp, 1, NULL);
+}
+
+static inline int mmk_queue_peek(int fd, int qfd, uint32_t index, struct mmk_queue_peek *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->queue_fd = qfd;
+	pk->index = index;
+	return mmk_ioctl(fd, MMK_IOC_QUEUE_PEEK, pk);
+}
+
+/* Store with a full header of the caller's.  0 or -errno. */
+static inline int mmk_store_hdr(int fd, const struct mmk_msg_header *h, const void *payload,
+				uint32_t size, uint64_t *token)
+{
+	struct mmk_store s = {
+		.header = (uintptr_t)h,
+		.payload = (uintptr_t)payload,
+		.payload_size = size,
+	};
+	int ret = mmk_ioctl(fd, MMK_IOC_STORE, &s);
+
+	if (!ret)
+		*token = s.token;
+	return ret;
+}
+
+/* A number from a sysfs file such as /sys/class/misc/mmk/pools; ~0 if unreadable. */
+static inline uint64_t sysfs_number(const char *path)
+{
+	char buf[64];
+
+	if (read_str(path, buf, sizeof(buf)))
+		return ~0ULL;
+	return strtoull(buf, NULL, 0);
 }
 
 #endif /* MMK_TEST_H */

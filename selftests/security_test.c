@@ -913,7 +913,7 @@ TEST(message_header_holds_only_normalised_fields)
 
 FIXTURE(caps) {
 	uint64_t pools, bytes;
-	struct mmk_saved_params saved;
+	struct mmk_params saved;
 };
 
 FIXTURE_SETUP(caps)
