@@ -171,6 +171,16 @@ uninstall: uninstall-mmkctl
 install-mmkctl uninstall-mmkctl: %-mmkctl:
 	$(MAKE) -C tools/mmkctl TOP=$(CURDIR) $*
 
+# The udev rule that gives /dev/mmk group mmk (docs/DEPLOYMENT.md).
+UDEVRULESDIR	?= /lib/udev/rules.d
+install: install-udev
+uninstall: uninstall-udev
+install-udev:
+	install -d $(DESTDIR)$(UDEVRULESDIR)
+	install -m 0644 udev/60-mmk.rules $(DESTDIR)$(UDEVRULESDIR)/60-mmk.rules
+uninstall-udev:
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-mmk.rules
+
 # ---- housekeeping ------------------------------------------------------------
 
 clean:
@@ -196,7 +206,7 @@ help:
 	@echo '  check          deps + build + host tests + all tests in a qemu guest'
 	@echo '  host-check     run the tests that need no module (libmmk heap/static, sanitizers,'
 	@echo '                 and the libFuzzer target for FUZZ_TIME seconds)'
-	@echo '  install        install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR=)'
+	@echo '  install        install libmmk, mmkctl and the udev rule (PREFIX=/usr/local, DESTDIR=)'
 	@echo '  uninstall      remove what install installed'
 	@echo '  demo           deps + build + run the demo in a qemu guest'
 	@echo '  bench          deps + build + benchmarks in a qemu guest, then the table, CSV and'
@@ -222,4 +232,5 @@ help:
 	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, e.g. "-t 1 -r 5")'
 
 .PHONY: all module lib selftests examples tools benchmarks kselftest-headers deps check \
-	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl clean help
+	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl \
+	install-udev uninstall-udev clean help

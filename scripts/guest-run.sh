@@ -270,10 +270,17 @@ cat >"$stage/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 EOF
+# Group mmk may open /dev/mmk (udev/60-mmk.rules); nobody is not in it.
 cat >"$stage/etc/group" <<'EOF'
 root:x:0:
+mmk:x:990:
 nogroup:x:65534:
 nobody:x:65534:
+EOF
+# udev's part in the guest: mdev applies udev/60-mmk.rules to every
+# /dev/mmk that appears, also when module_test reloads the module.
+cat >"$stage/etc/mdev.conf" <<'EOF'
+mmk 0:990 660
 EOF
 cat >"$stage/etc/nsswitch.conf" <<'EOF'
 passwd: files
@@ -487,11 +494,27 @@ if [ -w "$KMEMLEAK" ]; then
 fi
 echo "mmk-guest: tests start" >/dev/kmsg
 
+# What udev/60-mmk.rules does on a real host: group mmk, mode 0660.  mdev
+# (started before insmod) does it for every load; wait for it, and do it
+# here if mdev did not (device_test checks the result).
+mdev -d 2>/dev/null
+udev_settle() {
+	i=0
+	while [ "$i" -lt 50 ]; do
+		[ "$(stat -c %g:%a /dev/mmk 2>/dev/null)" = 990:660 ] && return
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "# udev: mdev did not set the group of /dev/mmk; setting it here"
+	chgrp 990 /dev/mmk && chmod 0660 /dev/mmk
+}
+
 for m in $(cat /etc/mmk-modules); do
 	insmod "/modules/$m" || echo "# insmod /modules/$m failed"
 done
 if insmod /mmk.ko; then
 	result ok insmod
+	udev_settle
 else
 	result not-ok insmod "exit=$?"
 fi

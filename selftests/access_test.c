@@ -61,10 +61,13 @@ static void fill_pattern(unsigned char *buf, size_t len, unsigned int seed)
 		buf[i] = (unsigned char)(seed * 131 + i * 7);
 }
 
-/* Take every id of uid/gid, with exactly the given supplementary groups. */
+/*
+ * Take every id of uid/gid, with exactly the given supplementary groups
+ * and the device's group: a user who may open /dev/mmk.
+ */
 static int become(uid_t uid, gid_t gid, size_t ngroups, const gid_t *groups)
 {
-	if (setgroups(ngroups, groups))
+	if (mmk_setgroups_permitted(ngroups, groups))
 		return -1;
 	if (setresgid(gid, gid, gid))
 		return -1;
