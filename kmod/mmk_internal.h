@@ -18,6 +18,8 @@
 
 #include <linux/mmk.h>
 
+struct ipc_namespace;
+
 /*
  * Token layout (opaque to users): slot index, generation, pool id.
  * Pool id MMK_POOL_ID_NONE is never allocated, so MMK_TOKEN_INVALID
@@ -102,6 +104,8 @@ struct mmk_pool {
 	kgid_t gid;
 	char name[MMK_NAME_MAX];
 	bool live;		/* attachable; under mmk_pools_lock */
+	/* The creator's: names are unique, and found, in it only. */
+	struct ipc_namespace *ipc_ns;
 
 	struct mmk_slot **slots;
 	void *arena;		/* vmalloc, map_size bytes, mapped read-only */
@@ -165,6 +169,8 @@ unsigned int mmk_pool_count(void);
 u64 mmk_pool_bytes(void);
 struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
 struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
+unsigned int mmk_pool_ipc_ns_inum(const struct mmk_pool *pool);
+bool mmk_current_ipc_ns_is_initial(void);
 
 /* Sessions */
 struct mmk_session *mmk_session_new(struct address_space *mapping);

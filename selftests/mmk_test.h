@@ -32,6 +32,17 @@ static inline int mmk_open(void)
 }
 
 /*
+ * The inode number of the IPC namespace of this process, which names it in
+ * netlink's IPC_NS attribute; 0 if /proc is not there.
+ */
+static inline uint32_t mmk_self_ipc_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/ipc", &st) ? 0 : (uint32_t)st.st_ino;
+}
+
+/*
  * The group that may open /dev/mmk (udev/60-mmk.rules gives it group mmk,
  * mode 0660), or (gid_t)-1 if the device is open to others anyway or
  * missing.

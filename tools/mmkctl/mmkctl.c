@@ -220,6 +220,7 @@ static const enum mnl_attr_data_type mmk_attr_types[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_MODE]		= MNL_TYPE_U32,
 	[MMK_A_POOL_PAYLOAD_TYPE]	= MNL_TYPE_U64,
 	[MMK_A_POOL_TOKEN]		= MNL_TYPE_U64,
+	[MMK_A_POOL_IPC_NS]		= MNL_TYPE_U32,
 };
 
 struct pool {
@@ -264,6 +265,7 @@ static const struct field pool_fields[] = {
 	{ MMK_A_POOL_FREES,		"frees",		FMT_UINT, false },
 	{ MMK_A_POOL_NO_FREE_SLOTS,	"no-free-slots",	FMT_UINT, false },
 	{ MMK_A_POOL_TOKEN,		"token",		FMT_HEX, false },
+	{ MMK_A_POOL_IPC_NS,		"ipc-ns",		FMT_UINT, false },
 };
 
 static const char *const memory_classes[] = {

@@ -10,9 +10,15 @@
  *	do:   MMK_A_POOL_ID or MMK_A_POOL_NAME (exactly one) selects a pool;
  *	      the reply carries every pool attribute below except TOKEN.
  *	dump: no request attributes; one message per pool, in id order.
- *	A caller without CAP_SYS_ADMIN sees only the named pools it could
- *	attach (mode bits or CAP_IPC_OWNER); any other pool is reported as
- *	missing (ENOENT), exactly like a pool that does not exist.
+ *	A name is looked up in the caller's IPC namespace.  A caller with
+ *	CAP_SYS_ADMIN in the initial user namespace, running in the initial
+ *	IPC namespace, sees every pool of every IPC namespace; any other
+ *	caller sees only the named pools of its own IPC namespace that it
+ *	could attach (mode bits, or CAP_IPC_OWNER in the user namespace that
+ *	owns that IPC namespace); any other pool is reported as missing
+ *	(ENOENT), exactly like a pool that does not exist.  IPC_NS, the
+ *	inode number of the pool's IPC namespace (as in /proc/PID/ns/ipc),
+ *	says which namespace a pool lives in.
  *
  * Multicast group MMK_MCGRP_MONITOR (joining needs CAP_SYS_ADMIN) carries:
  *	MMK_CMD_POOL_CREATED_NTF	every pool attribute, as POOL_GET
@@ -54,6 +60,7 @@ enum {
 	MMK_A_POOL_MODE,		/* u32, 0 to 0777 */
 	MMK_A_POOL_PAYLOAD_TYPE,	/* u64 */
 	MMK_A_POOL_TOKEN,		/* u64 */
+	MMK_A_POOL_IPC_NS,		/* u32, inode number of the pool's IPC namespace */
 
 	__MMK_A_POOL_MAX,
 	MMK_A_POOL_MAX = (__MMK_A_POOL_MAX - 1)
