@@ -72,6 +72,15 @@ $(KSELFTEST_DIR)/kselftest_harness.h:
 
 kselftest-headers: $(KSELFTEST_DIR)/kselftest_harness.h
 
+# The selftests as a kselftest target of linux-source-6.1's tree, built
+# with its lib.mk and installed with its run_kselftest.sh into
+# KSELFTEST_INSTALL (scripts/kselftest-install.sh).  make check runs them
+# from there.
+KSELFTEST_INSTALL := $(BUILD)/ksft/install
+
+kselftest-install:
+	@bash $(CURDIR)/scripts/kselftest-install.sh $(KSELFTEST_INSTALL)
+
 lib:
 	$(MAKE) -C lib TOP=$(CURDIR)
 
@@ -127,14 +136,17 @@ host-check:
 # its guest runs last.
 CHECK_KERNELS	?= 6.1 6.12 debug
 
+# The guests run the selftests from the kselftest install (MMK_KSELFTEST),
+# so check builds them there instead of in build/selftests.
 check:
 	@+$(SUBMAKE) deps
 	@$(if $(filter debug,$(CHECK_KERNELS)),mkdir -p $(BUILD)/guest && \
 		bash $(CURDIR)/scripts/debug-kernel.sh build \
 		>$(BUILD)/guest/debug-kernel-prebuild.log 2>&1 &)
-	@+$(SUBMAKE) all
+	@+$(SUBMAKE) module lib examples tools benchmarks kselftest-install
 	@+$(SUBMAKE) host-check
-	@MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)
+	@MMK_HOST_RESULTS='$(HOST_RESULTS)' MMK_KSELFTEST='$(KSELFTEST_INSTALL)' \
+		bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)
 
 demo:
 	@+$(SUBMAKE) deps
@@ -202,6 +214,8 @@ help:
 	@echo '  benchmarks     build mmk_bench and mmk_bench_micro into build/bench/'
 	@echo '  tools          build mmkctl into build/tools/'
 	@echo '  kselftest-headers  extract the kselftest headers into build/kselftest/'
+	@echo '  kselftest-install  build the selftests as a kselftest target of linux-source-6.1'
+	@echo '                 and install them with run_kselftest.sh into build/ksft/install/'
 	@echo '  deps           install the Debian packages needed (as root)'
 	@echo '  check          deps + build + host tests + all tests in a qemu guest'
 	@echo '  host-check     run the tests that need no module (libmmk heap/static, sanitizers,'
@@ -229,8 +243,10 @@ help:
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
 	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
 	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
+	@echo '  MMK_KSELFTEST=build/ksft/install (run the kselftest install with run_kselftest.sh)'
 	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, e.g. "-t 1 -r 5")'
 
-.PHONY: all module lib selftests examples tools benchmarks kselftest-headers deps check \
+.PHONY: all module lib selftests examples tools benchmarks kselftest-headers kselftest-install \
+	deps check \
 	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl \
 	install-udev uninstall-udev clean help

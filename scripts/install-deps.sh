@@ -18,7 +18,7 @@ pkgs=(
 	linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
 	linux-source-6.1
 	sparse flex bison bc libelf-dev
-	cpio kmod xz-utils
+	cpio kmod xz-utils rsync
 	libmnl-dev libmnl0 pkg-config
 	python3 python3-yaml
 	clang libclang-rt-14-dev
