@@ -11,7 +11,7 @@
 set -euo pipefail
 
 pkgs=(
-	build-essential make gcc
+	build-essential make gcc gcc-multilib
 	qemu-system-x86
 	busybox-static
 	linux-image-cloud-amd64 linux-headers-cloud-amd64

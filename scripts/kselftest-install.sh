@@ -63,7 +63,8 @@ fi
 dir=$tree/tools/testing/selftests/$target
 rm -rf "$dir" "$install"
 mkdir -p "$dir/libmmk/include/mmk" "$dir/libmmk/src" "$dir/libmmk/tests" "$dir/uapi/linux"
-cp "$top"/selftests/*.c "$top"/selftests/*.h "$top/selftests/settings" "$dir/"
+cp "$top"/selftests/*.c "$top"/selftests/*.h "$top/selftests/settings" \
+	"$top/selftests/programs.mk" "$dir/"
 cp "$top/selftests/Makefile.kselftest" "$dir/Makefile"
 cp "$top"/lib/src/*.c "$top"/lib/src/*.h "$dir/libmmk/src/"
 cp "$top/lib/include/mmk/mmk.h" "$dir/libmmk/include/mmk/"

@@ -12,6 +12,12 @@
  * exclusive, so no lock is needed and the backend is thread-safe.
  */
 #define _GNU_SOURCE
+/*
+ * Window offsets (MMK_WINDOW_OFFSET) need more than 32 bits: a 32-bit
+ * build must map them with a 64-bit off_t (mmap64), whatever the
+ * application was compiled with.
+ */
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
