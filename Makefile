@@ -193,6 +193,27 @@ install-udev:
 uninstall-udev:
 	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-mmk.rules
 
+# ---- Debian packages -----------------------------------------------------------
+
+# mmk-dkms, libmmk0, libmmk-dev and mmkctl (debian/), built with
+# dpkg-buildpackage -us -uc -b from a clean copy of the tree, checked with
+# lintian (no error allowed), into build/deb (scripts/deb-build.sh).
+# deb-check installs them in a fresh Debian 12 root and builds an outside
+# program there with pkg-config (scripts/deb-check.sh; root needed).
+DEB_OUT		:= $(BUILD)/deb
+DEB_RESULTS	:= $(BUILD)/host/deb-results.log
+
+deb:
+	@bash $(CURDIR)/scripts/deb-build.sh $(DEB_OUT)
+
+deb-check:
+	@+$(SUBMAKE) deps
+	@rm -f $(DEB_RESULTS)
+	@bash $(CURDIR)/scripts/host-run.sh $(DEB_RESULTS) deb_build \
+		$(CURDIR)/scripts/deb-build.sh $(DEB_OUT)
+	@bash $(CURDIR)/scripts/host-run.sh $(DEB_RESULTS) deb_install \
+		$(CURDIR)/scripts/deb-check.sh $(DEB_OUT)
+
 # ---- housekeeping ------------------------------------------------------------
 
 clean:
@@ -228,6 +249,9 @@ help:
 	@echo '  guest-check    run the tests in the guest without building'
 	@echo '  guest-demo     run the demo in the guest without building'
 	@echo '  guest-bench    run the benchmarks in the guest without building or reporting'
+	@echo '  deb            build the Debian packages into build/deb/ and run lintian'
+	@echo '  deb-check      deb, then install them in a fresh Debian 12 root (debootstrap,'
+	@echo '                 cached in /var/cache/mmk) and link a program there with pkg-config'
 	@echo '  clean          remove all build outputs'
 	@echo
 	@echo 'Variables (current value):'
@@ -249,4 +273,4 @@ help:
 .PHONY: all module lib selftests examples tools benchmarks kselftest-headers kselftest-install \
 	deps check \
 	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl \
-	install-udev uninstall-udev clean help
+	install-udev uninstall-udev deb deb-check clean help

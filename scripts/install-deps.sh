@@ -29,6 +29,7 @@ pkgs=(
 # headers of the standard (non-cloud) kernel.
 norec=(
 	dkms
+	debhelper dh-dkms fakeroot lintian debootstrap
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
