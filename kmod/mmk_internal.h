@@ -21,6 +21,8 @@
 
 #include <linux/mmk.h>
 
+struct ipc_namespace;
+
 /*
  * Token layout (opaque to users): slot index, generation, pool id.
  * Pool id MMK_POOL_ID_NONE is never allocated, so MMK_TOKEN_INVALID
@@ -116,6 +118,8 @@ struct mmk_pool {
 	char name[MMK_NAME_MAX];
 	u64 bytes;		/* charged for the pool itself, sessions apart */
 	bool live;		/* attachable; under mmk_pools_lock */
+	/* The creator's: names are unique, and found, in it only. */
+	struct ipc_namespace *ipc_ns;
 
 	struct mmk_slot **slots;
 	void *arena;		/* vmalloc, map_size bytes, mapped read-only */
@@ -234,6 +238,8 @@ int mmk_charge_reserve(u64 bytes);
 void mmk_charge_release(u64 bytes);
 struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
 struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
+unsigned int mmk_pool_ipc_ns_inum(const struct mmk_pool *pool);
+bool mmk_current_ipc_ns_is_initial(void);
 
 /* Sessions */
 int mmk_session_fs_init(void);

@@ -58,6 +58,15 @@ module_param_named(max_queues_per_pool, mmk_max_queues_per_pool, uint, 0644);
 MODULE_PARM_DESC(max_queues_per_pool, "Live queues of one pool (default 64)");
 
 /*
+ * Who may open /dev/mmk at all: owner root, group root until udev gives it
+ * the group of its rule (udev/60-mmk.rules: group mmk).  Access to each
+ * pool is then checked at attach, like a file's mode.  Read at load only.
+ */
+static unsigned short mmk_dev_mode = 0660;
+module_param_named(dev_mode, mmk_dev_mode, ushort, 0444);
+MODULE_PARM_DESC(dev_mode, "Mode of /dev/mmk, at most 0666 (default 0660)");
+
+/*
  * Argument structs may grow at the end: accept any size from the current
  * one up, as long as the bytes we do not know are zero.
  */
@@ -463,13 +472,18 @@ static struct miscdevice mmk_misc = {
 	.name	= "mmk",
 	.fops	= &mmk_fops,
 	.groups	= mmk_groups,
-	/* Access to each pool is checked at attach, like a file's mode. */
-	.mode	= 0666,
+	/* .mode is dev_mode, set at load */
 };
 
 static int __init mmk_init(void)
 {
 	int ret;
+
+	if (mmk_dev_mode & ~0666) {
+		pr_err("mmk: dev_mode %#o: only read and write bits may be set\n", mmk_dev_mode);
+		return -EINVAL;
+	}
+	mmk_misc.mode = mmk_dev_mode;
 
 	ret = mmk_pool_init();
 	if (ret)

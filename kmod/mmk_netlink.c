@@ -128,7 +128,8 @@ static int mmk_nl_put_pool(struct sk_buff *skb, struct mmk_pool *pool, struct us
 	    nla_put_u32(skb, MMK_A_POOL_OWNER_GID, from_kgid_munged(ns, pool->gid)) ||
 	    nla_put_u32(skb, MMK_A_POOL_MODE, info.mode) ||
 	    nla_put_u64_64bit(skb, MMK_A_POOL_PAYLOAD_TYPE, info.payload_type, MMK_A_POOL_PAD) ||
-	    nla_put_u32(skb, MMK_A_POOL_QUEUES, mmk_pool_queue_count(pool)))
+	    nla_put_u32(skb, MMK_A_POOL_QUEUES, mmk_pool_queue_count(pool)) ||
+	    nla_put_u32(skb, MMK_A_POOL_IPC_NS, mmk_pool_ipc_ns_inum(pool)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -201,15 +202,17 @@ static int mmk_nl_fill_session(struct sk_buff *skb, u32 pool_id,
 }
 
 /*
- * Who sees what (docs/DESIGN.md, "Management"): CAP_SYS_ADMIN, held both
- * by the opener of the socket and by the task running the request, shows
- * every pool; otherwise mmk_pool.c shows the named pools the task could
- * attach.  The do runs in the requester's context, and each part of a dump
- * in the context of the task that reads it.
+ * Who sees what (docs/DESIGN.md, "Management"): CAP_SYS_ADMIN in the
+ * initial user namespace, held both by the opener of the socket and by the
+ * task running the request, with the task in the initial IPC namespace,
+ * shows every pool of every IPC namespace; otherwise mmk_pool.c shows the
+ * named pools of the task's IPC namespace that it could attach.  The do
+ * runs in the requester's context, and each part of a dump in the context
+ * of the task that reads it.
  */
 static bool mmk_nl_admin(const struct sk_buff *skb)
 {
-	return netlink_capable(skb, CAP_SYS_ADMIN);
+	return netlink_capable(skb, CAP_SYS_ADMIN) && mmk_current_ipc_ns_is_initial();
 }
 
 /*

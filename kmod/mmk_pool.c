@@ -8,11 +8,14 @@
 #include <linux/idr.h>
 #include <linux/mm.h>
 #include <linux/random.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 
 #include "mmk_internal.h"
+#include "mmk_compat.h"
 
 /*
  * Protects mmk_pool_idr, mmk_nr_pools, mmk_total_bytes and mmk_pools_gen,
@@ -132,15 +135,36 @@ int mmk_name_check(const char *name, bool allow_empty)
 	return 0;
 }
 
-/* Caller holds mmk_pools_lock. */
+/*
+ * Names live in IPC namespaces, as POSIX message queues and SysV IPC do:
+ * a name is unique within its creator's namespace, and found from there
+ * only.  The calling task's namespace, which only the task itself changes.
+ */
+static struct ipc_namespace *mmk_current_ipc_ns(void)
+{
+	return current->nsproxy->ipc_ns;
+}
+
+bool mmk_current_ipc_ns_is_initial(void)
+{
+	return mmk_ipc_ns_is_initial(mmk_current_ipc_ns());
+}
+
+unsigned int mmk_pool_ipc_ns_inum(const struct mmk_pool *pool)
+{
+	return pool->ipc_ns->ns.inum;
+}
+
+/* The pool named @name in the caller's IPC namespace; caller holds mmk_pools_lock. */
 static struct mmk_pool *mmk_pool_lookup(const char *name)
 {
+	struct ipc_namespace *ns = mmk_current_ipc_ns();
 	struct mmk_pool *pool;
 	int id;
 
 	lockdep_assert_held(&mmk_pools_lock);
 	idr_for_each_entry(&mmk_pool_idr, pool, id)
-		if (pool->name[0] && !strcmp(pool->name, name))
+		if (pool->name[0] && pool->ipc_ns == ns && !strcmp(pool->name, name))
 			return pool;
 	return NULL;
 }
@@ -159,6 +183,8 @@ static void mmk_pool_free(struct mmk_pool *pool)
 	}
 	ida_destroy(&pool->queue_ida);
 	mutex_destroy(&pool->members_lock);
+	if (pool->ipc_ns)
+		mmk_put_ipc_ns(pool->ipc_ns);
 	kfree(pool);
 }
 
@@ -174,6 +200,7 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 		return NULL;
 
 	kref_init(&pool->ref);
+	pool->ipc_ns = mmk_get_ipc_ns(mmk_current_ipc_ns());
 	pool->flags = args->flags;
 	pool->payload_size = args->payload_size;
 	pool->slot_size = slot_size;
@@ -351,9 +378,10 @@ static bool mmk_pool_mode_allows(const struct mmk_pool *pool)
 	return (mode & 06) == 06;
 }
 
+/* CAP_IPC_OWNER counts in the user namespace that owns the pool's IPC namespace. */
 static bool mmk_pool_may_attach(const struct mmk_pool *pool)
 {
-	return mmk_pool_mode_allows(pool) || capable(CAP_IPC_OWNER);
+	return mmk_pool_mode_allows(pool) || ns_capable(pool->ipc_ns->user_ns, CAP_IPC_OWNER);
 }
 
 /**
@@ -434,10 +462,11 @@ void mmk_pool_put(struct mmk_pool *pool)
 
 /*
  * What management (netlink) shows; see docs/DESIGN.md, "Management".  An
- * @admin caller sees every live pool.  Anyone else sees the named pools it
- * could attach; the capability is checked without auditing a refusal,
- * since listing is not an attempt to attach.  Anonymous pools cannot be
- * attached by anyone, so only @admin sees them.
+ * @admin caller (of the initial namespaces) sees every live pool, of every
+ * IPC namespace.  Anyone else sees the named pools of its own IPC
+ * namespace that it could attach; the capability is checked without
+ * auditing a refusal, since listing is not an attempt to attach.
+ * Anonymous pools cannot be attached by anyone, so only @admin sees them.
  */
 static bool mmk_pool_visible(const struct mmk_pool *pool, bool admin)
 {
@@ -446,14 +475,16 @@ static bool mmk_pool_visible(const struct mmk_pool *pool, bool admin)
 		return false;
 	if (admin)
 		return true;
-	return pool->name[0] &&
-	       (mmk_pool_mode_allows(pool) || ns_capable_noaudit(&init_user_ns, CAP_IPC_OWNER));
+	return pool->name[0] && pool->ipc_ns == mmk_current_ipc_ns() &&
+	       (mmk_pool_mode_allows(pool) ||
+		ns_capable_noaudit(pool->ipc_ns->user_ns, CAP_IPC_OWNER));
 }
 
 /**
  * mmk_pool_get_visible - find a pool the caller may see
  * @id: the pool's id, or 0 to find it by @name
- * @name: the pool's name, NUL-terminated (used when @id is 0)
+ * @name: the pool's name in the caller's IPC namespace, NUL-terminated
+ *	(used when @id is 0)
  * @admin: the caller may see every pool
  *
  * Return: the pool with a reference held for the caller (mmk_pool_put()),

@@ -27,6 +27,12 @@
 #                         MMK_GUEST_SERIES (6.1) and MMK_GUEST_FLAVOUR (cloud-amd64))
 #   MMK_KO                module (default: kmod/mmk.ko)
 #   MMK_TESTS             space-separated subset of selftest programs to run
+#   MMK_KSELFTEST         check mode: a kselftest install tree made by
+#                         scripts/kselftest-install.sh (make check passes
+#                         build/ksft/install); the selftests are then those
+#                         it installed, run by its run_kselftest.sh, and
+#                         counted from its TAP output.  Unset: the programs
+#                         of build/selftests, run one by one.
 #   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
 #   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: none)
 #   MMK_QEMU_ACCEL        tcg (default) or kvm
@@ -215,9 +221,26 @@ if [ "$mode" = check ] && [ -f "$top/selftests/Makefile" ]; then
 		done
 	fi
 fi
+ksft=${MMK_KSELFTEST:-}
+if [ "$mode" = check ] && [ -n "$ksft" ]; then
+	[ -x "$ksft/run_kselftest.sh" ] || die "no run_kselftest.sh in $ksft; run scripts/kselftest-install.sh"
+	cp -a "$ksft" "$stage/kselftest"
+	# The runner passes --foreground to timeout, which busybox's lacks.
+	cat >"$stage/usr/bin/timeout.ksft" <<'EOF'
+#!/bin/sh
+[ "$1" = --foreground ] && shift
+exec /bin/busybox timeout "$@"
+EOF
+	chmod +x "$stage/usr/bin/timeout.ksft"
+fi
 : >"$stage/etc/mmk-tests"
 for t in "${tests[@]}"; do
 	echo "$t" >>"$stage/etc/mmk-tests"
+	if [ -n "$ksft" ] && [ "$mode" = check ]; then
+		[ -x "$ksft/drivers/misc/mmk/$t" ] ||
+			echo "guest-run: warning: $t is not in $ksft; it will be reported as failed" >&2
+		continue
+	fi
 	bin=$top/build/selftests/$t
 	if [ ! -x "$bin" ]; then
 		echo "guest-run: warning: $bin not built; it will be reported as failed" >&2
@@ -270,10 +293,17 @@ cat >"$stage/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 EOF
+# Group mmk may open /dev/mmk (udev/60-mmk.rules); nobody is not in it.
 cat >"$stage/etc/group" <<'EOF'
 root:x:0:
+mmk:x:990:
 nogroup:x:65534:
 nobody:x:65534:
+EOF
+# udev's part in the guest: mdev applies udev/60-mmk.rules to every
+# /dev/mmk that appears, also when module_test reloads the module.
+cat >"$stage/etc/mdev.conf" <<'EOF'
+mmk 0:990 660
 EOF
 cat >"$stage/etc/nsswitch.conf" <<'EOF'
 passwd: files
@@ -304,6 +334,11 @@ cat >"$stage/init" <<'EOF'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root MMK_KO=/mmk.ko
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# What udev would add: run_kselftest.sh writes to /dev/stdout.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 exec </dev/console >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts devpts /dev/pts 2>/dev/null
@@ -510,16 +545,56 @@ if [ -w "$KMEMLEAK" ]; then
 fi
 echo "mmk-guest: tests start" >/dev/kmsg
 
+# What udev/60-mmk.rules does on a real host: group mmk, mode 0660.  mdev
+# (started before insmod) does it for every load; wait for it, and do it
+# here if mdev did not (device_test checks the result).
+mdev -d 2>/dev/null
+udev_settle() {
+	i=0
+	while [ "$i" -lt 50 ]; do
+		[ "$(stat -c %g:%a /dev/mmk 2>/dev/null)" = 990:660 ] && return
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "# udev: mdev did not set the group of /dev/mmk; setting it here"
+	chgrp 990 /dev/mmk && chmod 0660 /dev/mmk
+}
+
 for m in $(cat /etc/mmk-modules); do
 	insmod "/modules/$m" || echo "# insmod /modules/$m failed"
 done
 if insmod /mmk.ko; then
 	result ok insmod
+	udev_settle
 else
 	result not-ok insmod "exit=$?"
 fi
 
-if [ "$MMK_MODE" = check ]; then
+# The selftests as kernel CI runs them: the installed kselftest tree's
+# run_kselftest.sh, one collection, TAP; the summary counts each program's
+# results from the runner's output ("# "-prefixed, with a "selftests:"
+# line before and an ok or not ok line after each program).
+run_kselftest() {
+	if [ -x /usr/bin/timeout.ksft ]; then
+		rm -f /usr/bin/timeout
+		mv /usr/bin/timeout.ksft /usr/bin/timeout
+	fi
+	echo "timeout=$MMK_TEST_TIMEOUT" >/kselftest/drivers/misc/mmk/settings
+	sel=
+	for name in $(cat /etc/mmk-tests); do
+		sel="$sel -t drivers/misc/mmk:$name"
+	done
+	echo "MMK-KSFT-START"
+	# shellcheck disable=SC2086
+	(cd /tmp && /kselftest/run_kselftest.sh $sel) </dev/null 2>&1 | tee /tmp/kselftest.log
+	echo "MMK-KSFT-END"
+	grep -q '^not ok [0-9]* selftests: ' /tmp/kselftest.log && any_fail=1
+}
+
+if [ "$MMK_MODE" = check ] && [ -x /kselftest/run_kselftest.sh ]; then
+	run_kselftest
+fi
+if [ "$MMK_MODE" = check ] && [ ! -x /kselftest/run_kselftest.sh ]; then
 	for name in $(cat /etc/mmk-tests); do
 		echo "MMK-PROG-START $name"
 		t0=$(now)
@@ -537,6 +612,8 @@ if [ "$MMK_MODE" = check ]; then
 		[ "$rc" -eq 0 ] || [ "$rc" -eq 4 ] || any_fail=1
 		echo "MMK-PROG-END $name exit=$rc secs=$(since "$t0")"
 	done
+fi
+if [ "$MMK_MODE" = check ]; then
 	run_demo
 	run_sensor_frames
 	run_bench_smoke
@@ -779,6 +856,45 @@ BEGIN {
 	nsyn = split(synthetic, syn, "|")
 }
 /Kernel panic - not syncing/ && panic == "" { panic = $0 }
+# run_kselftest.sh: "# selftests: COLLECTION: NAME" starts a program, whose
+# own lines follow with a "# " prefix, and "ok N selftests: COLLECTION:
+# NAME [# SKIP|# TIMEOUT ...|# exit=RC]" ends it.
+/^MMK-KSFT-START/ { ksft = 1; next }
+/^MMK-KSFT-END/ {
+	if (cur != "") {
+		addfail(cur ": no result line from run_kselftest.sh")
+		cur = ""
+	}
+	ksft = 0
+	next
+}
+ksft && /^# selftests: [^ ]+: [^ ]+$/ {
+	if (cur != "")
+		addfail(cur ": no result line from run_kselftest.sh")
+	prog_begin($4)
+	next
+}
+ksft && /^(not )?ok [0-9]+ selftests: / {
+	name = $0
+	sub(/^.*selftests: [^ ]+: /, "", name)
+	sub(/[ \t]*#.*$/, "", name)
+	rc = 0
+	if ($0 ~ /^not ok/) {
+		rc = 1
+		if ($0 ~ /# exit=[0-9]+/) {
+			rc = $0
+			sub(/^.*# exit=/, "", rc)
+			rc = rc + 0
+		} else if ($0 ~ /# TIMEOUT/)
+			rc = 124
+	} else if ($0 ~ /# SKIP/)
+		rc = 4
+	if (cur != name)
+		prog_begin(name)
+	prog_end(name, rc, "-")
+	next
+}
+ksft && /^# / { sub(/^# /, "") }
 /^MMK-PROG-START / {
 	if (cur != "") {
 		addfail(cur ": no end marker")

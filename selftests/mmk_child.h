@@ -18,7 +18,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <linux/capability.h>
 
 /* A failed check in a child: say where, and exit non-zero. */
 #define CHILD_ASSERT(cond) do {							\
@@ -38,6 +41,23 @@
 		_exit(1);							\
 	}									\
 } while (0)
+
+/*
+ * Remove one capability from this process's effective, permitted and
+ * inheritable sets.  0, or -1 with errno set.
+ */
+static inline int mmk_drop_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
+	data[CAP_TO_INDEX(cap)].permitted &= ~CAP_TO_MASK(cap);
+	data[CAP_TO_INDEX(cap)].inheritable &= ~CAP_TO_MASK(cap);
+	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
 
 /* fork(), with the child killed if the test process dies first. */
 static inline pid_t start_child(void)

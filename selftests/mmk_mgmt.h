@@ -120,10 +120,13 @@ static inline int mgmt_loan(int fd, uint64_t *token)
 	return ret;
 }
 
-/* Take every id of uid/gid with no supplementary group (drops capabilities). */
+/*
+ * Take every id of uid/gid, with the device's group as the only
+ * supplementary group (drops capabilities).
+ */
 static inline int mgmt_become(uid_t uid, gid_t gid)
 {
-	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+	if (mmk_setgroups_permitted(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
 		return -errno;
 	return 0;
 }

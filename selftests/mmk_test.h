@@ -8,12 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/mmk.h>
@@ -27,6 +29,54 @@ static inline int mmk_ioctl(int fd, unsigned long cmd, void *arg)
 static inline int mmk_open(void)
 {
 	return open(MMK_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+}
+
+/*
+ * The inode number of the IPC namespace of this process, which names it in
+ * netlink's IPC_NS attribute; 0 if /proc is not there.
+ */
+static inline uint32_t mmk_self_ipc_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/ipc", &st) ? 0 : (uint32_t)st.st_ino;
+}
+
+/*
+ * The group that may open /dev/mmk (udev/60-mmk.rules gives it group mmk,
+ * mode 0660), or (gid_t)-1 if the device is open to others anyway or
+ * missing.
+ */
+static inline gid_t mmk_dev_gid(void)
+{
+	struct stat st;
+
+	if (stat(MMK_DEVICE_PATH, &st) || (st.st_mode & 0006) == 0006)
+		return (gid_t)-1;
+	return st.st_gid;
+}
+
+/*
+ * setgroups() for a process that stands for a permitted user of mmk: the
+ * @n groups of @groups (at most 15), plus the device's group.  Tests of
+ * who may attach to a pool drop privileges this way; a test of who may
+ * open the device calls setgroups() itself.
+ */
+static inline int mmk_setgroups_permitted(size_t n, const gid_t *groups)
+{
+	gid_t all[16];
+	gid_t dev = mmk_dev_gid();
+	size_t i;
+
+	if (n >= sizeof(all) / sizeof(all[0])) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		all[i] = groups[i];
+	if (dev != (gid_t)-1)
+		all[n++] = dev;
+	return setgroups(n, all);
 }
 
 /*

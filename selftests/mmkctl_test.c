@@ -160,7 +160,7 @@ struct text_pool {
 static const char *const text_keys[] = {
 	"name", "memory-class", "owner-uid", "owner-gid", "mode", "payload-type", "flags",
 	"payload-size", "slot-size", "capacity", "available", "map-size", "sessions", "queues",
-	"read-guards", "write-guards", "poisoned", "stores", "frees", "no-free-slots",
+	"read-guards", "write-guards", "poisoned", "stores", "frees", "no-free-slots", "ipc-ns",
 };
 
 static const char *const queue_text_keys[] = {
@@ -288,6 +288,7 @@ static void expect_text_is(struct __test_metadata *_metadata, const struct text_
 		{ "read-guards", info->read_guards }, { "write-guards", info->write_guards },
 		{ "poisoned", info->poisoned }, { "stores", info->stores },
 		{ "frees", info->frees }, { "no-free-slots", info->no_free_slots },
+		{ "ipc-ns", mmk_self_ipc_ns() },
 	};
 	char want[32];
 	unsigned int i;
@@ -338,7 +339,7 @@ static void expect_text_run(struct __test_metadata *_metadata, int fd, const cha
 static const char *const json_keys[] = {
 	"id", "name", "memory_class", "owner_uid", "owner_gid", "mode", "payload_type", "flags",
 	"payload_size", "slot_size", "capacity", "available", "map_size", "sessions", "queues",
-	"read_guards", "write_guards", "poisoned", "stores", "frees", "no_free_slots",
+	"read_guards", "write_guards", "poisoned", "stores", "frees", "no_free_slots", "ipc_ns",
 };
 
 /* Members "show" adds to the pool: arrays of its queues and its sessions. */
@@ -368,6 +369,7 @@ static void expect_json_is(struct __test_metadata *_metadata, const struct json 
 		{ "read_guards", info->read_guards }, { "write_guards", info->write_guards },
 		{ "poisoned", info->poisoned }, { "stores", info->stores },
 		{ "frees", info->frees }, { "no_free_slots", info->no_free_slots },
+		{ "ipc_ns", mmk_self_ipc_ns() },
 	};
 	const struct json *c, *flags;
 	char want[32];

@@ -49,6 +49,7 @@ static const uint8_t attr_width[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_FREES] = 8, [MMK_A_POOL_NO_FREE_SLOTS] = 8, [MMK_A_POOL_MEMORY_CLASS] = 4,
 	[MMK_A_POOL_OWNER_UID] = 4, [MMK_A_POOL_OWNER_GID] = 4, [MMK_A_POOL_MODE] = 4,
 	[MMK_A_POOL_PAYLOAD_TYPE] = 8, [MMK_A_POOL_TOKEN] = 8, [MMK_A_POOL_QUEUES] = 4,
+	[MMK_A_POOL_IPC_NS] = 4,
 };
 
 /* What a pool message must say, as the ioctl reports it. */
@@ -89,6 +90,9 @@ static void expect_pool_is(struct __test_metadata *_metadata, const struct mmk_n
 	EXPECT_EQ(info->mode, m->val[MMK_A_POOL_MODE]);
 	EXPECT_EQ(info->payload_type, m->val[MMK_A_POOL_PAYLOAD_TYPE]);
 	EXPECT_TRUE(m->has[MMK_A_POOL_QUEUES]);
+	/* Every pool of these tests lives in the test's IPC namespace. */
+	EXPECT_TRUE(m->has[MMK_A_POOL_IPC_NS]);
+	EXPECT_EQ(mmk_self_ipc_ns(), m->val[MMK_A_POOL_IPC_NS]);
 }
 
 /* Get pool @id (or @name) and return its one message; asserts success. */

@@ -59,9 +59,10 @@
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
+/* nobody, a permitted user of /dev/mmk: in the device's group only. */
 static int become_nobody(void)
 {
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	if (mmk_setgroups_permitted(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
 	    setresuid(NOBODY, NOBODY, NOBODY))
 		return -1;
 	return 0;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * The kernel backend: a thin wrapper over one /dev/mmk session.
  *
@@ -12,6 +12,12 @@
  * exclusive, so no lock is needed and the backend is thread-safe.
  */
 #define _GNU_SOURCE
+/*
+ * Window offsets (MMK_WINDOW_OFFSET) need more than 32 bits: a 32-bit
+ * build must map them with a 64-bit off_t (mmap64), whatever the
+ * application was compiled with.
+ */
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

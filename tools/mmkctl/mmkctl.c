@@ -223,6 +223,7 @@ static const enum mnl_attr_data_type pool_attr_types[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_PAYLOAD_TYPE]	= MNL_TYPE_U64,
 	[MMK_A_POOL_TOKEN]		= MNL_TYPE_U64,
 	[MMK_A_POOL_QUEUES]		= MNL_TYPE_U32,
+	[MMK_A_POOL_IPC_NS]		= MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type queue_attr_types[MMK_A_QUEUE_MAX + 1] = {
@@ -344,6 +345,7 @@ static const struct field pool_fields[] = {
 	FIELD(MMK_A_POOL_FREES, "frees", FMT_UINT, false),
 	FIELD(MMK_A_POOL_NO_FREE_SLOTS, "no-free-slots", FMT_UINT, false),
 	FIELD(MMK_A_POOL_TOKEN, "token", FMT_HEX, false),
+	FIELD(MMK_A_POOL_IPC_NS, "ipc-ns", FMT_UINT, false),
 };
 
 static const struct field queue_fields[] = {

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * mmk management over generic netlink.
  *
@@ -10,9 +10,15 @@
  *	do:   MMK_A_POOL_ID or MMK_A_POOL_NAME (exactly one) selects a pool;
  *	      the reply carries every pool attribute below except TOKEN.
  *	dump: no request attributes; one message per pool, in id order.
- *	A caller without CAP_SYS_ADMIN sees only the named pools it could
- *	attach (mode bits or CAP_IPC_OWNER); any other pool is reported as
- *	missing (ENOENT), exactly like a pool that does not exist.
+ *	A name is looked up in the caller's IPC namespace.  A caller with
+ *	CAP_SYS_ADMIN in the initial user namespace, running in the initial
+ *	IPC namespace, sees every pool of every IPC namespace; any other
+ *	caller sees only the named pools of its own IPC namespace that it
+ *	could attach (mode bits, or CAP_IPC_OWNER in the user namespace that
+ *	owns that IPC namespace); any other pool is reported as missing
+ *	(ENOENT), exactly like a pool that does not exist.  IPC_NS, the
+ *	inode number of the pool's IPC namespace (as in /proc/PID/ns/ipc),
+ *	says which namespace a pool lives in.
  *
  * MMK_CMD_QUEUE_GET (attributes MMK_A_QUEUE_*)
  *	do:   the pool (POOL_ID or POOL_NAME, exactly one) and the queue (ID
@@ -70,6 +76,7 @@ enum {
 	MMK_A_POOL_PAYLOAD_TYPE,	/* u64 */
 	MMK_A_POOL_TOKEN,		/* u64 */
 	MMK_A_POOL_QUEUES,		/* u32, live queues */
+	MMK_A_POOL_IPC_NS,		/* u32, inode number of the pool's IPC namespace */
 
 	__MMK_A_POOL_MAX,
 	MMK_A_POOL_MAX = (__MMK_A_POOL_MAX - 1)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Writable windows of pools with large ids, built twice: as a 64-bit
- * program (window_wide_test) and as a 32-bit one (window32_test), whose
+ * program (window_wide_test) and as a 32-bit one (window_wide_test_32), whose
  * mmap() is mmap2() with a 32-bit page offset.  A window's offset names
  * no pool, so it fits there whatever the pool's id.
  */
