@@ -68,7 +68,7 @@ cp "$top"/selftests/*.c "$top"/selftests/*.h "$top/selftests/settings" \
 cp "$top/selftests/Makefile.kselftest" "$dir/Makefile"
 cp "$top"/lib/src/*.c "$top"/lib/src/*.h "$dir/libmmk/src/"
 cp "$top/lib/include/mmk/mmk.h" "$dir/libmmk/include/mmk/"
-cp "$top"/lib/tests/suite.c "$top"/lib/tests/diff_test.c "$dir/libmmk/tests/"
+cp "$top"/lib/tests/*.c "$top"/lib/tests/*.h "$dir/libmmk/tests/"
 cp "$top"/uapi/linux/*.h "$dir/uapi/linux/"
 
 # make's own variables from a parent make would leak into the tree's.
