@@ -64,9 +64,10 @@ static long long mem_available_kib(void)
 	return keyed_value("/proc/meminfo", "MemAvailable");
 }
 
+/* An unprivileged user that may open the device (its group, as udev sets it). */
 static int become_nobody(void)
 {
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	if (mmk_setgroups_permitted(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
 	    setresuid(NOBODY, NOBODY, NOBODY))
 		return -1;
 	return 0;
