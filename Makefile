@@ -72,6 +72,15 @@ $(KSELFTEST_DIR)/kselftest_harness.h:
 
 kselftest-headers: $(KSELFTEST_DIR)/kselftest_harness.h
 
+# The selftests as a kselftest target of linux-source-6.1's tree, built
+# with its lib.mk and installed with its run_kselftest.sh into
+# KSELFTEST_INSTALL (scripts/kselftest-install.sh).  make check runs them
+# from there.
+KSELFTEST_INSTALL := $(BUILD)/ksft/install
+
+kselftest-install:
+	@bash $(CURDIR)/scripts/kselftest-install.sh $(KSELFTEST_INSTALL)
+
 lib:
 	$(MAKE) -C lib TOP=$(CURDIR)
 
@@ -127,14 +136,17 @@ host-check:
 # its guest runs last.
 CHECK_KERNELS	?= 6.1 6.12 debug
 
+# The guests run the selftests from the kselftest install (MMK_KSELFTEST),
+# so check builds them there instead of in build/selftests.
 check:
 	@+$(SUBMAKE) deps
 	@$(if $(filter debug,$(CHECK_KERNELS)),mkdir -p $(BUILD)/guest && \
 		bash $(CURDIR)/scripts/debug-kernel.sh build \
 		>$(BUILD)/guest/debug-kernel-prebuild.log 2>&1 &)
-	@+$(SUBMAKE) all
+	@+$(SUBMAKE) module lib examples tools benchmarks kselftest-install
 	@+$(SUBMAKE) host-check
-	@MMK_HOST_RESULTS='$(HOST_RESULTS)' bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)
+	@MMK_HOST_RESULTS='$(HOST_RESULTS)' MMK_KSELFTEST='$(KSELFTEST_INSTALL)' \
+		bash $(CURDIR)/scripts/check-kernels.sh $(CHECK_KERNELS)
 
 demo:
 	@+$(SUBMAKE) deps
@@ -171,6 +183,37 @@ uninstall: uninstall-mmkctl
 install-mmkctl uninstall-mmkctl: %-mmkctl:
 	$(MAKE) -C tools/mmkctl TOP=$(CURDIR) $*
 
+# The udev rule that gives /dev/mmk group mmk (docs/DEPLOYMENT.md).
+UDEVRULESDIR	?= /lib/udev/rules.d
+install: install-udev
+uninstall: uninstall-udev
+install-udev:
+	install -d $(DESTDIR)$(UDEVRULESDIR)
+	install -m 0644 udev/60-mmk.rules $(DESTDIR)$(UDEVRULESDIR)/60-mmk.rules
+uninstall-udev:
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-mmk.rules
+
+# ---- Debian packages -----------------------------------------------------------
+
+# mmk-dkms, libmmk0, libmmk-dev and mmkctl (debian/), built with
+# dpkg-buildpackage -us -uc -b from a clean copy of the tree, checked with
+# lintian (no error allowed), into build/deb (scripts/deb-build.sh).
+# deb-check installs them in a fresh Debian 12 root and builds an outside
+# program there with pkg-config (scripts/deb-check.sh; root needed).
+DEB_OUT		:= $(BUILD)/deb
+DEB_RESULTS	:= $(BUILD)/host/deb-results.log
+
+deb:
+	@bash $(CURDIR)/scripts/deb-build.sh $(DEB_OUT)
+
+deb-check:
+	@+$(SUBMAKE) deps
+	@rm -f $(DEB_RESULTS)
+	@bash $(CURDIR)/scripts/host-run.sh $(DEB_RESULTS) deb_build \
+		$(CURDIR)/scripts/deb-build.sh $(DEB_OUT)
+	@bash $(CURDIR)/scripts/host-run.sh $(DEB_RESULTS) deb_install \
+		$(CURDIR)/scripts/deb-check.sh $(DEB_OUT)
+
 # ---- housekeeping ------------------------------------------------------------
 
 clean:
@@ -192,11 +235,13 @@ help:
 	@echo '  benchmarks     build mmk_bench and mmk_bench_micro into build/bench/'
 	@echo '  tools          build mmkctl into build/tools/'
 	@echo '  kselftest-headers  extract the kselftest headers into build/kselftest/'
+	@echo '  kselftest-install  build the selftests as a kselftest target of linux-source-6.1'
+	@echo '                 and install them with run_kselftest.sh into build/ksft/install/'
 	@echo '  deps           install the Debian packages needed (as root)'
 	@echo '  check          deps + build + host tests + all tests in a qemu guest'
 	@echo '  host-check     run the tests that need no module (libmmk heap/static, sanitizers,'
 	@echo '                 and the libFuzzer target for FUZZ_TIME seconds)'
-	@echo '  install        install libmmk and mmkctl (PREFIX=/usr/local, DESTDIR=)'
+	@echo '  install        install libmmk, mmkctl and the udev rule (PREFIX=/usr/local, DESTDIR=)'
 	@echo '  uninstall      remove what install installed'
 	@echo '  demo           deps + build + run the demo in a qemu guest'
 	@echo '  bench          deps + build + benchmarks in a qemu guest, then the table, CSV and'
@@ -204,6 +249,9 @@ help:
 	@echo '  guest-check    run the tests in the guest without building'
 	@echo '  guest-demo     run the demo in the guest without building'
 	@echo '  guest-bench    run the benchmarks in the guest without building or reporting'
+	@echo '  deb            build the Debian packages into build/deb/ and run lintian'
+	@echo '  deb-check      deb, then install them in a fresh Debian 12 root (debootstrap,'
+	@echo '                 cached in /var/cache/mmk) and link a program there with pkg-config'
 	@echo '  clean          remove all build outputs'
 	@echo
 	@echo 'Variables (current value):'
@@ -219,7 +267,10 @@ help:
 	@echo '  MMK_QEMU_ACCEL=tcg|kvm  MMK_QEMU_CPU  MMK_QEMU_MEM  MMK_QEMU_SMP'
 	@echo '  MMK_GUEST_TIMEOUT (s, whole guest)  MMK_TEST_TIMEOUT (s, per program)'
 	@echo '  MMK_TESTS="a_test b_test" (run a subset)  MMK_CONSOLE_LOGLEVEL  MMK_GUEST_APPEND'
+	@echo '  MMK_KSELFTEST=build/ksft/install (run the kselftest install with run_kselftest.sh)'
 	@echo '  MMK_BENCH_ARGS (mmk_bench options in make bench, e.g. "-t 1 -r 5")'
 
-.PHONY: all module lib selftests examples tools benchmarks kselftest-headers deps check \
-	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl clean help
+.PHONY: all module lib selftests examples tools benchmarks kselftest-headers kselftest-install \
+	deps check \
+	host-check demo bench guest-check guest-demo guest-bench install uninstall install-mmkctl uninstall-mmkctl \
+	install-udev uninstall-udev deb deb-check clean help

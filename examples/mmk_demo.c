@@ -1,20 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * mmk_demo - a producer and a consumer sharing one mmk pool.
+ * mmk_demo - a producer and a consumer sharing one mmk pool and one queue.
  *
- * The producer creates an anonymous pool on /dev/mmk with libmmk's kernel
- * backend (mmk_kernel_create, which also maps the pool read-only) and forks
- * a consumer.  Because the consumer is a fork, it shares the producer's
- * session (the open file) and inherits its mapping: it goes on using the
- * same struct mmk_manager and opens nothing itself.
+ * The producer creates a pool on /dev/mmk with libmmk's kernel backend
+ * (mmk_kernel_create, which also maps the pool read-only) and a queue of
+ * tokens in it (mmk_queue_create), then forks a consumer.  Because the
+ * consumer is a fork, it shares the producer's session (the open file),
+ * inherits its mapping and the queue's descriptor: it goes on using the
+ * same struct mmk_manager and struct mmk_queue and opens nothing itself.
+ * The pool and the queue have names only so that mmkctl can show them
+ * ("mmkctl show mmk-demo-PID" lists the queue while the demo runs).
  *
- * The producer stores each message with mmk_store() and sends only the
- * 8-byte token through a pipe.  The consumer takes a read guard on the token
- * (mmk_read), checks the message in place through the mapping, without
- * copying it out, drops the guard (mmk_read_release) and frees the slot
- * (mmk_free).  When the pool is full, the store fails with
- * MMK_E_NO_FREE_SLOTS and the producer blocks on a second pipe on which the
- * consumer posts a credit after every batch it has freed.
+ * Only tokens travel, and only through the queue, which the kernel owns: no
+ * pipe.  For each message the producer makes one call (mmk_batch with one
+ * MMK_OP_STORE_PUSH op, one ioctl): the kernel copies the message into a
+ * free slot and pushes its token.  The queue's policy is Block: while it
+ * is full, that call waits in the kernel until the consumer has popped.
+ * The push gives the message to mmk: nobody frees it by hand.
+ *
+ * The consumer waits for a message (mmk_queue_pop_wait), takes whatever
+ * else is queued (mmk_queue_try_pop_batch), and checks each message in
+ * place through the mapping, without copying it out.  Popping turned the
+ * queue's hold into a read guard; releasing the guard (mmk_read_release)
+ * frees the message, since nothing else holds it.
+ *
+ * The queue's cap (half the pool) and the consumer's batch (the rest of
+ * the pool, less the slot the producer stores into) keep every slot's
+ * owner accounted for, so the pool never runs dry while the queue has
+ * room.  With fewer than three slots it can: the store then fails with
+ * MMK_E_NO_FREE_SLOTS, and the producer retries after a short sleep (there
+ * is no waiting for a free slot; the queue is the flow control).
  *
  * Everything goes through <mmk/mmk.h>, except the pool's statistics at the
  * end: libmmk has no call for them, so the demo reads them with the
@@ -23,12 +38,9 @@
  *
  *	mmk_demo [-n messages] [-s payload_size] [-c capacity]
  */
-#define _GNU_SOURCE		/* pipe2() */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,8 +59,11 @@
 
 #define DEMO_PAYLOAD_TYPE	0x6d6d6b2d64656d6fULL	/* "mmk-demo" */
 #define DEMO_TRACE_ID(seq)	(0x74726163ULL << 32 | (seq))	/* "trac" + seq, seq < 2^32 */
-#define TOKEN_BATCH		32	/* tokens the producer sends per write */
-#define MAX_REPORTED		10	/* mismatches printed in detail */
+#define DEMO_QUEUE		"demo-tokens"	/* the queue's name */
+#define TIMEOUT_S		60		/* longest wait for the other side */
+#define TIMEOUT_NS		((uint64_t)TIMEOUT_S * 1000000000ULL)
+#define MAX_BATCH		256		/* most messages the consumer pops at once */
+#define MAX_REPORTED		10		/* mismatches printed in detail */
 
 static const char *prog = "mmk_demo";
 
@@ -137,57 +152,12 @@ static uint32_t batch_flags(uint64_t seq, uint64_t count)
 	return flags;
 }
 
-/* write(2) all of @buf, retrying on EINTR and short writes. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Read between 1 and @max whole tokens.  Returns how many, 0 at end of file,
- * or -1 with errno set.
- */
-static ssize_t read_tokens(int fd, uint64_t *tokens, size_t max)
-{
-	size_t got = 0;
-
-	do {
-		ssize_t n = read(fd, (char *)tokens + got, max * sizeof(*tokens) - got);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			if (got == 0)
-				return 0;
-			errno = EPROTO;		/* the writer left half a token */
-			return -1;
-		}
-		got += (size_t)n;
-	} while (got % sizeof(*tokens));	/* complete a split token */
-
-	return (ssize_t)(got / sizeof(*tokens));
-}
-
 struct demo {
 	struct mmk_manager *m;		/* the session; shared with the consumer */
+	struct mmk_queue *q;		/* the queue; shared with the consumer */
 	uint64_t count;			/* messages to send */
 	uint32_t size;			/* payload bytes of each message */
+	uint32_t batch;			/* most messages the consumer holds at once */
 };
 
 /* Filled in by the consumer, read by the producer once the consumer exits. */
@@ -229,83 +199,63 @@ static bool check_message(const struct demo *d, const struct mmk_read_guard *g, 
 }
 
 /*
- * The consumer: for every token, read guard, check in place, release, free.
- * After each batch of frees, post a credit so a producer waiting on a full
- * pool wakes up.  The credit pipe is non-blocking: if it is full, credits
- * are already waiting, and one more is not needed.
+ * The consumer: wait for a message, take every other one already queued
+ * (up to d->batch), check each in place, release each.  A release frees
+ * the message: the queue gave its hold to the guard, and nothing else
+ * holds it.
  */
-static int consume(const struct demo *d, int token_rd, int credit_wr,
-		   struct consumer_result *res)
+static int consume(const struct demo *d, struct consumer_result *res)
 {
-	uint64_t tokens[TOKEN_BATCH];
+	struct mmk_read_guard *gs = calloc(d->batch, sizeof(*gs));
 	unsigned char *expect = malloc(d->size);
 	uint64_t seq = 0, reported = 0;
-	ssize_t n;
 
-	if (!expect)
+	if (!expect || !gs)
 		die("consumer: malloc");
 
-	while ((n = read_tokens(token_rd, tokens, TOKEN_BATCH)) > 0) {
-		for (ssize_t i = 0; i < n; i++, seq++) {
-			struct mmk_read_guard g;
-			enum mmk_error err;
+	while (seq < d->count) {
+		size_t n = 1, more = 0;
+		enum mmk_error err;
 
-			err = mmk_read(d->m, tokens[i], &g);
-			if (err)
-				die_mmk(err, "consumer: mmk_read of message %" PRIu64, seq);
+		err = mmk_queue_pop_wait(d->q, TIMEOUT_NS, &gs[0]);
+		if (err == MMK_E_QUEUE_EMPTY)
+			fail("consumer: no message for %d s after message %" PRIu64
+			     ": is the producer alive?", TIMEOUT_S, seq);
+		if (err)
+			die_mmk(err, "consumer: mmk_queue_pop_wait after message %" PRIu64, seq);
+		if (d->batch > 1) {
+			err = mmk_queue_try_pop_batch(d->q, gs + 1, d->batch - 1, &more);
+			if (err && err != MMK_E_QUEUE_EMPTY)
+				die_mmk(err, "consumer: mmk_queue_try_pop_batch after message %"
+					PRIu64, seq);
+			n += more;
+		}
 
-			if (!check_message(d, &g, seq, expect, &reported))
+		for (size_t i = 0; i < n; i++, seq++) {
+			if (seq >= d->count || !check_message(d, &gs[i], seq, expect, &reported))
 				res->mismatches++;
 			res->checked++;
-
-			err = mmk_read_release(&g);
+			err = mmk_read_release(&gs[i]);
 			if (err)
 				die_mmk(err, "consumer: mmk_read_release of message %" PRIu64, seq);
-			err = mmk_free(d->m, tokens[i]);
-			if (err)
-				die_mmk(err, "consumer: mmk_free of message %" PRIu64, seq);
 		}
-		if (write(credit_wr, "", 1) < 0 && errno != EAGAIN)
-			die("consumer: write credit");
 	}
-	if (n < 0)
-		die("consumer: read tokens");
 
 	free(expect);
+	free(gs);
 	return res->mismatches ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* Block until the consumer has freed something since the last credit. */
-static void wait_for_credit(int credit_rd)
+/*
+ * The producer: store and push every message, one call each.  The call
+ * waits in the kernel while the queue is full (Block policy); a pool with
+ * no free slot (possible with fewer than 3 slots) is retried after 100 us.
+ * Returns how many times the pool was full.
+ */
+static uint64_t produce(const struct demo *d)
 {
-	char credits[64];
-
-	for (;;) {
-		ssize_t n = read(credit_rd, credits, sizeof(credits));
-
-		if (n > 0)
-			return;
-		if (n == 0)
-			fail("the consumer exited while the pool was full");
-		if (errno != EINTR)
-			die("read credit");
-	}
-}
-
-static void send_tokens(int token_wr, const uint64_t *tokens, size_t *nr)
-{
-	if (*nr && write_all(token_wr, tokens, *nr * sizeof(*tokens)))
-		die("send tokens to the consumer");
-	*nr = 0;
-}
-
-/* The producer: store every message, retrying on ENOSPC once a credit comes back. */
-static uint64_t produce(const struct demo *d, int token_wr, int credit_rd)
-{
-	uint64_t tokens[TOKEN_BATCH];
 	unsigned char *payload = malloc(d->size);
 	uint64_t full = 0;
-	size_t nr = 0;
 
 	if (!payload)
 		die("malloc");
@@ -319,27 +269,28 @@ static uint64_t produce(const struct demo *d, int token_wr, int credit_rd)
 			.qos = MMK_QOS_BEST_EFFORT,
 			/* payload_size and memory_class are set by mmk. */
 		};
+		struct mmk_batch_op op = {
+			.op = MMK_OP_STORE_PUSH,	/* mmk_queue_store_push, ... */
+			.queue = d->q,
+			.header = &h,
+			.payload = payload,
+			.payload_size = d->size,
+			.wait = true,			/* ... waiting for room */
+			.timeout_ns = TIMEOUT_NS,
+		};
 		enum mmk_error err;
-		uint64_t token;
 
 		fill_payload(payload, d->size, seq);
-		while ((err = mmk_store(d->m, &h, payload, d->size, &token)) != MMK_OK) {
-			if (err != MMK_E_NO_FREE_SLOTS)
-				die_mmk(err, "mmk_store of message %" PRIu64, seq);
-			/*
-			 * Pool full.  Every slot is held by a token we have
-			 * produced, so hand the pending ones over first, then
-			 * wait for the consumer to free one.
-			 */
+		while ((err = mmk_batch(d->m, &op, 1, NULL)) == MMK_E_NO_FREE_SLOTS) {
 			full++;
-			send_tokens(token_wr, tokens, &nr);
-			wait_for_credit(credit_rd);
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
 		}
-		tokens[nr++] = token;
-		if (nr == TOKEN_BATCH)
-			send_tokens(token_wr, tokens, &nr);
+		if (err == MMK_E_QUEUE_FULL)
+			fail("the queue stayed full for %d s at message %" PRIu64
+			     ": is the consumer alive?", TIMEOUT_S, seq);
+		if (err)
+			die_mmk(err, "store and push of message %" PRIu64, seq);
 	}
-	send_tokens(token_wr, tokens, &nr);
 	free(payload);
 	return full;
 }
@@ -372,21 +323,34 @@ static void pool_info(const struct demo *d, struct mmk_pool_info *info)
 		die("MMK_IOC_POOL_INFO");
 }
 
+/* The queue's counters, which libmmk does report. */
+static void queue_stats(const struct demo *d, struct mmk_queue_stats *st)
+{
+	enum mmk_error err = mmk_queue_stats(d->q, st);
+
+	if (err)
+		die_mmk(err, "mmk_queue_stats");
+}
+
 int main(int argc, char **argv)
 {
 	struct mmk_config cfg = {
 		.mode = 0600,
 		.payload_type = DEMO_PAYLOAD_TYPE,
 		.memory_class = MMK_MEM_HOST,
-		/* .name left NULL: an anonymous pool, shared only by fork or fd passing. */
+	};
+	struct mmk_queue_attr qa = {
+		.name = DEMO_QUEUE,
+		.policy = MMK_POLICY_BLOCK,	/* a full queue makes the producer wait */
 	};
 	struct demo d = { .count = 200000, .size = 256 };
 	uint32_t capacity = 64;
+	char name[MMK_NAME_MAX];
 	struct mmk_pool_info info;
+	struct mmk_queue_stats st;
 	struct consumer_result *res;
 	enum mmk_error err;
-	int token_pipe[2], credit_pipe[2];
-	uint64_t t0, elapsed, full;
+	uint64_t t0, elapsed, full, drops = 0;
 	double secs;
 	pid_t pid;
 	int opt, status;
@@ -415,9 +379,22 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	printf("%s: store %" PRIu64 " messages of %" PRIu32 " bytes in an anonymous pool of %"
-	       PRIu32 " slots; a forked consumer reads each in place, checks it, frees it\n",
-	       prog, d.count, d.size, capacity);
+	/*
+	 * The queue holds at most half the pool; the consumer holds at most
+	 * the rest, less the slot the producer stores into next.
+	 */
+	qa.cap_items = capacity / 2 ? capacity / 2 : 1;
+	if (qa.cap_items > MMK_QUEUE_ITEMS_MAX)
+		qa.cap_items = MMK_QUEUE_ITEMS_MAX;
+	d.batch = capacity > qa.cap_items + 1 ? capacity - qa.cap_items - 1 : 1;
+	if (d.batch > MAX_BATCH)
+		d.batch = MAX_BATCH;
+
+	snprintf(name, sizeof(name), "mmk-demo-%ld", (long)getpid());
+	printf("%s: store and push %" PRIu64 " messages of %" PRIu32 " bytes through queue \""
+	       DEMO_QUEUE "\" (%" PRIu32 " tokens) of pool \"%s\" (%" PRIu32 " slots);\n"
+	       "a forked consumer pops them, reads each in place and checks it\n",
+	       prog, d.count, d.size, qa.cap_items, name, capacity);
 
 	/*
 	 * 1-2. Open a session of /dev/mmk, create the pool and map it
@@ -425,6 +402,7 @@ int main(int argc, char **argv)
 	 */
 	cfg.payload_size = d.size;
 	cfg.capacity = capacity;
+	cfg.name = name;
 	err = mmk_kernel_create(&cfg, &d.m);
 	if (err == MMK_E_SYSTEM && errno == ENOENT)
 		fail("%s does not exist: is the mmk module loaded?", MMK_DEVICE_PATH);
@@ -436,6 +414,11 @@ int main(int argc, char **argv)
 	       " bytes mapped read-only\n", info.pool_id, info.capacity,
 	       info.slot_size, (uint64_t)info.map_size);
 
+	/* 3. The queue: a descriptor of its own, in the pool. */
+	err = mmk_queue_create(d.m, &qa, &d.q);
+	if (err)
+		die_mmk(err, "mmk_queue_create (%" PRIu32 " tokens)", qa.cap_items);
+
 	/* The consumer's tally, in memory shared across the fork. */
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		   -1, 0);
@@ -443,42 +426,31 @@ int main(int argc, char **argv)
 		die("mmap result page");
 	memset(res, 0, sizeof(*res));
 
-	if (pipe2(token_pipe, O_CLOEXEC) || pipe2(credit_pipe, O_CLOEXEC))
-		die("pipe2");
-	if (fcntl(credit_pipe[1], F_SETFL, O_NONBLOCK))
-		die("fcntl O_NONBLOCK");
-	/* A consumer that died shows up as EPIPE on the token pipe, not as a signal. */
-	signal(SIGPIPE, SIG_IGN);
-
 	fflush(stdout);
-	/* 3. Fork: the child shares the session, the mapping and the manager. */
+	/* 4. Fork: the child shares the session, the mapping, the manager and the queue. */
 	pid = fork();
 	if (pid < 0)
 		die("fork");
-	if (pid == 0) {
-		close(token_pipe[1]);
-		close(credit_pipe[0]);
-		_exit(consume(&d, token_pipe[0], credit_pipe[1], res));
-	}
-	close(token_pipe[0]);
-	close(credit_pipe[1]);
+	if (pid == 0)
+		_exit(consume(&d, res));
 
-	/* 4. Produce; closing the token pipe tells the consumer there is no more. */
+	/* 5. Produce.  The consumer knows how many messages to expect. */
 	t0 = now_ns();
-	full = produce(&d, token_pipe[1], credit_pipe[0]);
-	close(token_pipe[1]);
+	full = produce(&d);
 
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			die("waitpid");
 	}
 	elapsed = now_ns() - t0;
-	close(credit_pipe[0]);
 	if (WIFSIGNALED(status))
 		fail("the consumer was killed by signal %d", WTERMSIG(status));
 
-	/* 5. Report.  The pool's counters must agree with what both sides did. */
+	/* 6. Report.  The pool's and the queue's counters must agree with what both sides did. */
 	pool_info(&d, &info);
+	queue_stats(&d, &st);
+	for (int i = 0; i < MMK_DROP_REASONS; i++)
+		drops += st.drops[i];
 	secs = (double)elapsed / 1e9;
 	printf("sent     %" PRIu64 " messages in %.3f s: %.0f messages/s, %.2f MB/s\n",
 	       d.count, secs, (double)d.count / secs,
@@ -486,6 +458,10 @@ int main(int argc, char **argv)
 	printf("checked  %" PRIu64 " messages, %" PRIu64 " mismatches\n", res->checked,
 	       res->mismatches);
 	printf("waited   %" PRIu64 " times for a free slot (ENOSPC)\n", full);
+	printf("queue    pushes %" PRIu64 ", pops %" PRIu64 ", high-water %" PRIu32 "/%" PRIu32
+	       ", queued %" PRIu32 ", refused %" PRIu64 ", dropped %" PRIu64 "\n",
+	       st.pushes, st.pops, st.high_items, st.cap_items, st.occupancy.items,
+	       st.rejected, drops);
 	printf("pool     stores %" PRIu64 ", frees %" PRIu64 ", no_free_slots %" PRIu64
 	       ", available %" PRIu32 "/%" PRIu32 ",\n"
 	       "         read guards %" PRIu32 ", write guards %" PRIu32 ", poisoned %" PRIu32
@@ -499,6 +475,9 @@ int main(int argc, char **argv)
 	if (res->checked != d.count || res->mismatches)
 		fail("FAILED: %" PRIu64 " of %" PRIu64 " messages checked, %" PRIu64
 		     " mismatches", res->checked, d.count, res->mismatches);
+	if (st.pushes != d.count || st.pops != d.count || st.occupancy.items || drops)
+		fail("FAILED: the queue's counters do not match what the demo did");
+	/* Every message was freed by mmk, at the consumer's release. */
 	if (info.stores != d.count || info.frees != d.count ||
 	    info.no_free_slots != full || info.available != info.capacity ||
 	    info.read_guards || info.write_guards || info.poisoned)
@@ -507,6 +486,7 @@ int main(int argc, char **argv)
 	if (mmk_available(d.m) != mmk_capacity(d.m))
 		fail("FAILED: mmk_available() says %zu of %zu slots are free", mmk_available(d.m),
 		     mmk_capacity(d.m));
+	mmk_queue_close(d.q);
 	mmk_close(d.m);	/* the last reference: the kernel frees the pool */
 	printf("%s: OK\n", prog);
 	return EXIT_SUCCESS;

@@ -21,6 +21,8 @@
 
 #include <linux/mmk.h>
 
+struct ipc_namespace;
+
 /*
  * Token layout (opaque to users): slot index, generation, pool id.
  * Pool id MMK_POOL_ID_NONE is never allocated, so MMK_TOKEN_INVALID
@@ -40,8 +42,10 @@
 /*
  * Allocations whose size a caller chooses (capacity, slot size): charged to
  * its memcg, and a failure is the caller's ENOMEM, not a kernel warning.
+ * __GFP_RETRY_MAYFAIL makes both the page allocator and the memcg charge
+ * fail instead of invoking the OOM killer (see docs/DESIGN.md, "Limits").
  */
-#define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN)
+#define MMK_GFP_USER_SIZED	(GFP_KERNEL_ACCOUNT | __GFP_NOWARN | __GFP_RETRY_MAYFAIL)
 
 /*
  * A session's hold word for one slot: write bit plus shared guard count.
@@ -95,6 +99,7 @@ struct mmk_slot {
 	u8 qos;			/* of the message now stored */
 	u32 queued;		/* queues holding the message */
 	u64 deadline_ns;	/* CLOCK_MONOTONIC, if has_deadline */
+	u32 writer_closes;	/* the writer's session's closes when it took the guard */
 };
 
 /**
@@ -118,7 +123,10 @@ struct mmk_pool {
 	kuid_t uid;
 	kgid_t gid;
 	char name[MMK_NAME_MAX];
+	u64 bytes;		/* charged for the pool itself, sessions apart */
 	bool live;		/* attachable; under mmk_pools_lock */
+	/* The creator's: names are unique, and found, in it only. */
+	struct ipc_namespace *ipc_ns;
 
 	struct mmk_slot **slots;
 	void *arena;		/* vmalloc, map_size bytes, mapped read-only */
@@ -155,6 +163,7 @@ struct mmk_pool {
 	struct mutex members_lock;
 	struct list_head queues;
 	unsigned int nr_queues;
+	u64 queue_bytes;	/* reserved by its queues against max_total_bytes */
 	struct ida queue_ida;
 	struct list_head session_list;
 	u32 next_session_id;
@@ -173,7 +182,9 @@ struct mmk_session_tag {
  * struct mmk_session - one open file of /dev/mmk
  */
 struct mmk_session {
-	struct address_space *mapping;	/* of the file, to unmap windows */
+	struct inode *inode;	/* private: its mapping holds only this session's VMAs */
+	struct address_space *mapping;	/* the file's, to unmap windows */
+	atomic_t closes;	/* descriptors of the session closed (f_op->flush) */
 	/* Serialises binding; the data path reads @pool without it. */
 	struct mutex bind_lock;
 	struct mmk_pool *pool;	/* set once under bind_lock, then constant */
@@ -208,6 +219,12 @@ static inline struct mmk_pool *mmk_session_pool(struct mmk_session *s)
 	return smp_load_acquire(&s->pool); /* pairs with smp_store_release() at bind */
 }
 
+/* Bytes of one session's hold words for @pool, charged at bind. */
+static inline u64 mmk_hold_bytes(const struct mmk_pool *pool)
+{
+	return (u64)pool->capacity * sizeof(u32);
+}
+
 static inline void *mmk_slot_addr(const struct mmk_pool *pool, u32 idx)
 {
 	return pool->arena + (size_t)idx * pool->slot_size;
@@ -224,11 +241,17 @@ void mmk_pool_put(struct mmk_pool *pool);
 void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info);
 unsigned int mmk_pool_count(void);
 u64 mmk_pool_bytes(void);
+int mmk_charge_reserve(u64 bytes);
+void mmk_charge_release(u64 bytes);
 struct mmk_pool *mmk_pool_get_visible(u32 id, const char *name, bool admin);
 struct mmk_pool *mmk_pool_get_next_visible(u32 *id, bool admin, unsigned int *gen);
+unsigned int mmk_pool_ipc_ns_inum(const struct mmk_pool *pool);
+bool mmk_current_ipc_ns_is_initial(void);
 
 /* Sessions */
-struct mmk_session *mmk_session_new(struct address_space *mapping);
+int mmk_session_fs_init(void);
+void mmk_session_fs_exit(void);
+struct mmk_session *mmk_session_new(void);
 void mmk_session_destroy(struct mmk_session *s);
 int mmk_session_bind(struct mmk_session *s, struct mmk_pool *pool);
 int mmk_pool_session_stat(struct mmk_pool *pool, u32 *id, struct mmk_session_stat *st);

@@ -23,11 +23,11 @@ MODULE_PARM_DESC(max_pools, "Live pools at once (default 256)");
 
 unsigned long mmk_max_pool_bytes = 64UL << 20;
 module_param_named(max_pool_bytes, mmk_max_pool_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_pool_bytes, "Arena bytes of one pool (default 64 MiB)");
+MODULE_PARM_DESC(max_pool_bytes, "Bytes allocated for one pool (default 64 MiB)");
 
 unsigned long mmk_max_total_bytes = 256UL << 20;
 module_param_named(max_total_bytes, mmk_max_total_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_total_bytes, "Arena bytes of all pools (default 256 MiB)");
+MODULE_PARM_DESC(max_total_bytes, "Bytes allocated for all pools and sessions (default 256 MiB)");
 
 unsigned int mmk_max_capacity = 65536;
 module_param_named(max_capacity, mmk_max_capacity, uint, 0644);
@@ -58,6 +58,15 @@ module_param_named(max_queues_per_pool, mmk_max_queues_per_pool, uint, 0644);
 MODULE_PARM_DESC(max_queues_per_pool, "Live queues of one pool (default 64)");
 
 /*
+ * Who may open /dev/mmk at all: owner root, group root until udev gives it
+ * the group of its rule (udev/60-mmk.rules: group mmk).  Access to each
+ * pool is then checked at attach, like a file's mode.  Read at load only.
+ */
+static unsigned short mmk_dev_mode = 0660;
+module_param_named(dev_mode, mmk_dev_mode, ushort, 0444);
+MODULE_PARM_DESC(dev_mode, "Mode of /dev/mmk, at most 0666 (default 0660)");
+
+/*
  * Argument structs may grow at the end: accept any size from the current
  * one up, as long as the bytes we do not know are zero.
  */
@@ -76,6 +85,21 @@ static int mmk_args_out(void __user *uarg, size_t usize, const void *karg, size_
 	if (usize > ksize && clear_user(uarg + ksize, usize - ksize))
 		return -EFAULT;
 	return 0;
+}
+
+/*
+ * Bind @s to @pool, whose hold words are reserved, unless @ret (the copy
+ * out of the pool id) failed; on any failure give both back.
+ */
+static int mmk_bind_or_undo(struct mmk_session *s, struct mmk_pool *pool, int ret)
+{
+	if (!ret)
+		ret = mmk_session_bind(s, pool);
+	if (ret) {
+		mmk_charge_release(mmk_hold_bytes(pool));
+		mmk_pool_put(pool);
+	}
+	return ret;
 }
 
 /*
@@ -101,12 +125,8 @@ static long mmk_ioctl_create(struct mmk_session *s, void __user *uarg, size_t us
 	if (ret)
 		goto unlock;
 	args.pool_id = pool->id;
-	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
+	ret = mmk_bind_or_undo(s, pool, mmk_args_out(uarg, usize, &args, sizeof(args)));
 	if (!ret)
-		ret = mmk_session_bind(s, pool);
-	if (ret)
-		mmk_pool_put(pool);
-	else
 		mmk_pool_publish(pool);
 unlock:
 	mutex_unlock(&s->bind_lock);
@@ -132,24 +152,23 @@ static long mmk_ioctl_attach(struct mmk_session *s, void __user *uarg, size_t us
 	if (ret)
 		goto unlock;
 	args.pool_id = pool->id;
-	ret = mmk_args_out(uarg, usize, &args, sizeof(args));
-	if (!ret)
-		ret = mmk_session_bind(s, pool);
-	if (ret)
-		mmk_pool_put(pool);
+	ret = mmk_bind_or_undo(s, pool, mmk_args_out(uarg, usize, &args, sizeof(args)));
 unlock:
 	mutex_unlock(&s->bind_lock);
 	return ret;
 }
 
+static_assert(offsetof(struct mmk_pool_info, pool_bytes) == MMK_POOL_INFO_SIZE_VER0);
+
+/* All out: a caller's struct may be any size from the first version up. */
 static long mmk_ioctl_pool_info(struct mmk_session *s, void __user *uarg, size_t usize)
 {
 	struct mmk_pool_info info;
 
-	if (usize < sizeof(info))
+	if (usize < MMK_POOL_INFO_SIZE_VER0)
 		return -EINVAL;
 	mmk_pool_fill_info(s->pool, &info);
-	return mmk_args_out(uarg, usize, &info, sizeof(info));
+	return mmk_args_out(uarg, usize, &info, min(usize, sizeof(info)));
 }
 
 static long mmk_ioctl_store(struct mmk_session *s, void __user *uarg, size_t usize)
@@ -393,11 +412,22 @@ static long mmk_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 static int mmk_open(struct inode *inode, struct file *file)
 {
-	struct mmk_session *s = mmk_session_new(file->f_mapping);
+	struct mmk_session *s = mmk_session_new();
 
 	if (!s)
 		return -ENOMEM;
+	/* The session's own offsets: see mmk_session.c. */
+	file->f_mapping = s->mapping;
 	file->private_data = s;
+	return 0;
+}
+
+/* Every close of a descriptor of the session; see mmk_slot_drop_locked(). */
+static int mmk_flush(struct file *file, fl_owner_t id)
+{
+	struct mmk_session *s = file->private_data;
+
+	atomic_inc(&s->closes);
 	return 0;
 }
 
@@ -410,6 +440,7 @@ static int mmk_release(struct inode *inode, struct file *file)
 static const struct file_operations mmk_fops = {
 	.owner		= THIS_MODULE,
 	.open		= mmk_open,
+	.flush		= mmk_flush,
 	.release	= mmk_release,
 	.unlocked_ioctl	= mmk_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
@@ -441,21 +472,29 @@ static struct miscdevice mmk_misc = {
 	.name	= "mmk",
 	.fops	= &mmk_fops,
 	.groups	= mmk_groups,
-	/* Access to each pool is checked at attach, like a file's mode. */
-	.mode	= 0666,
+	/* .mode is dev_mode, set at load */
 };
 
 static int __init mmk_init(void)
 {
 	int ret;
 
+	if (mmk_dev_mode & ~0666) {
+		pr_err("mmk: dev_mode %#o: only read and write bits may be set\n", mmk_dev_mode);
+		return -EINVAL;
+	}
+	mmk_misc.mode = mmk_dev_mode;
+
 	ret = mmk_pool_init();
 	if (ret)
 		return ret;
+	ret = mmk_session_fs_init();
+	if (ret)
+		goto err_pool;
 	/* Before the device: a pool's events need the family registered. */
 	ret = mmk_netlink_init();
 	if (ret)
-		goto err_pool;
+		goto err_fs;
 	ret = misc_register(&mmk_misc);
 	if (ret)
 		goto err_netlink;
@@ -463,6 +502,8 @@ static int __init mmk_init(void)
 
 err_netlink:
 	mmk_netlink_exit();
+err_fs:
+	mmk_session_fs_exit();
 err_pool:
 	mmk_pool_exit();
 	return ret;
@@ -473,6 +514,7 @@ static void __exit mmk_exit(void)
 	/* No pool is left: each open file or mapping pins the module. */
 	misc_deregister(&mmk_misc);
 	mmk_netlink_exit();
+	mmk_session_fs_exit();
 	mmk_pool_exit();
 }
 

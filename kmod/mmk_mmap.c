@@ -13,7 +13,9 @@
  * every slot, each of them usable only under its write guard.  Its faults check the
  * guard and map the whole slot at once, and a write release unmaps it
  * (mmk_window_unmap), so the window dies with the guard.  It is
- * VM_DONTCOPY: a child never inherits it.
+ * VM_DONTCOPY: a child never inherits it.  File offsets are the session's
+ * own (mmk_session.c), so a window's offset need not name its pool, and
+ * fits the 32-bit page offset of a 32-bit process's mmap2().
  *
  * Every VMA holds the session's file, and so the pool, alive.
  */
@@ -142,7 +144,7 @@ static int mmk_window_mmap(struct mmk_session *s, struct mmk_pool *pool,
 	bool held, arena;
 	u32 idx;
 
-	if (!(pool->flags & MMK_POOL_PAGE_ALIGNED) || off >> MMK_WINDOW_SHIFT != pool->id)
+	if (!(pool->flags & MMK_POOL_PAGE_ALIGNED) || off >> MMK_WINDOW_SHIFT != 1)
 		return -EINVAL;
 	off &= MMK_WINDOW_OFFSET_MASK;
 	arena = !off && len == pool->map_size;
@@ -182,13 +184,7 @@ static int mmk_window_mmap(struct mmk_session *s, struct mmk_pool *pool,
  */
 void mmk_window_unmap(struct mmk_session *s, u32 idx)
 {
-	struct mmk_pool *pool = s->pool;
-
-	down_write(&pool->window_lock);
-	unmap_mapping_range(s->mapping,
-			    MMK_WINDOW_OFFSET(pool->id, (u64)idx * pool->slot_size),
-			    pool->slot_size, 1);
-	up_write(&pool->window_lock);
+	mmk_window_unmap_span(s, idx, idx);
 }
 
 /**
@@ -206,7 +202,7 @@ void mmk_window_unmap_span(struct mmk_session *s, u32 first, u32 last)
 
 	down_write(&pool->window_lock);
 	unmap_mapping_range(s->mapping,
-			    MMK_WINDOW_OFFSET(pool->id, (u64)first * pool->slot_size),
+			    MMK_WINDOW_OFFSET((u64)first * pool->slot_size),
 			    (u64)(last - first + 1) * pool->slot_size, 1);
 	up_write(&pool->window_lock);
 }

@@ -7,17 +7,26 @@
 #include <linux/ctype.h>
 #include <linux/idr.h>
 #include <linux/mm.h>
+#include <linux/random.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 
 #include "mmk_internal.h"
+#include "mmk_compat.h"
 
 /*
  * Protects mmk_pool_idr, mmk_nr_pools, mmk_total_bytes and mmk_pools_gen,
  * and makes the final put of a pool atomic with respect to lookups
- * (kref_put_mutex).  Never taken on the data path, and never held while a
- * netlink message is sent.
+ * (kref_put_mutex).  Never taken on the data path, never held while a
+ * netlink message is sent, and never held across a pool's allocation.
+ *
+ * mmk_nr_pools and mmk_total_bytes are reservations: a create reserves a
+ * pool and its whole charge (mmk_pool_charge(), plus its creator's hold
+ * words) before allocating anything, an attach reserves its hold words, and
+ * every failure gives back what it reserved.
  */
 static DEFINE_MUTEX(mmk_pools_lock);
 static DEFINE_IDR(mmk_pool_idr);
@@ -45,6 +54,57 @@ unsigned int mmk_pool_count(void)
 	return READ_ONCE(mmk_nr_pools);
 }
 
+/* Reserve @bytes, and a pool if @pool, against the caps; -EDQUOT if over. */
+static int mmk_charge_reserve_locked(u64 bytes, bool pool)
+{
+	lockdep_assert_held(&mmk_pools_lock);
+	if (pool && mmk_nr_pools >= READ_ONCE(mmk_max_pools))
+		return -EDQUOT;
+	if (mmk_total_bytes + bytes > READ_ONCE(mmk_max_total_bytes))
+		return -EDQUOT;
+	mmk_nr_pools += pool;
+	mmk_total_bytes += bytes;
+	return 0;
+}
+
+static void mmk_charge_release_locked(u64 bytes, bool pool)
+{
+	lockdep_assert_held(&mmk_pools_lock);
+	mmk_nr_pools -= pool;
+	mmk_total_bytes -= bytes;
+}
+
+/* Reserve @bytes for something other than a pool (a session, a queue). */
+int mmk_charge_reserve(u64 bytes)
+{
+	int ret;
+
+	mutex_lock(&mmk_pools_lock);
+	ret = mmk_charge_reserve_locked(bytes, false);
+	mutex_unlock(&mmk_pools_lock);
+	return ret;
+}
+
+/* Give back a reservation of @bytes that no pool stands for. */
+void mmk_charge_release(u64 bytes)
+{
+	mutex_lock(&mmk_pools_lock);
+	mmk_charge_release_locked(bytes, false);
+	mutex_unlock(&mmk_pools_lock);
+}
+
+/*
+ * Everything the module allocates for a pool of @capacity slots and a
+ * @map_size arena, sessions apart: struct, slot pointers, slot objects,
+ * free stack and arena.  max_pool_bytes and max_total_bytes count this.
+ */
+static u64 mmk_pool_charge(u32 capacity, u64 map_size)
+{
+	u64 per_slot = sizeof(struct mmk_slot *) + kmem_cache_size(mmk_slot_cache) + sizeof(u32);
+
+	return sizeof(struct mmk_pool) + capacity * per_slot + map_size;
+}
+
 u64 mmk_pool_bytes(void)
 {
 	u64 bytes;
@@ -55,29 +115,56 @@ u64 mmk_pool_bytes(void)
 	return bytes;
 }
 
-/* Names: 1..MMK_NAME_MAX-1 printable ASCII bytes, no '/', NUL-terminated. */
+/*
+ * Names: 1..MMK_NAME_MAX-1 bytes from 0x21 to 0x7e but '/', NUL-terminated.
+ * Not isgraph(): the kernel's takes Latin-1 letters too.
+ */
 int mmk_name_check(const char *name, bool allow_empty)
 {
 	size_t len = strnlen(name, MMK_NAME_MAX);
 	size_t i;
+	u8 c;
 
 	if (len == MMK_NAME_MAX || (!len && !allow_empty))
 		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (!isgraph(name[i]) || name[i] == '/')
+	for (i = 0; i < len; i++) {
+		c = name[i];
+		if (c < 0x21 || c > 0x7e || c == '/')
 			return -EINVAL;
+	}
 	return 0;
 }
 
-/* Caller holds mmk_pools_lock. */
+/*
+ * Names live in IPC namespaces, as POSIX message queues and SysV IPC do:
+ * a name is unique within its creator's namespace, and found from there
+ * only.  The calling task's namespace, which only the task itself changes.
+ */
+static struct ipc_namespace *mmk_current_ipc_ns(void)
+{
+	return current->nsproxy->ipc_ns;
+}
+
+bool mmk_current_ipc_ns_is_initial(void)
+{
+	return mmk_ipc_ns_is_initial(mmk_current_ipc_ns());
+}
+
+unsigned int mmk_pool_ipc_ns_inum(const struct mmk_pool *pool)
+{
+	return pool->ipc_ns->ns.inum;
+}
+
+/* The pool named @name in the caller's IPC namespace; caller holds mmk_pools_lock. */
 static struct mmk_pool *mmk_pool_lookup(const char *name)
 {
+	struct ipc_namespace *ns = mmk_current_ipc_ns();
 	struct mmk_pool *pool;
 	int id;
 
 	lockdep_assert_held(&mmk_pools_lock);
 	idr_for_each_entry(&mmk_pool_idr, pool, id)
-		if (pool->name[0] && !strcmp(pool->name, name))
+		if (pool->name[0] && pool->ipc_ns == ns && !strcmp(pool->name, name))
 			return pool;
 	return NULL;
 }
@@ -96,6 +183,8 @@ static void mmk_pool_free(struct mmk_pool *pool)
 	}
 	ida_destroy(&pool->queue_ida);
 	mutex_destroy(&pool->members_lock);
+	if (pool->ipc_ns)
+		mmk_put_ipc_ns(pool->ipc_ns);
 	kfree(pool);
 }
 
@@ -104,13 +193,14 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 				       u64 map_size)
 {
 	struct mmk_pool *pool;
-	u32 i;
+	u32 i, gen;
 
 	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
 	if (!pool)
 		return NULL;
 
 	kref_init(&pool->ref);
+	pool->ipc_ns = mmk_get_ipc_ns(mmk_current_ipc_ns());
 	pool->flags = args->flags;
 	pool->payload_size = args->payload_size;
 	pool->slot_size = slot_size;
@@ -133,11 +223,14 @@ static struct mmk_pool *mmk_pool_alloc(const struct mmk_pool_create *args, u32 s
 	pool->slots = kvcalloc(pool->capacity, sizeof(*pool->slots), MMK_GFP_USER_SIZED);
 	if (!pool->slots)
 		goto fail;
+	/* A random first generation: a dead pool's tokens miss its id's next pool. */
+	gen = get_random_u32() & MMK_GEN_MASK;
 	for (i = 0; i < pool->capacity; i++) {
-		pool->slots[i] = kmem_cache_zalloc(mmk_slot_cache, GFP_KERNEL_ACCOUNT);
+		pool->slots[i] = kmem_cache_zalloc(mmk_slot_cache, MMK_GFP_USER_SIZED);
 		if (!pool->slots[i])
 			goto fail;
 		spin_lock_init(&pool->slots[i]->lock);
+		pool->slots[i]->gen = gen;
 	}
 
 	/* Stack of free indices; slot 0 is handed out first. */
@@ -161,7 +254,7 @@ fail:
 
 /* Validate creation arguments and compute the layout; see docs/DESIGN.md. */
 static int mmk_pool_check_args(const struct mmk_pool_create *args, u32 *slot_size,
-			       u64 *map_size)
+			       u64 *map_size, u64 *bytes)
 {
 	u64 size, align;
 	int ret;
@@ -194,10 +287,43 @@ static int mmk_pool_check_args(const struct mmk_pool_create *args, u32 *slot_siz
 	*slot_size = size;
 	/* capacity <= 2^20 and size < 2^32: no overflow in u64. */
 	*map_size = PAGE_ALIGN(size * args->capacity);
-	/* Window offsets put the pool id above the arena's offsets. */
-	if (*map_size > min_t(u64, READ_ONCE(mmk_max_pool_bytes), BIT_ULL(MMK_WINDOW_SHIFT)))
+	*bytes = mmk_pool_charge(args->capacity, *map_size);
+	/* Window offsets lie above every arena offset. */
+	if (*bytes > READ_ONCE(mmk_max_pool_bytes) || *map_size > BIT_ULL(MMK_WINDOW_SHIFT))
 		return -EINVAL;
 	return 0;
+}
+
+/* Reserve a pool of @bytes named @name (if any) against the caps. */
+static int mmk_pool_reserve(const char *name, u64 bytes)
+{
+	int ret;
+
+	mutex_lock(&mmk_pools_lock);
+	ret = mmk_charge_reserve_locked(bytes, true);
+	if (!ret && name[0] && mmk_pool_lookup(name)) {
+		mmk_charge_release_locked(bytes, true);
+		ret = -EEXIST;
+	}
+	mutex_unlock(&mmk_pools_lock);
+	return ret;
+}
+
+/* Give @pool its id; its name may have been taken since it was reserved. */
+static int mmk_pool_register(struct mmk_pool *pool)
+{
+	int ret = -EEXIST;
+
+	mutex_lock(&mmk_pools_lock);
+	if (!pool->name[0] || !mmk_pool_lookup(pool->name))
+		ret = idr_alloc_cyclic(&mmk_pool_idr, pool, MMK_POOL_ID_MIN, MMK_POOL_ID_NONE,
+				       GFP_KERNEL);
+	if (ret >= 0)
+		pool->id = ret;
+	mutex_unlock(&mmk_pools_lock);
+	if (ret == -ENOSPC)
+		return -EDQUOT;
+	return ret < 0 ? ret : 0;
 }
 
 /**
@@ -205,49 +331,37 @@ static int mmk_pool_check_args(const struct mmk_pool_create *args, u32 *slot_siz
  * @args: the caller's validated-on-entry creation arguments
  * @out: the new pool, holding one reference for the caller
  *
+ * The pool's charge and its creator's hold words are reserved against the
+ * caps before anything is allocated; the caller binds its session next, or
+ * gives the hold words back (mmk_charge_release()) and puts the pool.
  * Nothing is visible to anyone until every allocation and check succeeded.
  */
 int mmk_pool_create(const struct mmk_pool_create *args, struct mmk_pool **out)
 {
 	struct mmk_pool *pool;
+	u64 map_size, bytes, holds;
 	u32 slot_size;
-	u64 map_size;
 	int ret;
 
-	ret = mmk_pool_check_args(args, &slot_size, &map_size);
+	ret = mmk_pool_check_args(args, &slot_size, &map_size, &bytes);
+	if (ret)
+		return ret;
+	holds = (u64)args->capacity * sizeof(u32);
+	ret = mmk_pool_reserve(args->name, bytes + holds);
 	if (ret)
 		return ret;
 
 	pool = mmk_pool_alloc(args, slot_size, map_size);
-	if (!pool)
-		return -ENOMEM;
-
-	mutex_lock(&mmk_pools_lock);
-	if (mmk_nr_pools >= READ_ONCE(mmk_max_pools) ||
-	    mmk_total_bytes + map_size > READ_ONCE(mmk_max_total_bytes)) {
-		ret = -EDQUOT;
-		goto unlock;
-	}
-	if (pool->name[0] && mmk_pool_lookup(pool->name)) {
-		ret = -EEXIST;
-		goto unlock;
-	}
-	ret = idr_alloc_cyclic(&mmk_pool_idr, pool, MMK_POOL_ID_MIN, MMK_POOL_ID_NONE,
-			       GFP_KERNEL);
-	if (ret < 0) {
-		ret = ret == -ENOSPC ? -EDQUOT : ret;
-		goto unlock;
-	}
-	pool->id = ret;
-	mmk_nr_pools++;
-	mmk_total_bytes += map_size;
-	ret = 0;
-unlock:
-	mutex_unlock(&mmk_pools_lock);
+	ret = pool ? mmk_pool_register(pool) : -ENOMEM;
 	if (ret) {
-		mmk_pool_free(pool);
+		if (pool)
+			mmk_pool_free(pool);
+		mutex_lock(&mmk_pools_lock);
+		mmk_charge_release_locked(bytes + holds, true);
+		mutex_unlock(&mmk_pools_lock);
 		return ret;
 	}
+	pool->bytes = bytes;
 	*out = pool;
 	return 0;
 }
@@ -264,22 +378,32 @@ static bool mmk_pool_mode_allows(const struct mmk_pool *pool)
 	return (mode & 06) == 06;
 }
 
+/* CAP_IPC_OWNER counts in the user namespace that owns the pool's IPC namespace. */
 static bool mmk_pool_may_attach(const struct mmk_pool *pool)
 {
-	return mmk_pool_mode_allows(pool) || capable(CAP_IPC_OWNER);
+	return mmk_pool_mode_allows(pool) || ns_capable(pool->ipc_ns->user_ns, CAP_IPC_OWNER);
 }
 
 /**
  * mmk_pool_attach - find a named pool the caller may attach
  * @args: attach arguments
  * @out: the pool, with a reference taken for the caller
+ *
+ * The caller's hold words are reserved against max_total_bytes; the caller
+ * binds its session next, or gives them back and puts the pool.
  */
 int mmk_pool_attach(const struct mmk_pool_attach *args, struct mmk_pool **out)
 {
+	bool want_owner = args->flags & MMK_ATTACH_OWNER;
+	kuid_t owner = INVALID_UID;
 	struct mmk_pool *pool;
 	int ret = 0;
 
-	if (args->flags || args->__reserved || args->__reserved2)
+	if (args->flags & ~MMK_ATTACH_FLAGS_ALL || args->__reserved2)
+		return -EINVAL;
+	if (want_owner)
+		owner = make_kuid(current_user_ns(), args->owner_uid);
+	if (want_owner ? !uid_valid(owner) : args->owner_uid)
 		return -EINVAL;
 	ret = mmk_name_check(args->name, false);
 	if (ret)
@@ -289,11 +413,15 @@ int mmk_pool_attach(const struct mmk_pool_attach *args, struct mmk_pool **out)
 	pool = mmk_pool_lookup(args->name);
 	if (!pool || !pool->live)
 		ret = -ENOENT;
+	else if (want_owner && !uid_eq(pool->uid, owner))
+		ret = -EPERM;
 	else if (!mmk_pool_may_attach(pool))
 		ret = -EACCES;
 	else if (pool->payload_type != args->payload_type)
 		ret = -EPROTOTYPE;
 	else
+		ret = mmk_charge_reserve_locked(mmk_hold_bytes(pool), false);
+	if (!ret)
 		kref_get(&pool->ref);
 	mutex_unlock(&mmk_pools_lock);
 
@@ -318,8 +446,7 @@ static void mmk_pool_release(struct kref *ref)
 	struct mmk_pool *pool = container_of(ref, struct mmk_pool, ref);
 
 	idr_remove(&mmk_pool_idr, pool->id);
-	mmk_nr_pools--;
-	mmk_total_bytes -= pool->map_size;
+	mmk_charge_release_locked(pool->bytes, true);
 	mmk_pools_gen = mmk_pools_gen + 1 ?: 1;
 	mutex_unlock(&mmk_pools_lock);
 	/* Unreachable now: @live no longer changes.  Announced pools only. */
@@ -335,10 +462,11 @@ void mmk_pool_put(struct mmk_pool *pool)
 
 /*
  * What management (netlink) shows; see docs/DESIGN.md, "Management".  An
- * @admin caller sees every live pool.  Anyone else sees the named pools it
- * could attach; the capability is checked without auditing a refusal,
- * since listing is not an attempt to attach.  Anonymous pools cannot be
- * attached by anyone, so only @admin sees them.
+ * @admin caller (of the initial namespaces) sees every live pool, of every
+ * IPC namespace.  Anyone else sees the named pools of its own IPC
+ * namespace that it could attach; the capability is checked without
+ * auditing a refusal, since listing is not an attempt to attach.
+ * Anonymous pools cannot be attached by anyone, so only @admin sees them.
  */
 static bool mmk_pool_visible(const struct mmk_pool *pool, bool admin)
 {
@@ -347,14 +475,16 @@ static bool mmk_pool_visible(const struct mmk_pool *pool, bool admin)
 		return false;
 	if (admin)
 		return true;
-	return pool->name[0] &&
-	       (mmk_pool_mode_allows(pool) || ns_capable_noaudit(&init_user_ns, CAP_IPC_OWNER));
+	return pool->name[0] && pool->ipc_ns == mmk_current_ipc_ns() &&
+	       (mmk_pool_mode_allows(pool) ||
+		ns_capable_noaudit(pool->ipc_ns->user_ns, CAP_IPC_OWNER));
 }
 
 /**
  * mmk_pool_get_visible - find a pool the caller may see
  * @id: the pool's id, or 0 to find it by @name
- * @name: the pool's name, NUL-terminated (used when @id is 0)
+ * @name: the pool's name in the caller's IPC namespace, NUL-terminated
+ *	(used when @id is 0)
  * @admin: the caller may see every pool
  *
  * Return: the pool with a reference held for the caller (mmk_pool_put()),
@@ -429,6 +559,12 @@ void mmk_pool_fill_info(struct mmk_pool *pool, struct mmk_pool_info *info)
 	info->frees = atomic64_read(&pool->frees);
 	info->no_free_slots = atomic64_read(&pool->no_free_slots);
 	strscpy(info->name, pool->name, sizeof(info->name));
+	info->pool_bytes = pool->bytes;
+	mutex_lock(&pool->members_lock);
+	info->queues = pool->nr_queues;
+	info->charged_bytes = pool->bytes + info->sessions * mmk_hold_bytes(pool) +
+			      pool->queue_bytes;
+	mutex_unlock(&pool->members_lock);
 
 	for (i = 0; i < pool->capacity; i++) {
 		struct mmk_slot *slot = pool->slots[i];

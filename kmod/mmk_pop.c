@@ -33,6 +33,7 @@ static int mmk_pop_guard_locked(struct mmk_session *s, struct mmk_slot *slot, u3
 	slot->queued--;
 	if (write) {
 		slot->writer = true;
+		slot->writer_closes = atomic_read(&s->closes);
 		s->holds[idx] |= MMK_HOLD_WRITE;
 	} else {
 		slot->readers++;

@@ -150,28 +150,32 @@ static int mmk_push_check_slot(struct mmk_push_op *op, struct mmk_slot *slot)
 	return 0;
 }
 
-/* Decide for every queue; all or nothing.  Queues and slot locked. */
+/*
+ * Decide for every queue; all or nothing.  Queues and slot locked.  A
+ * Block queue that cannot admit makes the push wait (on the first such
+ * queue, then decide again) unless another queue refuses outright.
+ */
 static int mmk_push_decide(struct mmk_push_op *op, struct mmk_slot *slot,
 			   enum mmk_admit *admit, u32 *evict)
 {
-	bool wait = op->args->flags & MMK_PUSH_WAIT;
-	int ret = 0;
+	bool wait = op->args->flags & MMK_PUSH_WAIT, full = false;
 	u32 i;
 
+	op->blocked = NULL;
 	for (i = 0; i < op->n; i++) {
 		admit[i] = mmk_queue_decide(op->q[i], slot->payload_size, slot->qos, &evict[i]);
-		if (admit[i] == MMK_ADMIT_BLOCK && wait && !op->blocked)
+		if (admit[i] == MMK_ADMIT_FULL || (admit[i] == MMK_ADMIT_BLOCK && !wait))
+			full = true;
+		else if (admit[i] == MMK_ADMIT_BLOCK && !op->blocked)
 			op->blocked = op->q[i];
-		else if (admit[i] == MMK_ADMIT_FULL || admit[i] == MMK_ADMIT_BLOCK)
-			ret = -ENOBUFS;
 	}
-	if (ret) {
-		op->blocked = NULL;
-		for (i = 0; i < op->n; i++)
-			if (admit[i] == MMK_ADMIT_FULL || admit[i] == MMK_ADMIT_BLOCK)
-				op->q[i]->rejected++;
-	}
-	return op->blocked ? -EAGAIN : ret;
+	if (!full)
+		return op->blocked ? -EAGAIN : 0;
+	op->blocked = NULL;
+	for (i = 0; i < op->n; i++)
+		if (admit[i] == MMK_ADMIT_FULL || admit[i] == MMK_ADMIT_BLOCK)
+			op->q[i]->rejected++;
+	return -ENOBUFS;
 }
 
 /*
@@ -383,6 +387,26 @@ static int mmk_push_store(struct mmk_push_op *op)
 	return 0;
 }
 
+/*
+ * A commit-and-push by a session without the write guard: EBUSY if
+ * another session holds it (or a loan on it), as SPEC §9 orders push's
+ * checks; ENOENT, as for a write release, if nobody does.
+ */
+static int mmk_push_commit_refused(struct mmk_session *s, u64 token, int ret)
+{
+	struct mmk_slot *slot;
+	u32 idx, gen;
+	bool busy;
+
+	if (ret != -ENOENT || mmk_token_parse(s->pool, token, &idx, &gen))
+		return ret;
+	slot = s->pool->slots[idx];
+	spin_lock(&slot->lock);
+	busy = slot->writer;
+	spin_unlock(&slot->lock);
+	return busy ? -EBUSY : ret;
+}
+
 /* MMK_PUSH_COMMIT: commit this session's write guard, then push it. */
 static int mmk_push_commit(struct mmk_push_op *op)
 {
@@ -399,7 +423,7 @@ static int mmk_push_commit(struct mmk_push_op *op)
 
 	ret = mmk_write_begin(op->s, &rel, &wop);
 	if (ret)
-		return ret;
+		return mmk_push_commit_refused(op->s, args->token, ret);
 	op->wop = &wop;
 	op->idx = wop.idx;
 	op->gen = wop.gen;

@@ -106,6 +106,16 @@ void mmk_queue_wake(struct mmk_queue *q, __poll_t events)
 
 /* ---- queue descriptors ------------------------------------------------------ */
 
+/*
+ * What a queue of @cap_items allocates, counted against max_total_bytes:
+ * its struct, ring and membership bitmap.
+ */
+static u64 mmk_queue_charge(const struct mmk_pool *pool, u32 cap_items)
+{
+	return sizeof(struct mmk_queue) + (u64)cap_items * sizeof(u32) +
+	       BITS_TO_LONGS(pool->capacity) * sizeof(long);
+}
+
 /* Called by kref_put_mutex() with pool->members_lock held; drops it. */
 static void mmk_queue_release(struct kref *ref)
 {
@@ -114,6 +124,7 @@ static void mmk_queue_release(struct kref *ref)
 
 	list_del(&q->node);
 	pool->nr_queues--;
+	pool->queue_bytes -= mmk_queue_charge(pool, q->cap_items);
 	ida_free(&pool->queue_ida, q->id);
 	mutex_unlock(&pool->members_lock);
 
@@ -122,6 +133,7 @@ static void mmk_queue_release(struct kref *ref)
 		mmk_slot_unqueue(pool, mmk_queue_remove_head(q));
 		cond_resched();
 	}
+	mmk_charge_release(mmk_queue_charge(pool, q->cap_items));
 	kvfree(q->member);
 	kvfree(q->ring);
 	kfree(q);
@@ -286,12 +298,17 @@ static struct mmk_queue *mmk_queue_alloc(struct mmk_pool *pool, const struct mmk
 static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *args,
 			 struct mmk_queue **out)
 {
+	bool create = args->flags & MMK_QUEUE_CREATE;
+	u64 bytes = create ? mmk_queue_charge(pool, args->cap_items) : 0;
 	struct mmk_queue *q;
 	int ret = 0;
 
+	/* The caps first: nothing is allocated for a queue over them. */
+	if (bytes && mmk_charge_reserve(bytes))
+		return -EDQUOT;
 	mutex_lock(&pool->members_lock);
 	q = args->name[0] ? mmk_queue_lookup(pool, args->name) : NULL;
-	if (!(args->flags & MMK_QUEUE_CREATE)) {
+	if (!create) {
 		if (q)
 			kref_get(&q->ref);
 		else
@@ -306,11 +323,14 @@ static int mmk_queue_get(struct mmk_pool *pool, const struct mmk_queue_open *arg
 			kref_get(&pool->ref);
 			list_add_tail(&q->node, &pool->queues);
 			pool->nr_queues++;
+			pool->queue_bytes += bytes;
 		} else {
 			ret = -ENOMEM;
 		}
 	}
 	mutex_unlock(&pool->members_lock);
+	if (ret && bytes)
+		mmk_charge_release(bytes);
 	*out = q;
 	return ret;
 }

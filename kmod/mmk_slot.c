@@ -303,6 +303,7 @@ static bool mmk_guard_try(struct mmk_attempt *at)
 	}
 	if (at->write) {
 		slot->writer = true;
+		slot->writer_closes = atomic_read(&s->closes);
 		s->holds[at->idx] |= MMK_HOLD_WRITE;
 	} else {
 		slot->readers++;
@@ -715,19 +716,55 @@ int mmk_free(struct mmk_session *s, const struct mmk_free *args)
 	return 0;
 }
 
+/* What a session's end did to one of its slots. */
+enum mmk_hold_drop {
+	MMK_HOLD_DROP_NONE,
+	MMK_HOLD_DROP_LOAN,		/* a loan cancelled: the slot goes back */
+	MMK_HOLD_DROP_POISON,	/* a write guard poisoned the slot */
+};
+
+/*
+ * Drop a session's @hold on @slot.  A write guard poisons the slot unless
+ * no userspace code could have used it: no window was mapped on it, and
+ * @closes, the session's closes now, is what it was when the guard was
+ * taken, so the call that won it was in flight after the last close.
+ */
+static enum mmk_hold_drop mmk_slot_drop_locked(struct mmk_slot *slot, u32 hold, u32 closes)
+{
+	bool poison;
+
+	lockdep_assert_held(&slot->lock);
+	slot->readers -= hold & MMK_HOLD_READERS;
+	if (!(hold & MMK_HOLD_ANY_WRITE))
+		return MMK_HOLD_DROP_NONE;
+	if (slot->loaned) {
+		mmk_loan_cancel_locked(slot);
+		return MMK_HOLD_DROP_LOAN;
+	}
+	poison = slot->windowed || slot->writer_closes != closes;
+	slot->writer = false;
+	slot->windowed = false;
+	if (!poison)
+		return MMK_HOLD_DROP_NONE;
+	slot->poisoned = true;
+	return MMK_HOLD_DROP_POISON;
+}
+
 /*
  * Drop every guard of a session that is going away.  Shared guards are
  * released; a write guard poisons its slot, since its message may be
- * half-written, except a loan, which was never published: its slot goes
- * back to the free list.  A given message that nothing holds any more is
- * freed.  Every window of the session is gone by now (each one held the
- * session's file).
+ * half-written (but see mmk_slot_drop_locked()), except a loan, which was
+ * never published: its slot goes back to the free list.  A given message
+ * that nothing holds any more is freed.  Every window of the session is
+ * gone by now (each one held the session's file).
  */
 void mmk_slots_drop_session(struct mmk_session *s)
 {
 	struct mmk_pool *pool = s->pool;
 	int left = atomic_read(&s->nr_guards);
-	bool poison, give_back, orphan;
+	u32 closes = atomic_read(&s->closes);
+	enum mmk_hold_drop drop;
+	bool orphan;
 	u32 i, hold, gen;
 
 	for (i = 0; left > 0 && i < pool->capacity; i++) {
@@ -737,23 +774,14 @@ void mmk_slots_drop_session(struct mmk_session *s)
 			continue;
 		spin_lock(&slot->lock);
 		hold = s->holds[i];
-		slot->readers -= hold & MMK_HOLD_READERS;
-		give_back = hold & MMK_HOLD_ANY_WRITE && slot->loaned;
-		poison = hold & MMK_HOLD_ANY_WRITE && !slot->loaned;
 		gen = slot->gen;
-		if (give_back) {
-			mmk_loan_cancel_locked(slot);
-		} else if (poison) {
-			slot->writer = false;
-			slot->windowed = false;
-			slot->poisoned = true;
-		}
-		orphan = !give_back && mmk_slot_orphaned_locked(slot);
+		drop = mmk_slot_drop_locked(slot, hold, closes);
+		orphan = drop != MMK_HOLD_DROP_LOAN && mmk_slot_orphaned_locked(slot);
 		s->holds[i] = 0;
 		spin_unlock(&slot->lock);
-		if (give_back)
+		if (drop == MMK_HOLD_DROP_LOAN)
 			mmk_slot_give_back(pool, i);
-		if (poison)
+		else if (drop == MMK_HOLD_DROP_POISON)
 			mmk_nl_slot_poisoned(pool, mmk_token_make(pool, gen, i));
 		if (orphan)
 			mmk_slot_recycle(pool, i);

@@ -10,9 +10,12 @@
 #   debug       the debug kernel of scripts/debug-kernel.sh (KASAN, lockdep,
 #               kmemleak, fault injection), built and cached if needed
 #
-# For each kernel the module is built with W=1 in its own copy of the
-# sources (build/kmod-KERNEL), so kernels never share objects.  A kernel
-# whose module or image cannot be built counts as one failed test.  The
+# For each Debian kernel the module is built by DKMS from dkms.conf
+# (scripts/dkms-build.sh, in a private DKMS tree under build/kmod-KERNEL),
+# and the guest loads the module DKMS built.  The debug kernel has no
+# installed headers package: there the module is built with W=1 in its own
+# copy of the sources (build/kmod-debug).  A kernel whose module or image
+# cannot be built counts as one failed test.  The
 # last line printed is "N passed, N failed[, N skipped]".
 #
 # The debug kernel, if it is not cached yet, takes long to build: its build
@@ -89,9 +92,19 @@ for k in "${kernels[@]}"; do
 	src=$top/build/kmod-$k
 	rm -rf "$src"
 	mkdir -p "$src"
-	cp -a "$top/Kbuild" "$top/kmod" "$top/uapi" "$src/"
-	rm -f "$src"/kmod/*.o "$src"/kmod/*.ko "$src"/kmod/.*.cmd
-	if ! make -C "$kdir" M="$src" W=1 modules >"$src/build.log" 2>&1; then
+	build_rc=0
+	if [ "$k" = debug ]; then
+		ko=$src/kmod/mmk.ko
+		cp -a "$top/Kbuild" "$top/kmod" "$top/uapi" "$src/"
+		rm -f "$src"/kmod/*.o "$src"/kmod/*.ko "$src"/kmod/.*.cmd
+		make -C "$kdir" M="$src" W=1 modules >"$src/build.log" 2>&1 || build_rc=$?
+	else
+		ko=$src/mmk.ko
+		echo "==== kernel $k: dkms build (log: $src/build.log) ===="
+		bash "$top/scripts/dkms-build.sh" "$kver" "$src" >"$src/build.log" 2>&1 ||
+			build_rc=$?
+	fi
+	if [ "$build_rc" -ne 0 ] || [ ! -f "$ko" ]; then
 		tail -n 30 "$src/build.log"
 		count "$k" "0 passed, 1 failed (module build)"
 		continue
@@ -103,7 +116,7 @@ for k in "${kernels[@]}"; do
 	# TCG: a double fault in early boot) never ran a test: boot it again,
 	# up to twice.  Anything after insmod counts as it is.
 	for try in 1 2 3; do
-		env "${guest_env[@]}" MMK_KERNEL="$image" MMK_KO="$src/kmod/mmk.ko" \
+		env "${guest_env[@]}" MMK_KERNEL="$image" MMK_KO="$ko" \
 			MMK_HOST_RESULTS="$host_results" \
 			bash "$top/scripts/guest-run.sh" check 2>&1 | tee "$out"
 		grep -q 'MMK-TEST .*insmod' "$out" && break

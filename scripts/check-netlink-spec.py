@@ -197,6 +197,22 @@ def spec_model(spec):
     return attrs, sets, cmds
 
 
+def op_cnames(spec, cmds, op, names):
+    """C names of attributes @names of @op's attribute set (a notification
+    uses the set of the operation it mirrors)."""
+    _, sets, _ = spec_model(spec)
+    if "notify" in op:
+        op = next(o for _, _, o in cmds if o["name"] == op["notify"])
+    prefix, entries = sets[op["attribute-set"]]
+    known = {a["name"] for _, _, a in entries}
+    out = set()
+    for n in names:
+        if n not in known:
+            raise KeyError(f"operation {op['name']}: {n} is not in set {op['attribute-set']}")
+        out.add(c_upper(prefix + n))
+    return out
+
+
 def check_uapi(spec, uapi, t):
     text = strip_comments(uapi)
     defines = c_defines(text)
@@ -255,6 +271,12 @@ def check_definitions(spec, mmk_h, t):
                     value = e.get("value", value)
                 want.append((c_upper(prefix + (e if isinstance(e, str) else e["name"])), value))
                 value += 1
+            if not d.get("enum-name"):
+                # An anonymous enum: the header may give its values as #defines.
+                for cname, v in want:
+                    t.expect(defines.get(cname) == v,
+                             f"{cname}: mmk.h has {defines.get(cname)}, spec says {v}")
+                continue
             got = [entries for ename, entries in enums if ename == d.get("enum-name")]
             t.expect(got and got[0] == want,
                      f"enum {d.get('enum-name')}: mmk.h has {got}, spec says {want}")
@@ -281,6 +303,7 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
     defines = c_defines(strip_comments(uapi) + strip_comments(mmk_h))
 
     # Every attribute put has the spec's type; replies and events cover the spec's lists.
+    # Attributes are compared by C name: sets may share attribute names.
     put = set()
     for m in re.finditer(r"nla_put_(\w+)\(\s*\w+,\s*(MMK_A_\w+)", code):
         ptype, cname = m.groups()
@@ -290,7 +313,7 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
             continue
         t.expect(PUT_TYPES.get(ptype) == a["type"],
                  f"kernel puts {cname} with nla_put_{ptype}, spec type is {a['type']}")
-        put.add(a["name"])
+        put.add(cname)
     for m in re.finditer(r"nla_put_u64_64bit\([^;]*?,\s*(MMK_A_\w+)\s*\)", code, re.S):
         a = by_c.get(m.group(1))
         t.expect(a is not None and a["type"] == "pad",
@@ -298,8 +321,9 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
     listed = set()
     for _, _, op in cmds:
         for sub in ("do", "dump"):
-            listed |= set(op.get(sub, {}).get("reply", {}).get("attributes", []))
-        listed |= set(op.get("event", {}).get("attributes", []))
+            listed |= op_cnames(spec, cmds, op,
+                                op.get(sub, {}).get("reply", {}).get("attributes", []))
+        listed |= op_cnames(spec, cmds, op, op.get("event", {}).get("attributes", []))
     t.expect(put == listed, f"attributes put by the kernel {sorted(put)} differ from those "
              f"the spec lists in replies and events {sorted(listed)}")
 
@@ -311,8 +335,7 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
                          re.M | re.S):
         body = m.group(2)
         funcs[m.group(1)] = (
-            {by_c[c]["name"] for c in re.findall(r"nla_put_\w+\(\s*\w+,\s*(MMK_A_\w+)", body)
-             if c in by_c},
+            {c for c in re.findall(r"nla_put_\w+\(\s*\w+,\s*(MMK_A_\w+)", body) if c in by_c},
             set(re.findall(r"\b(\w+)\(", body)),
             body)
 
@@ -329,14 +352,14 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
 
     replies = {}
     for cname, _, op in cmds:
-        src = spec_op = op
+        spec_op = op
         if "notify" in op:
             spec_op = next(o for _, _, o in cmds if o["name"] == op["notify"])
         if "do" in spec_op or "dump" in spec_op:
             src = spec_op.get("do", spec_op.get("dump", {}))
-            want = set(src.get("reply", {}).get("attributes", []))
+            want = op_cnames(spec, cmds, op, src.get("reply", {}).get("attributes", []))
         else:
-            want = set(op.get("event", {}).get("attributes", []))
+            want = op_cnames(spec, cmds, op, op.get("event", {}).get("attributes", []))
         replies[cname] = want
     for cname, want in replies.items():
         users = [f for f, (_, _, body) in funcs.items()
@@ -347,15 +370,16 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
             t.expect(got == want, f"{f}() puts {sorted(got)} in {cname}, the spec lists "
                      f"{sorted(want)}")
 
-    # The policy: exactly the request attributes, with the spec's type and checks.
+    # The policies: exactly the request attributes, with the spec's type and checks.
     pol = {}
     for m in re.finditer(r"\[(MMK_A_\w+)\]\s*=\s*(.*?),?\s*$", code, re.M):
         pol[m.group(1)] = m.group(2)
     requested = set()
     for _, _, op in cmds:
         for sub in ("do", "dump"):
-            requested |= set(op.get(sub, {}).get("request", {}).get("attributes", []))
-    t.expect({by_c[c]["name"] for c in pol if c in by_c} == requested and set(pol) <= set(by_c),
+            requested |= op_cnames(spec, cmds, op,
+                                   op.get(sub, {}).get("request", {}).get("attributes", []))
+    t.expect(set(pol) == requested,
              f"policy covers {sorted(pol)}, the spec's requests {sorted(requested)}")
     for cname, entry in pol.items():
         a = by_c.get(cname)
@@ -369,27 +393,36 @@ def check_kernel(spec, uapi, mmk_h, kernel, internal_h, t):
             t.expect(m and c_int(m.group(1), defines) == checks["max-len"],
                      f"policy of {cname}: .len should be {checks['max-len']}")
         if "min" in checks or "max" in checks:
-            m = re.search(r"NLA_POLICY_FULL_RANGE\(\w+,\s*&(\w+)\)", entry)
-            rng = m and re.search(r"\b" + m.group(1) + r"\b[^=]*=\s*\{(.*?)\}", code, re.S)
-            if not rng:
-                t.fail(f"policy of {cname}: no range for the spec's min/max")
-                continue
-            body = rng.group(1)
             internal = dict(defines)
             internal.update(c_defines(strip_comments(internal_h)))
-            for k in ("min", "max"):
-                if k in checks:
-                    mm = re.search(r"\." + k + r"\s*=\s*([^,\n]+)", body)
-                    t.expect(mm is not None, f"range of {cname}: no .{k}")
+            bounds = {}
+            m = re.search(r"NLA_POLICY_(MIN|MAX)\(\w+,\s*([^)]+)\)", entry)
+            if m:
+                bounds[m.group(1).lower()] = m.group(2).strip()
+            else:
+                m = re.search(r"NLA_POLICY_FULL_RANGE\(\w+,\s*&(\w+)\)", entry)
+                rng = m and re.search(r"\b" + m.group(1) + r"\b[^=]*=\s*\{(.*?)\}", code, re.S)
+                if not rng:
+                    t.fail(f"policy of {cname}: no range for the spec's min/max")
+                    continue
+                for k in ("min", "max"):
+                    mm = re.search(r"\." + k + r"\s*=\s*([^,\n]+)", rng.group(1))
                     if mm:
-                        v = mm.group(1).strip()
-                        try:
-                            v = c_int(v, internal)
-                        except (ValueError, SyntaxError):
-                            t.fail(f"range of {cname}: cannot evaluate .{k} = {v}")
-                            continue
-                        t.expect(v == checks[k], f"range of {cname}: .{k} is {v}, "
-                                 f"spec says {checks[k]}")
+                        bounds[k] = mm.group(1).strip()
+            for k in ("min", "max"):
+                if k not in checks:
+                    t.expect(k not in bounds or k == "max",
+                             f"policy of {cname} has a .{k} the spec does not give")
+                    continue
+                t.expect(k in bounds, f"range of {cname}: no .{k}")
+                if k not in bounds:
+                    continue
+                try:
+                    v = c_int(bounds[k], internal)
+                except (ValueError, SyntaxError):
+                    t.fail(f"range of {cname}: cannot evaluate .{k} = {bounds[k]}")
+                    continue
+                t.expect(v == checks[k], f"range of {cname}: .{k} is {v}, spec says {checks[k]}")
 
     # Ops: one per do/dump, and each notification is sent.
     for cname, _, op in cmds:

@@ -12,9 +12,9 @@
 #          benchmarks' behaviour test (mmk_bench --smoke), rmmod, then a
 #          scan of dmesg.
 #          The last line printed is "N passed, N failed[, N skipped]".
-#   demo   insmod, the demo with its default arguments, 'mmkctl list' taken
-#          while the demo's pool exists and the events 'mmkctl monitor' saw,
-#          rmmod.
+#   demo   insmod, the demo with its default arguments, 'mmkctl list' and
+#          'mmkctl show' of the demo's pool (its queue and sessions) taken
+#          while the pool exists, the events 'mmkctl monitor' saw, rmmod.
 #   bench  insmod, mmk_bench, its crash report (mmk_bench --crash) and
 #          mmk_bench_micro (bench/), rmmod; their
 #          results are lines starting "MMK-CSV " and "MMK-TAB " in the log,
@@ -28,6 +28,12 @@
 #                         MMK_GUEST_SERIES (6.1) and MMK_GUEST_FLAVOUR (cloud-amd64))
 #   MMK_KO                module (default: kmod/mmk.ko)
 #   MMK_TESTS             space-separated subset of selftest programs to run
+#   MMK_KSELFTEST         check mode: a kselftest install tree made by
+#                         scripts/kselftest-install.sh (make check passes
+#                         build/ksft/install); the selftests are then those
+#                         it installed, run by its run_kselftest.sh, and
+#                         counted from its TAP output.  Unset: the programs
+#                         of build/selftests, run one by one.
 #   MMK_DEMO_ARGS         demo arguments (default: "-n 20000" in check mode, none in demo mode)
 #   MMK_BENCH_ARGS        mmk_bench arguments in bench mode (default: none)
 #   MMK_CRASH_ROUNDS      kill -9 rounds of the crash report in bench mode
@@ -218,9 +224,26 @@ if [ "$mode" = check ] && [ -f "$top/selftests/Makefile" ]; then
 		done
 	fi
 fi
+ksft=${MMK_KSELFTEST:-}
+if [ "$mode" = check ] && [ -n "$ksft" ]; then
+	[ -x "$ksft/run_kselftest.sh" ] || die "no run_kselftest.sh in $ksft; run scripts/kselftest-install.sh"
+	cp -a "$ksft" "$stage/kselftest"
+	# The runner passes --foreground to timeout, which busybox's lacks.
+	cat >"$stage/usr/bin/timeout.ksft" <<'EOF'
+#!/bin/sh
+[ "$1" = --foreground ] && shift
+exec /bin/busybox timeout "$@"
+EOF
+	chmod +x "$stage/usr/bin/timeout.ksft"
+fi
 : >"$stage/etc/mmk-tests"
 for t in "${tests[@]}"; do
 	echo "$t" >>"$stage/etc/mmk-tests"
+	if [ -n "$ksft" ] && [ "$mode" = check ]; then
+		[ -x "$ksft/drivers/misc/mmk/$t" ] ||
+			echo "guest-run: warning: $t is not in $ksft; it will be reported as failed" >&2
+		continue
+	fi
 	bin=$top/build/selftests/$t
 	if [ ! -x "$bin" ]; then
 		echo "guest-run: warning: $bin not built; it will be reported as failed" >&2
@@ -297,10 +320,17 @@ cat >"$stage/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 EOF
+# Group mmk may open /dev/mmk (udev/60-mmk.rules); nobody is not in it.
 cat >"$stage/etc/group" <<'EOF'
 root:x:0:
+mmk:x:990:
 nogroup:x:65534:
 nobody:x:65534:
+EOF
+# udev's part in the guest: mdev applies udev/60-mmk.rules to every
+# /dev/mmk that appears, also when module_test reloads the module.
+cat >"$stage/etc/mdev.conf" <<'EOF'
+mmk 0:990 660
 EOF
 cat >"$stage/etc/nsswitch.conf" <<'EOF'
 passwd: files
@@ -332,6 +362,11 @@ cat >"$stage/init" <<'EOF'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root MMK_KO=/mmk.ko
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# What udev would add: run_kselftest.sh writes to /dev/stdout.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 exec </dev/console >/dev/console 2>&1
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts devpts /dev/pts 2>/dev/null
@@ -354,6 +389,11 @@ KMEMLEAK=/sys/kernel/debug/kmemleak
 any_fail=0
 
 now() { cut -d' ' -f1 /proc/uptime; }
+# A 32-bit ELF program (EI_CLASS 1) runs only with IA32 emulation.
+can_exec() {
+	[ "$(dd if="$1" bs=1 skip=4 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')" != 1 ] ||
+		[ -e /proc/sys/abi/vsyscall32 ]
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 result() {	# result ok|not-ok NAME [DETAIL]
 	if [ "$1" = ok ]; then
@@ -389,7 +429,7 @@ run_demo() {
 		result not-ok demo "exit=$rc"
 	fi
 }
-# The typed-payload example: one producer, two consumers, a named pool.
+# The typed-payload example: a fan-out and a chain of stages over queues.
 run_sensor_frames() {
 	if [ ! -x /sensor_frames ]; then
 		result ok sensor_frames "SKIP /sensor_frames not built"
@@ -477,14 +517,17 @@ run_bench() {
 }
 # Demo mode: the demo, then what mmkctl saw of its pool.  'mmkctl list' is
 # taken while the pool exists and holds messages (polled: the demo says
-# nothing when it starts); 'mmkctl monitor' runs throughout.
+# nothing when it starts), and right after it 'mmkctl show' of the pool,
+# by the name the listing gives (mmk-demo-PID): the demo's queue,
+# demo-tokens, should be in it.  'mmkctl monitor' runs throughout.
+DEMO_QUEUE=demo-tokens
 run_demo_mmkctl() {
 	if [ ! -x /usr/bin/mmkctl ]; then
 		run_demo
 		echo "# mmkctl was not built: no pool listing"
 		return
 	fi
-	rm -f /tmp/mmkctl-list.txt
+	rm -f /tmp/mmkctl-list.txt /tmp/mmkctl-show.txt /tmp/mmkctl-show-name.txt
 	mmkctl monitor >/tmp/mmkctl-monitor.txt 2>&1 &
 	monitor=$!
 	sleep 1		# let it join the group before the demo starts
@@ -496,6 +539,12 @@ run_demo_mmkctl() {
 			esac
 			sleep 0.05
 		done
+		name=$(echo "$out" | awk '{ for (i = 1; i < NF; i++)
+			if ($i == "name" && $(i + 1) ~ /^mmk-demo-/) { print $(i + 1); exit } }')
+		if [ -n "$name" ]; then
+			mmkctl show "$name" >/tmp/mmkctl-show.txt 2>&1
+			echo "$name" >/tmp/mmkctl-show-name.txt
+		fi
 		echo "$out" >/tmp/mmkctl-list.txt
 	) &
 	lister=$!
@@ -507,6 +556,15 @@ run_demo_mmkctl() {
 		cat /tmp/mmkctl-list.txt
 	else
 		echo "# the demo ended before mmkctl list saw its pool"
+	fi
+	if [ -s /tmp/mmkctl-show-name.txt ]; then
+		echo "# mmkctl show $(cat /tmp/mmkctl-show-name.txt) (taken while the demo ran):"
+		cat /tmp/mmkctl-show.txt
+		# An mmkctl without queue listings shows the pool alone.
+		grep -qw "$DEMO_QUEUE" /tmp/mmkctl-show.txt ||
+			echo "# note: this mmkctl show lists no queues: the demo's queue $DEMO_QUEUE is not in it"
+	else
+		echo "# mmkctl show: no pool named mmk-demo-* was listed while the demo ran"
 	fi
 	echo "# mmkctl monitor (during the demo):"
 	cat /tmp/mmkctl-monitor.txt
@@ -552,20 +610,63 @@ if [ -w "$KMEMLEAK" ]; then
 fi
 echo "mmk-guest: tests start" >/dev/kmsg
 
+# What udev/60-mmk.rules does on a real host: group mmk, mode 0660.  mdev
+# (started before insmod) does it for every load; wait for it, and do it
+# here if mdev did not (device_test checks the result).
+mdev -d 2>/dev/null
+udev_settle() {
+	i=0
+	while [ "$i" -lt 50 ]; do
+		[ "$(stat -c %g:%a /dev/mmk 2>/dev/null)" = 990:660 ] && return
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "# udev: mdev did not set the group of /dev/mmk; setting it here"
+	chgrp 990 /dev/mmk && chmod 0660 /dev/mmk
+}
+
 for m in $(cat /etc/mmk-modules); do
 	insmod "/modules/$m" || echo "# insmod /modules/$m failed"
 done
 if insmod /mmk.ko; then
 	result ok insmod
+	udev_settle
 else
 	result not-ok insmod "exit=$?"
 fi
 
-if [ "$MMK_MODE" = check ]; then
+# The selftests as kernel CI runs them: the installed kselftest tree's
+# run_kselftest.sh, one collection, TAP; the summary counts each program's
+# results from the runner's output ("# "-prefixed, with a "selftests:"
+# line before and an ok or not ok line after each program).
+run_kselftest() {
+	if [ -x /usr/bin/timeout.ksft ]; then
+		rm -f /usr/bin/timeout
+		mv /usr/bin/timeout.ksft /usr/bin/timeout
+	fi
+	echo "timeout=$MMK_TEST_TIMEOUT" >/kselftest/drivers/misc/mmk/settings
+	sel=
+	for name in $(cat /etc/mmk-tests); do
+		sel="$sel -t drivers/misc/mmk:$name"
+	done
+	echo "MMK-KSFT-START"
+	# shellcheck disable=SC2086
+	(cd /tmp && /kselftest/run_kselftest.sh $sel) </dev/null 2>&1 | tee /tmp/kselftest.log
+	echo "MMK-KSFT-END"
+	grep -q '^not ok [0-9]* selftests: ' /tmp/kselftest.log && any_fail=1
+}
+
+if [ "$MMK_MODE" = check ] && [ -x /kselftest/run_kselftest.sh ]; then
+	run_kselftest
+fi
+if [ "$MMK_MODE" = check ] && [ ! -x /kselftest/run_kselftest.sh ]; then
 	for name in $(cat /etc/mmk-tests); do
 		echo "MMK-PROG-START $name"
 		t0=$(now)
-		if [ -x "/selftests/$name" ]; then
+		if [ -x "/selftests/$name" ] && ! can_exec "/selftests/$name"; then
+			echo "1..0 # SKIP this kernel cannot run 32-bit programs"
+			rc=4
+		elif [ -x "/selftests/$name" ]; then
 			(cd /tmp && exec timeout -k 10 "$MMK_TEST_TIMEOUT" \
 				"/selftests/$name") </dev/null
 			rc=$?
@@ -576,6 +677,8 @@ if [ "$MMK_MODE" = check ]; then
 		[ "$rc" -eq 0 ] || [ "$rc" -eq 4 ] || any_fail=1
 		echo "MMK-PROG-END $name exit=$rc secs=$(since "$t0")"
 	done
+fi
+if [ "$MMK_MODE" = check ]; then
 	run_demo
 	run_sensor_frames
 	run_bench_smoke
@@ -818,6 +921,45 @@ BEGIN {
 	nsyn = split(synthetic, syn, "|")
 }
 /Kernel panic - not syncing/ && panic == "" { panic = $0 }
+# run_kselftest.sh: "# selftests: COLLECTION: NAME" starts a program, whose
+# own lines follow with a "# " prefix, and "ok N selftests: COLLECTION:
+# NAME [# SKIP|# TIMEOUT ...|# exit=RC]" ends it.
+/^MMK-KSFT-START/ { ksft = 1; next }
+/^MMK-KSFT-END/ {
+	if (cur != "") {
+		addfail(cur ": no result line from run_kselftest.sh")
+		cur = ""
+	}
+	ksft = 0
+	next
+}
+ksft && /^# selftests: [^ ]+: [^ ]+$/ {
+	if (cur != "")
+		addfail(cur ": no result line from run_kselftest.sh")
+	prog_begin($4)
+	next
+}
+ksft && /^(not )?ok [0-9]+ selftests: / {
+	name = $0
+	sub(/^.*selftests: [^ ]+: /, "", name)
+	sub(/[ \t]*#.*$/, "", name)
+	rc = 0
+	if ($0 ~ /^not ok/) {
+		rc = 1
+		if ($0 ~ /# exit=[0-9]+/) {
+			rc = $0
+			sub(/^.*# exit=/, "", rc)
+			rc = rc + 0
+		} else if ($0 ~ /# TIMEOUT/)
+			rc = 124
+	} else if ($0 ~ /# SKIP/)
+		rc = 4
+	if (cur != name)
+		prog_begin(name)
+	prog_end(name, rc, "-")
+	next
+}
+ksft && /^# / { sub(/^# /, "") }
 /^MMK-PROG-START / {
 	if (cur != "") {
 		addfail(cur ": no end marker")

@@ -11,20 +11,26 @@
 set -euo pipefail
 
 pkgs=(
-	build-essential make gcc
+	build-essential make gcc gcc-multilib
 	qemu-system-x86
 	busybox-static
 	linux-image-cloud-amd64 linux-headers-cloud-amd64
 	linux-image-6.12-cloud-amd64 linux-headers-6.12-cloud-amd64
 	linux-source-6.1
 	sparse flex bison bc libelf-dev
-	cpio kmod xz-utils
+	cpio kmod xz-utils rsync
 	libmnl-dev libmnl0 pkg-config
 	python3 python3-yaml
 	clang libclang-rt-14-dev
 	gnuplot-nox valgrind
 	iceoryx libiceoryx-binding-c-dev
 	"$@"
+)
+# Installed without their recommends: dkms would otherwise pull in the
+# headers of the standard (non-cloud) kernel.
+norec=(
+	dkms
+	debhelper dh-dkms fakeroot lintian debootstrap
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
@@ -33,24 +39,30 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 1
 fi
 
-missing=()
-for p in "${pkgs[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-	case $status in
-	ii*) ;;
-	*) missing+=("$p") ;;
-	esac
-done
+# missing LIST...: the packages of LIST that are not installed.
+missing() {
+	local p status
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+		case $status in
+		ii*) ;;
+		*) echo "$p" ;;
+		esac
+	done
+}
+mapfile -t missing < <(missing "${pkgs[@]}")
+mapfile -t missing_norec < <(missing "${norec[@]}")
 
-if [ "${#missing[@]}" -eq 0 ]; then
-	echo "install-deps: all ${#pkgs[@]} packages present"
+if [ "${#missing[@]}" -eq 0 ] && [ "${#missing_norec[@]}" -eq 0 ]; then
+	echo "install-deps: all $((${#pkgs[@]} + ${#norec[@]})) packages present"
 	exit 0
 fi
 
-echo "install-deps: missing packages: ${missing[*]}"
+echo "install-deps: missing packages: ${missing[*]} ${missing_norec[*]}"
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: not root, cannot install them. Run as root:" >&2
-	echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+	echo "  apt-get update && apt-get install -y ${missing[*]} &&" >&2
+	echo "  apt-get install -y --no-install-recommends ${missing_norec[*]}" >&2
 	echo "or run 'sudo scripts/install-deps.sh'." >&2
 	exit 1
 fi
@@ -58,6 +70,12 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: apt-get update"
 apt-get update
-echo "install-deps: apt-get install -y ${missing[*]}"
-apt-get install -y "${missing[@]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "install-deps: apt-get install -y ${missing[*]}"
+	apt-get install -y "${missing[@]}"
+fi
+if [ "${#missing_norec[@]}" -gt 0 ]; then
+	echo "install-deps: apt-get install -y --no-install-recommends ${missing_norec[*]}"
+	apt-get install -y --no-install-recommends "${missing_norec[@]}"
+fi
 echo "install-deps: done"

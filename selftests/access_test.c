@@ -61,10 +61,13 @@ static void fill_pattern(unsigned char *buf, size_t len, unsigned int seed)
 		buf[i] = (unsigned char)(seed * 131 + i * 7);
 }
 
-/* Take every id of uid/gid, with exactly the given supplementary groups. */
+/*
+ * Take every id of uid/gid, with exactly the given supplementary groups
+ * and the device's group: a user who may open /dev/mmk.
+ */
 static int become(uid_t uid, gid_t gid, size_t ngroups, const gid_t *groups)
 {
-	if (setgroups(ngroups, groups))
+	if (mmk_setgroups_permitted(ngroups, groups))
 		return -1;
 	if (setresgid(gid, gid, gid))
 		return -1;
@@ -109,20 +112,6 @@ static int attach_as(uid_t uid, gid_t gid, gid_t sup, const char *name, uint64_t
 	return wait_child(pid);
 }
 
-/* Remove one capability from this process's effective and permitted sets. */
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -1;
-	data[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
-	data[CAP_TO_INDEX(cap)].permitted &= ~CAP_TO_MASK(cap);
-	data[CAP_TO_INDEX(cap)].inheritable &= ~CAP_TO_MASK(cap);
-	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
-}
-
 /* Try to attach as root without one capability.  Same results as attach_as(). */
 static int attach_without_cap(int cap, const char *name, uint64_t type)
 {
@@ -131,7 +120,7 @@ static int attach_without_cap(int cap, const char *name, uint64_t type)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (drop_cap(cap))
+		if (mmk_drop_cap(cap))
 			_exit(EX_CAPS);
 		_exit(attach_errno(name, type));
 	}

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Allocation failures on every path that allocates: open, create, attach,
- * mmap and the page faults of a mapping, store and commit, and the netlink
- * events.  Each test runs one operation again and again, making the first,
+ * mmap and the page faults of a mapping, store and commit, the netlink
+ * events, and queues (create, open by name, store-and-push).  Each test runs one operation again and again, making the first,
  * then the second, then the third... allocation of that operation fail,
  * until a run goes through with nothing left to fail (the kernel's
  * "fail-nth" interface, see Documentation/fault-injection/
@@ -617,7 +617,7 @@ static void create_check(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *se
 	EXPECT_EQ(sw->create.pool_id, info.pool_id);
 	EXPECT_EQ(1U, info.sessions);
 	EXPECT_EQ(self->pools + 1, read_u64(_metadata, POOLS_FILE));
-	EXPECT_EQ(self->bytes + info.map_size, read_u64(_metadata, BYTES_FILE));
+	EXPECT_EQ(self->bytes + info.charged_bytes, read_u64(_metadata, BYTES_FILE));
 	if (sw->create.name[0] && !sw->light) {
 		int fd2 = mmk_attach(sw->create.name, FT_TYPE);
 
@@ -1044,7 +1044,7 @@ TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
 
 	map.fd = wr.fd = fd;
 	map.len = wr.len = map.info.slot_size;
-	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(map.info.pool_id, g.offset);
+	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(g.offset);
 	map.token = sizeof(struct mmk_msg_header);	/* the payload's first byte */
 	wr.token = 4096 + 10;				/* a byte on the second page */
 	map.expect = 'w';
@@ -1600,6 +1600,209 @@ TEST_F_TIMEOUT(fi, random_failures, 300)
 
 #undef STEP
 #undef ERR
+
+/* ---------------------------------------------------------------------- */
+/* Queues                                                                  */
+/* ---------------------------------------------------------------------- */
+
+#define QPARAM		"/sys/module/mmk/parameters/max_queues_per_pool"
+
+static struct mmk_queue_open qopen;
+
+/* A fresh pool for each run; with only one queue allowed per pool, a leaked count shows. */
+static void queue_prepare(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
+			  struct sweep *sw)
+{
+	pool_name(self, sw->name, "q");
+	sw->fd = mmk_create(sw->name, 64, 8, 0600, FT_TYPE, 0);
+	ASSERT_LE(0, sw->fd);
+	sw->fd2 = -1;
+	if (sw->create.name[0]) {
+		/* Open by name: the queue exists already. */
+		sw->fd2 = mmk_queue_create(sw->fd, "fq", MMK_QUEUE_REJECT, 64, 0);
+		ASSERT_LE(0, sw->fd2);
+		memset(&qopen, 0, sizeof(qopen));
+		qopen.flags = MMK_QUEUE_CLOEXEC;
+		snprintf(qopen.name, sizeof(qopen.name), "fq");
+	} else {
+		memset(&qopen, 0, sizeof(qopen));
+		qopen.flags = MMK_QUEUE_CREATE | MMK_QUEUE_CLOEXEC;
+		qopen.policy = MMK_QUEUE_DROP_OLDEST;
+		qopen.cap_items = 64;
+		qopen.cap_bytes = 4096;
+		snprintf(qopen.name, sizeof(qopen.name), "fq");
+	}
+	qopen.fd = -1;
+	sw->arg = &qopen;
+}
+
+static long queue_op(struct sweep *sw)
+{
+	return mmk_ioctl(sw->fd, MMK_IOC_QUEUE_OPEN, sw->arg);
+}
+
+/* The queue (the old one, or the new one) carries a message from one session to another. */
+static void queue_works(struct __test_metadata *_metadata, struct sweep *sw, int qfd,
+			unsigned long n)
+{
+	unsigned char payload[16];
+	struct mmk_popped e;
+	uint64_t tok;
+	int s2 = mmk_attach(sw->name, FT_TYPE), q2;
+
+	ASSERT_LE(0, s2) TH_LOG("queue, point %lu", n);
+	q2 = mmk_queue_open_name(s2, "fq");
+	ASSERT_LE(0, q2) TH_LOG("queue, point %lu: open by name: %s", n, strerror(-q2));
+	fill_pattern(payload, sizeof(payload), n);
+	ASSERT_EQ(0, mmk_store_push(sw->fd, qfd, NULL, payload, sizeof(payload), &tok))
+		TH_LOG("queue, point %lu", n);
+	ASSERT_EQ(0, mmk_pop1(s2, q2, 0, &e)) TH_LOG("queue, point %lu", n);
+	EXPECT_EQ(tok, e.token);
+	EXPECT_EQ(0, mmk_read_release(s2, tok));
+	EXPECT_EQ(-ENODATA, mmk_free_token(sw->fd, tok));
+	close(q2);
+	close(s2);
+}
+
+static void queue_check(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
+			struct sweep *sw, long ret, bool injected, unsigned long n)
+{
+	struct mmk_pool_info info;
+	int qfd;
+
+	if (ret) {
+		ASSERT_EQ(-ENOMEM, ret) TH_LOG("queue open, point %lu", n);
+		ASSERT_TRUE(injected);
+		if (sw->fd2 < 0) {
+			/* Nothing made: no name, and the pool's one queue is still to be had. */
+			EXPECT_EQ(-ENOENT, mmk_queue_open_name(sw->fd, "fq"))
+				TH_LOG("queue open, point %lu", n);
+			qfd = mmk_queue_create(sw->fd, "fq", MMK_QUEUE_REJECT, 64, 0);
+			ASSERT_LE(0, qfd) TH_LOG("queue open, point %lu: create after: %s", n,
+						 strerror(-qfd));
+		} else {
+			qfd = dup(sw->fd2);
+		}
+	} else {
+		qfd = qopen.fd;
+		ASSERT_LE(0, qfd);
+		EXPECT_EQ(FD_CLOEXEC, fcntl(qfd, F_GETFD) & FD_CLOEXEC);
+	}
+	/* Never more than the one queue. */
+	EXPECT_EQ(-EDQUOT, mmk_queue_create(sw->fd, NULL, MMK_QUEUE_REJECT, 1, 0))
+		TH_LOG("queue open, point %lu", n);
+	queue_works(_metadata, sw, qfd, n);
+	close(qfd);
+	if (sw->fd2 >= 0)
+		close(sw->fd2);
+	ASSERT_EQ(0, mmk_info(sw->fd, &info));
+	EXPECT_EQ(8U, info.available);
+	EXPECT_EQ(info.stores, info.frees);
+	close(sw->fd);
+	expect_no_leak(_metadata, self, "queue open", n);
+}
+
+static const struct sweep_ops queue_ops = { queue_prepare, queue_op, queue_check };
+
+/* Creating a queue: the queue, its ring, its bitmap, its id, its file and descriptor. */
+TEST_F_TIMEOUT(fi, queue_create, 300)
+{
+	struct sweep one = { .what = "queue create", .ops = &queue_ops }, from, slab;
+
+	NEED_FAILSLAB();
+	ASSERT_EQ(0, knob(self, QPARAM, "1"));
+	slab = one;
+	slab.slab_only = true;
+	sweep(_metadata, self, &slab);
+	sweep_both(_metadata, self, &one, &from);
+	/* At least the queue, its ring, its bitmap and the file. */
+	EXPECT_LE(3U, slab.seen[0]);
+	EXPECT_LE(3U, one.seen[0]);
+	device_works(_metadata, self, "queue create", 0);
+}
+
+/* Opening a queue by name: a new file on the same queue. */
+TEST_F_TIMEOUT(fi, queue_open_by_name, 300)
+{
+	struct sweep one = { .what = "queue open by name", .ops = &queue_ops }, from;
+
+	NEED_FAILSLAB();
+	ASSERT_EQ(0, knob(self, QPARAM, "1"));
+	one.create.name[0] = 1;		/* open, not create */
+	sweep_both(_metadata, self, &one, &from);
+	EXPECT_LE(1U, one.seen[0]);
+	device_works(_metadata, self, "queue open by name", 0);
+}
+
+static void spush_prepare(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
+			  struct sweep *sw)
+{
+	static unsigned char payload[40];
+	static struct mmk_msg_header h;
+	static struct mmk_push p;
+
+	pool_name(self, sw->name, "p");
+	sw->fd = mmk_create(sw->name, 64, 4, 0600, FT_TYPE, 0);
+	ASSERT_LE(0, sw->fd);
+	sw->fd2 = mmk_queue_create(sw->fd, "fq", MMK_QUEUE_REJECT, 4, 0);
+	ASSERT_LE(0, sw->fd2);
+	fill_pattern(payload, sizeof(payload), 3);
+	memset(&h, 0, sizeof(h));
+	h.sequence = 3;
+	memset(&p, 0, sizeof(p));
+	p.flags = MMK_PUSH_STORE;
+	p.nr_queues = 1;
+	p.queue_fds[0] = sw->fd2;
+	p.header = (uintptr_t)&h;
+	p.payload = (uintptr_t)payload;
+	p.payload_size = sizeof(payload);
+	sw->arg = &p;
+}
+
+static long spush_op(struct sweep *sw)
+{
+	return mmk_ioctl(sw->fd, MMK_IOC_PUSH, sw->arg);
+}
+
+static void spush_check(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
+			struct sweep *sw, long ret, bool injected, unsigned long n)
+{
+	struct mmk_pool_info info;
+
+	ASSERT_EQ(0, mmk_info(sw->fd, &info));
+	if (ret) {
+		ASSERT_EQ(-ENOMEM, ret) TH_LOG("store-and-push, point %lu", n);
+		/* Nothing stored, nothing queued. */
+		EXPECT_EQ(4U, info.available);
+		EXPECT_EQ(0U, info.stores);
+		EXPECT_EQ(0, mmk_queue_items(sw->fd2));
+	} else {
+		struct mmk_popped e;
+
+		EXPECT_EQ(3U, info.available);
+		EXPECT_EQ(1, mmk_queue_items(sw->fd2));
+		ASSERT_EQ(0, mmk_pop1(sw->fd, sw->fd2, 0, &e));
+		EXPECT_EQ(0, mmk_read_release(sw->fd, e.token));
+	}
+	queue_works(_metadata, sw, sw->fd2, n);
+	close(sw->fd2);
+	ASSERT_EQ(0, mmk_info(sw->fd, &info));
+	EXPECT_EQ(4U, info.available);
+	close(sw->fd);
+	expect_no_leak(_metadata, self, "store-and-push", n);
+}
+
+static const struct sweep_ops spush_ops = { spush_prepare, spush_op, spush_check };
+
+/* Store-and-push: whatever fails, nothing is half stored or half queued. */
+TEST_F_TIMEOUT(fi, queue_store_push, 300)
+{
+	struct sweep one = { .what = "store-and-push", .ops = &spush_ops }, from;
+
+	NEED_FAILSLAB();
+	sweep_both(_metadata, self, &one, &from);
+	device_works(_metadata, self, "store-and-push", 0);
+}
 
 /* ---------------------------------------------------------------------- */
 /* kmemleak                                                                */

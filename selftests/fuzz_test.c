@@ -6,7 +6,11 @@
  * offsets, lengths, protections and flags (each mapping that works is
  * touched, then unmapped, moved or reprotected), sessions opened, bound,
  * closed and reopened; now and then a worker forks a child that carries on
- * with the same sessions and mappings for a while.  The generator is
+ * with the same sessions and mappings for a while.  Queues too: queue
+ * descriptors made and opened with random arguments, pushes (fan-out,
+ * store, commit, waits), pops (write, waits, up to N), peeks and infos
+ * naming queues, sessions, other descriptors or none, batches of every
+ * queue op, and poll, dup and close on the queue descriptors.  The generator is
  * seeded: the seed is printed, and MMK_SEED=<seed> in the environment
  * repeats the same choices (the interleaving of the processes differs from
  * run to run).
@@ -43,6 +47,7 @@
 #define NTOK		64
 #define NMAPS		8
 #define NNAMES		6
+#define NQUEUES		6		/* queue fds a worker keeps */
 #define DATA_SIZE	(64 * 1024)
 #define POOLS_FILE	"/sys/class/misc/mmk/pools"
 #define BYTES_FILE	"/sys/class/misc/mmk/bytes"
@@ -59,11 +64,12 @@ struct fz_stats {
 	unsigned long maps, maps_ok;
 	unsigned long touch_signals;	/* SIGBUS/SIGSEGV of a touch, handled */
 	unsigned long stores_ok, guards_ok, creates_ok, attaches_ok;
+	unsigned long queues_ok, pushes_ok, pops_ok, queue_ops;
 	unsigned long forks;
 	unsigned long max_capacity;	/* of the pools bound to */
 	unsigned long max_map;
 	unsigned long err[160];		/* ioctl errnos */
-	unsigned long kind_ops[10];	/* operations of each kind */
+	unsigned long kind_ops[12];	/* operations of each kind */
 	/* The call in progress, for a post-mortem. */
 	unsigned int last_kind;
 	unsigned long last_cmd;
@@ -148,10 +154,13 @@ struct worker {
 	unsigned char *arg;		/* ioctl argument page, then an inaccessible page */
 	unsigned char *data;		/* payloads and headers */
 	size_t page;
+	int qfd[NQUEUES];		/* queue descriptors, -1 if none */
+	uint32_t qpool[NQUEUES];	/* ... and their pools' ids */
+	bool sweep;			/* a queue fd we do not know may be open */
 };
 
 enum { K_IOCTL = 1, K_IOCTL_NR, K_IOCTL_ANY, K_MMAP, K_MAPOP, K_SESSION, K_OTHER, K_FORK,
-       K_STORE };
+       K_STORE, K_QUEUE };
 
 static sigjmp_buf touch_jmp;
 static volatile sig_atomic_t touching;
@@ -330,6 +339,124 @@ static void pool_name(struct worker *w, char *name)
 	}
 }
 
+/* Keep a new queue fd, closing the one it replaces. */
+static void add_qfd(struct worker *w, int fd)
+{
+	unsigned int i = below(&w->rng, NQUEUES);
+	struct mmk_queue_info qi;
+
+	if (fd < 0)
+		return;
+	if (w->qfd[i] >= 0)
+		close(w->qfd[i]);
+	w->qfd[i] = fd;
+	w->qpool[i] = mmk_queue_info(fd, &qi) ? 0 : qi.pool_id;
+}
+
+/*
+ * A queue descriptor: mostly a queue of the session's pool, else any
+ * queue, a session, -1, a closed or a random fd.
+ */
+static int pick_qfd(struct worker *w, struct sess *s)
+{
+	struct rng *r = &w->rng;
+	unsigned int at = below(r, NQUEUES), i;
+	int fd = w->qfd[at];
+
+	if (chance(r, 75)) {
+		for (i = 0; i < NQUEUES; i++) {
+			unsigned int k = (at + i) % NQUEUES;
+
+			if (w->qfd[k] >= 0 && w->qpool[k] == s->info.pool_id)
+				return w->qfd[k];
+		}
+	}
+	switch (below(r, 16)) {
+	case 0:
+		return pick_sess(w)->fd;
+	case 1:
+		return -1;
+	case 2:
+		return 1000;	/* never open */
+	case 3:
+		return below(r, 64);
+	default:
+		return fd >= 0 ? fd : pick_sess(w)->fd;
+	}
+}
+
+static void queue_name(struct worker *w, char *name)
+{
+	memset(name, 0, MMK_NAME_MAX);
+	if (chance(&w->rng, 60))
+		snprintf(name, MMK_NAME_MAX, "fq-%u", (unsigned int)below(&w->rng, 4));
+	else if (chance(&w->rng, 5))
+		memset(name, 'q', MMK_NAME_MAX);	/* no NUL */
+}
+
+/* A header, a payload and its size, for a store, a commit or a write back. */
+static void pick_message(struct worker *w, uint32_t psize, __u64 *header, __u64 *payload,
+			 __u32 *size)
+{
+	*size = rnd_size(&w->rng, psize);
+	*header = pick_header(w);
+	*payload = pick_src(w, *size);
+}
+
+/* One batch op, queue ops included; op 12 is unknown. */
+static void build_batch_op(struct worker *w, struct sess *s, uint32_t psize,
+			   struct mmk_batch_entry *e)
+{
+	struct rng *r = &w->rng;
+
+	memset(e, 0, sizeof(*e));
+	e->op = 1 + below(r, MMK_BATCH_WRITE_RELEASE + 1);
+	switch (e->op) {
+	case MMK_BATCH_STORE:
+		pick_message(w, psize, &e->header, &e->payload, &e->payload_size);
+		break;
+	case MMK_BATCH_STORE_PUSH:
+		pick_message(w, psize, &e->header, &e->payload, &e->payload_size);
+		e->queue_fd = pick_qfd(w, s);
+		break;
+	case MMK_BATCH_COMMIT_PUSH:
+		if (chance(r, 50))
+			pick_message(w, psize, &e->header, &e->payload, &e->payload_size);
+		/* fall through */
+	case MMK_BATCH_PUSH:
+		e->token = pick_token(w, s);
+		e->queue_fd = pick_qfd(w, s);
+		break;
+	case MMK_BATCH_POP:
+		e->queue_fd = pick_qfd(w, s);
+		e->flags = below(r, 4);
+		break;
+	case MMK_BATCH_LOAN:
+		break;
+	case MMK_BATCH_WRITE_RELEASE:
+		e->token = pick_token(w, s);
+		if (chance(r, 50)) {
+			e->flags = MMK_RELEASE_COMMIT;
+			if (chance(r, 70))
+				pick_message(w, psize, &e->header, &e->payload, &e->payload_size);
+		}
+		break;
+	default:
+		e->token = pick_token(w, s);
+		break;
+	}
+	if ((e->op == MMK_BATCH_PUSH || e->op == MMK_BATCH_STORE_PUSH ||
+	     e->op == MMK_BATCH_COMMIT_PUSH) && chance(r, 10))
+		e->flags = MMK_PUSH_WAIT;
+	/* A wait ends by its timeout or by the interval timer. */
+	if (e->flags & MMK_PUSH_WAIT && chance(r, 50))
+		e->timeout_ns = below(r, 2000000);
+	if (chance(r, 3))
+		e->timeout_ns = rnd(r);
+	if (chance(r, 3))
+		e->queue_fd = pick_qfd(w, s);
+}
+
 /* Build a mostly valid argument for cmd in buf; returns its size. */
 static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, void *buf)
 {
@@ -414,17 +541,8 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 		struct mmk_batch *b = buf;
 		unsigned int i, n = below(r, ARRAY_SIZE(ops) + 1);
 
-		for (i = 0; i < n; i++) {
-			memset(&ops[i], 0, sizeof(ops[i]));
-			ops[i].op = 1 + below(r, MMK_BATCH_FREE + 1);	/* one unknown */
-			if (ops[i].op == MMK_BATCH_STORE) {
-				ops[i].payload_size = rnd_size(r, psize);
-				ops[i].header = pick_header(w);
-				ops[i].payload = pick_src(w, ops[i].payload_size);
-			} else {
-				ops[i].token = pick_token(w, s);
-			}
-		}
+		for (i = 0; i < n; i++)
+			build_batch_op(w, s, psize, &ops[i]);
 		memset(b, 0, sizeof(*b));
 		b->ops = chance(r, 95) ? (uintptr_t)ops : rnd(r);
 		b->count = chance(r, 98) ? n : (uint32_t)rnd(r);
@@ -437,6 +555,67 @@ static size_t build_arg(struct worker *w, struct sess *s, unsigned long cmd, voi
 		f->token = pick_token(w, s);
 		return sizeof(*f);
 	}
+	case _IOC_NR(MMK_IOC_QUEUE_OPEN): {
+		struct mmk_queue_open *o = buf;
+
+		memset(o, 0, sizeof(*o));
+		o->flags = (chance(r, 75) ? MMK_QUEUE_CREATE : 0) |
+			   (chance(r, 50) ? MMK_QUEUE_CLOEXEC : 0);
+		if (o->flags & MMK_QUEUE_CREATE) {
+			o->policy = below(r, MMK_QUEUE_POLICY_MAX + 2);
+			o->cap_items = chance(r, 90) ? 1 + below(r, 8) : (uint32_t)rnd(r);
+			o->soft_items = below(r, o->cap_items < 16 ? o->cap_items + 2 : 16);
+			if (chance(r, 40)) {
+				o->cap_bytes = chance(r, 90) ? below(r, 4096) : rnd(r);
+				o->soft_bytes = below(r, o->cap_bytes + 2);
+			}
+		}
+		queue_name(w, o->name);
+		o->fd = rnd(r);
+		o->queue_id = rnd(r);
+		return sizeof(*o);
+	}
+	case _IOC_NR(MMK_IOC_PUSH): {
+		struct mmk_push *p = buf;
+		uint32_t i;
+
+		memset(p, 0, sizeof(*p));
+		p->token = pick_token(w, s);
+		p->flags = chance(r, 60) ? 0 : below(r, 8);
+		p->nr_queues = chance(r, 95) ? 1 + below(r, 3) : (uint32_t)rnd(r);
+		for (i = 0; i < p->nr_queues && i < MMK_PUSH_MAX_QUEUES; i++)
+			p->queue_fds[i] = pick_qfd(w, s);
+		if (p->flags & MMK_PUSH_WAIT && chance(r, 50))
+			p->timeout_ns = below(r, 2000000);
+		if (p->flags & (MMK_PUSH_STORE | MMK_PUSH_COMMIT) && chance(r, 80))
+			pick_message(w, psize, &p->header, &p->payload, &p->payload_size);
+		p->dropped = rnd(r);
+		p->evicted = rnd(r);
+		return sizeof(*p);
+	}
+	case _IOC_NR(MMK_IOC_POP): {
+		struct mmk_pop *p = buf;
+
+		memset(p, 0, sizeof(*p));
+		p->queue_fd = pick_qfd(w, s);
+		p->flags = chance(r, 97) ? below(r, 4) : (uint32_t)rnd(r);
+		if (p->flags & MMK_POP_WAIT && chance(r, 50))
+			p->timeout_ns = below(r, 2000000);
+		p->max = chance(r, 95) ? 1 + below(r, 8) : (uint32_t)rnd(r);
+		p->entries = chance(r, 90) ? (uintptr_t)w->data + below(r, DATA_SIZE / 2)
+					   : pick_src(w, 8 * sizeof(struct mmk_popped));
+		p->count = rnd(r);
+		return sizeof(*p);
+	}
+	case _IOC_NR(MMK_IOC_QUEUE_PEEK): {
+		struct mmk_queue_peek *pk = buf;
+
+		memset(pk, 0, sizeof(*pk));
+		pk->queue_fd = pick_qfd(w, s);
+		pk->index = chance(r, 90) ? below(r, 4) : (uint32_t)rnd(r);
+		pk->token = rnd(r);
+		return sizeof(*pk);
+	}
 	}
 	return 0;
 }
@@ -445,6 +624,7 @@ static const unsigned long mmk_cmds[] = {
 	MMK_IOC_CREATE, MMK_IOC_ATTACH, MMK_IOC_POOL_INFO, MMK_IOC_STORE,
 	MMK_IOC_READ, MMK_IOC_READ_MUT, MMK_IOC_PEEK_HEADER, MMK_IOC_READ_RELEASE,
 	MMK_IOC_WRITE_RELEASE, MMK_IOC_FREE, MMK_IOC_LOAN, MMK_IOC_BATCH,
+	MMK_IOC_QUEUE_OPEN, MMK_IOC_PUSH, MMK_IOC_POP, MMK_IOC_QUEUE_PEEK,
 };
 
 /* Where the argument goes: at the end of the argument page, mostly. */
@@ -484,6 +664,11 @@ static void note_ioctl(struct worker *w, unsigned long cmd, int ret, void *arg, 
 		return;
 	}
 	st->ioctl_ok++;
+	/* A queue fd made where we cannot see its number: sweep it up later. */
+	if (_IOC_TYPE(cmd) == MMK_IOC_MAGIC && _IOC_NR(cmd) == _IOC_NR(MMK_IOC_QUEUE_OPEN) &&
+	    (!direct || _IOC_SIZE(cmd) < sizeof(struct mmk_queue_open) ||
+	     _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE)))
+		w->sweep = true;
 	if (_IOC_TYPE(cmd) != MMK_IOC_MAGIC || !direct)
 		return;
 	switch (_IOC_NR(cmd)) {
@@ -504,6 +689,31 @@ static void note_ioctl(struct worker *w, unsigned long cmd, int ret, void *arg, 
 			add_token(w, ((struct mmk_loan *)arg)->token);
 		}
 		break;
+	case _IOC_NR(MMK_IOC_QUEUE_OPEN):
+		if (_IOC_SIZE(cmd) >= sizeof(struct mmk_queue_open) &&
+		    _IOC_DIR(cmd) == (_IOC_READ | _IOC_WRITE)) {
+			st->queues_ok++;
+			add_qfd(w, ((struct mmk_queue_open *)arg)->fd);
+		}
+		break;
+	case _IOC_NR(MMK_IOC_PUSH):
+		st->pushes_ok++;
+		if (_IOC_SIZE(cmd) >= sizeof(struct mmk_push) &&
+		    ((struct mmk_push *)arg)->flags & MMK_PUSH_STORE)
+			add_token(w, ((struct mmk_push *)arg)->token);
+		break;
+	case _IOC_NR(MMK_IOC_POP): {
+		const struct mmk_pop *p = arg;
+		const unsigned char *e = (const unsigned char *)(uintptr_t)p->entries;
+		uint32_t i;
+
+		st->pops_ok++;
+		if (_IOC_SIZE(cmd) < sizeof(*p) || e < w->data || e >= w->data + DATA_SIZE / 2)
+			break;
+		for (i = 0; i < p->count && i < 8; i++)
+			add_token(w, ((const struct mmk_popped *)e)[i].token);
+		break;
+	}
 	}
 }
 
@@ -656,8 +866,10 @@ static void op_mmap(struct worker *w)
 	case 0 ... 3:
 		break;
 	case 4 ... 6:
-		off = MMK_WINDOW_OFFSET(chance(r, 90) ? s->info.pool_id : some_pool_id(w),
-					below(r, s->info.capacity + 1) * slot);
+		/* Mostly a window; else a pool id where the old encoding had it. */
+		off = below(r, s->info.capacity + 1) * slot;
+		off += chance(r, 90) ? MMK_WINDOW_OFFSET(0) :
+		       (uint64_t)some_pool_id(w) << MMK_WINDOW_SHIFT;
 		len = slot;
 		prot = PROT_READ | PROT_WRITE;
 		break;
@@ -790,6 +1002,38 @@ static void op_session(struct worker *w)
 	refresh(w, s);
 }
 
+/* A valid push of t to a queue of s's pool, and now and then a valid pop. */
+static void op_queue_flow(struct worker *w, struct sess *s, uint64_t t)
+{
+	struct mmk_popped e[4];
+	uint32_t count = 0, i;
+	int qfd = -1;
+
+	for (i = 0; i < NQUEUES; i++)
+		if (w->qfd[i] >= 0 && w->qpool[i] == s->info.pool_id)
+			qfd = w->qfd[i];
+	if (qfd < 0)
+		return;
+	w->st->calls++;
+	w->st->ioctls++;
+	if (!mmk_push(s->fd, t, qfd)) {
+		w->st->ioctl_ok++;
+		w->st->pushes_ok++;
+	}
+	if (chance(&w->rng, 50))
+		return;
+	w->st->calls++;
+	w->st->ioctls++;
+	if (mmk_pop(s->fd, qfd, chance(&w->rng, 20) ? MMK_POP_WRITE : 0, 0, e, 1 + below(&w->rng, 4),
+		    &count))
+		return;
+	w->st->ioctl_ok++;
+	w->st->pops_ok++;
+	/* Kept as guards, for the fuzzed releases to find. */
+	for (i = 0; i < count; i++)
+		add_token(w, e[i].token);
+}
+
 /* A message the ordinary way, so that there are live tokens to play with. */
 static void op_store(struct worker *w)
 {
@@ -806,6 +1050,9 @@ static void op_store(struct worker *w)
 		w->st->ioctl_ok++;
 		w->st->stores_ok++;
 		add_token(w, t);
+		/* Half of them go into a queue of the pool, so that queues hold something. */
+		if (chance(&w->rng, 50))
+			op_queue_flow(w, s, t);
 	}
 }
 
@@ -846,6 +1093,73 @@ static void op_other(struct worker *w)
 		break;
 	}
 	(void)n;	/* mmk has no read or write: EINVAL */
+}
+
+/* On a queue descriptor: its info ioctl (or another), poll, read, dup, close. */
+static void op_queue(struct worker *w)
+{
+	struct rng *r = &w->rng;
+	unsigned int i = below(r, NQUEUES);
+	int fd = w->qfd[i], ret;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+	unsigned char buf[sizeof(struct mmk_queue_info) + 16];
+	unsigned long cmd;
+	char c[8];
+
+	if (fd < 0)
+		return;
+	w->st->last_kind = K_QUEUE;
+	w->st->calls++;
+	w->st->queue_ops++;
+	switch (below(r, 8)) {
+	case 0 ... 2:
+		cmd = chance(r, 70) ? MMK_IOC_QUEUE_INFO :
+		      _IOC(below(r, 4), MMK_IOC_MAGIC, below(r, 20), below(r, sizeof(buf) + 1));
+		w->st->last_cmd = cmd;
+		ret = mmk_ioctl(fd, cmd, chance(r, 95) ? buf : (void *)(uintptr_t)pick_src(w, 8));
+		(void)ret;
+		break;
+	case 3:
+		poll(&pfd, 1, 0);
+		break;
+	case 4:
+		if (read(fd, c, sizeof(c)) < 0 || write(fd, c, sizeof(c)) < 0)
+			break;
+		break;
+	case 5:
+		add_qfd(w, dup(fd));
+		break;
+	default:
+		close(fd);
+		w->qfd[i] = -1;
+		break;
+	}
+}
+
+/* Close the queue fds we lost track of (made through a misplaced argument). */
+static void sweep_queue_fds(struct worker *w)
+{
+	char path[64], link[64];
+	unsigned int i;
+	bool known;
+	ssize_t n;
+	int fd;
+
+	w->sweep = false;
+	for (fd = 3; fd < 1024; fd++) {
+		known = false;
+		for (i = 0; i < NQUEUES; i++)
+			known |= w->qfd[i] == fd;
+		if (known)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strstr(link, "mmk_queue"))
+			close(fd);
+	}
 }
 
 static void worker_loop(struct worker *w, unsigned long calls);
@@ -916,15 +1230,20 @@ static void worker_loop(struct worker *w, unsigned long calls)
 		case 9700 ... 9729:
 			op_session(w);
 			break;
-		case 9730 ... 9998:
+		case 9730 ... 9899:
 			op_other(w);
+			break;
+		case 9900 ... 9998:
+			op_queue(w);
 			break;
 		default:
 			if (w->st->forks < 10)
 				op_fork(w);
 			break;
 		}
-		w->st->kind_ops[w->st->last_kind < 10 ? w->st->last_kind : 0]++;
+		w->st->kind_ops[w->st->last_kind < 12 ? w->st->last_kind : 0]++;
+		if (w->sweep)
+			sweep_queue_fds(w);
 	}
 }
 
@@ -939,6 +1258,8 @@ static void worker_main(struct fz_shared *sh, int id, uint64_t seed, unsigned lo
 	w.sh = sh;
 	w.st = &sh->w[id];
 	w.page = sysconf(_SC_PAGESIZE);
+	for (i = 0; i < NQUEUES; i++)
+		w.qfd[i] = -1;
 	w.arg = mmap(NULL, 2 * w.page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	w.data = mmap(NULL, DATA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w.arg == MAP_FAILED || w.data == MAP_FAILED ||
@@ -976,8 +1297,14 @@ static void worker_main(struct fz_shared *sh, int id, uint64_t seed, unsigned lo
 	}
 	for (i = 0; i < NSESS; i++)
 		refresh(&w, &w.s[i]);
+	/* A queue of each bound pool to begin with. */
+	for (i = 0; i < NSESS; i++)
+		add_qfd(&w, mmk_queue_create(w.s[i].fd, NULL, i % (MMK_QUEUE_POLICY_MAX + 1), 4, 2));
 
 	worker_loop(&w, calls);
+	for (i = 0; i < NQUEUES; i++)
+		if (w.qfd[i] >= 0)
+			close(w.qfd[i]);
 
 	for (i = 0; i < w.nmaps; i++)
 		munmap(w.maps[i].addr, w.maps[i].len);
@@ -1024,7 +1351,7 @@ static const char *debug_kernel(void)
 static const char *const kind_names[] = {
 	"-", "ioctl", "ioctl (mmk magic, any nr)", "ioctl (any cmd)", "mmap",
 	"munmap/mprotect/mremap/madvise", "session", "read/write/poll/dup", "fork",
-	"store (valid)",
+	"store (valid)", "queue fd: info/poll/read/dup/close",
 };
 
 /* The module, after all that, works as it should. */
@@ -1074,13 +1401,32 @@ static void module_works(struct __test_metadata *_metadata)
 	EXPECT_EQ(99U, mmk_at(map, g.offset)->sequence);
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ_MUT, tok, &g));
 	w = mmap(NULL, info.slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 MMK_WINDOW_OFFSET(info.pool_id, g.offset));
+		 MMK_WINDOW_OFFSET(g.offset));
 	ASSERT_NE(MAP_FAILED, w);
 	w[sizeof(struct mmk_msg_header)] = 0x42;
 	ASSERT_EQ(0, mmk_write_release(fd, tok));
 	EXPECT_EQ(0x42, mmk_payload(map, g.offset)[0]);
 	munmap(w, info.slot_size);
 	ASSERT_EQ(0, mmk_free_token(fd2, tok));
+
+	/* A queue: store-and-push through one session, pop through the other. */
+	do {
+		int qfd = mmk_queue_create(fd, "after", MMK_QUEUE_REJECT, 2, 0), q2;
+		struct mmk_popped e;
+
+		ASSERT_LE(0, qfd);
+		q2 = mmk_queue_open_name(fd2, "after");
+		ASSERT_LE(0, q2);
+		ASSERT_EQ(0, mmk_store_push(fd, qfd, &h, payload, 10, &tok));
+		EXPECT_EQ(-EINPROGRESS, mmk_free_token(fd, tok));
+		ASSERT_EQ(0, mmk_pop1(fd2, q2, 0, &e));
+		EXPECT_EQ(tok, e.token);
+		EXPECT_EQ(0, memcmp(payload, mmk_payload(map, e.offset), 10));
+		EXPECT_EQ(0, mmk_read_release(fd2, tok));
+		EXPECT_EQ(-ENODATA, mmk_free_token(fd, tok));
+		close(q2);
+		close(qfd);
+	} while (0);
 	ASSERT_EQ(0, mmk_info(fd, &info));
 	EXPECT_EQ(4U, info.available);
 	EXPECT_EQ(0U, info.read_guards + info.write_guards + info.poisoned);
@@ -1101,6 +1447,7 @@ static const struct {
 } fz_limits[] = {
 	{ "max_capacity", "1024" },
 	{ "max_pool_bytes", "4194304" },
+	{ "max_queue_items", "64" },
 };
 
 FIXTURE(fz) {
@@ -1244,6 +1591,10 @@ TEST_F_TIMEOUT(fz, ioctls_mmaps_and_sessions, 590)
 		sum.guards_ok += st->guards_ok;
 		sum.creates_ok += st->creates_ok;
 		sum.attaches_ok += st->attaches_ok;
+		sum.queues_ok += st->queues_ok;
+		sum.pushes_ok += st->pushes_ok;
+		sum.pops_ok += st->pops_ok;
+		sum.queue_ops += st->queue_ops;
 		sum.forks += st->forks;
 		if (st->max_capacity > sum.max_capacity)
 			sum.max_capacity = st->max_capacity;
@@ -1260,6 +1611,8 @@ TEST_F_TIMEOUT(fz, ioctls_mmaps_and_sessions, 590)
 	       "%lu touches faulted",
 	       sum.stores_ok, sum.guards_ok, sum.creates_ok, sum.attaches_ok, sum.forks,
 	       sum.touch_signals);
+	TH_LOG("worked: %lu queue opens, %lu pushes, %lu pops; %lu ops on queue fds",
+	       sum.queues_ok, sum.pushes_ok, sum.pops_ok, sum.queue_ops);
 	TH_LOG("largest pool bound: %lu slots, %lu bytes", sum.max_capacity, sum.max_map);
 	for (k = 1; k < ARRAY_SIZE(kind_names); k++)
 		TH_LOG("  %-32s %8lu", kind_names[k], sum.kind_ops[k]);
@@ -1274,6 +1627,9 @@ TEST_F_TIMEOUT(fz, ioctls_mmaps_and_sessions, 590)
 	EXPECT_LT(0UL, sum.creates_ok);
 	EXPECT_LT(0UL, sum.attaches_ok);
 	EXPECT_LT(0UL, sum.maps_ok);
+	EXPECT_LT(0UL, sum.queues_ok);
+	EXPECT_LT(0UL, sum.pushes_ok);
+	EXPECT_LT(0UL, sum.pops_ok);
 
 	/* Every pool went with the processes, and the module works. */
 	EXPECT_EQ(pools, read_u64(POOLS_FILE));

@@ -284,7 +284,8 @@ TEST_F(dev, create_unknown_flags_einval)
 
 TEST_F(dev, attach_unknown_flags_einval)
 {
-	struct mmk_pool_attach a = { .flags = 1, .payload_type = PAYLOAD_TYPE };
+	struct mmk_pool_attach a = { .flags = MMK_ATTACH_FLAGS_ALL + 1,
+				     .payload_type = PAYLOAD_TYPE };
 	int owner;
 
 	snprintf(a.name, sizeof(a.name), "mmk-input-attach-%d", getpid());
@@ -407,9 +408,13 @@ TEST_F(dev, attach_reserved_fields_einval)
 	snprintf(a.name, sizeof(a.name), "mmk-input-attach-%d", getpid());
 	owner = mmk_create(a.name, 64, 2, 0600, PAYLOAD_TYPE, 0);
 	ASSERT_LE(0, owner);
-	a.__reserved = 1;
+	/* owner_uid without MMK_ATTACH_OWNER, and an unknown flag. */
+	a.owner_uid = 1;
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
-	a.__reserved = 0;
+	a.owner_uid = 0;
+	a.flags = MMK_ATTACH_FLAGS_ALL + 1;
+	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
+	a.flags = 0;
 	a.__reserved2 = 1;
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->unbound, MMK_IOC_ATTACH, &a));
 	expect_unbound(_metadata, self->unbound);
@@ -960,31 +965,45 @@ TEST_F(dev, max_pools_cap_edquot)
 		close(fd);
 }
 
-/* max_total_bytes of arena over all pools: EDQUOT past it, nothing created. */
+/*
+ * max_total_bytes of all pools and sessions: EDQUOT past it, nothing
+ * created.  A pool counts its charged_bytes (learnt from one created
+ * first): its allocations and its creator's per-slot state.
+ */
 TEST_F(dev, max_total_bytes_cap_edquot)
 {
 	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE);
-	uint64_t bytes = sysfs_u64(_metadata, BYTES_FILE);
+	uint64_t bytes = sysfs_u64(_metadata, BYTES_FILE), charge;
 	struct mmk_pool_create c;
 	struct mmk_pool_info info;
 	int fd;
 
-	ASSERT_LE(self->info.map_size, bytes);
+	ASSERT_LE(self->info.charged_bytes, bytes);
 	create_args(&c);
 	c.payload_size = page - 64;	/* one page per slot, 4 pages in all */
 	c.capacity = 4;
-	if (!set_param(_metadata, self, "max_total_bytes", bytes + 4 * page - 1))
+	fd = mmk_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mmk_ioctl(fd, MMK_IOC_CREATE, &c));
+	charge = info_now(_metadata, fd).charged_bytes;
+	close(fd);
+	EXPECT_LT((uint64_t)4 * page, charge);
+	create_args(&c);
+	c.payload_size = page - 64;
+	c.capacity = 4;
+	if (!set_param(_metadata, self, "max_total_bytes", bytes + charge - 1))
 		return;
 	expect_create_fails(_metadata, self, &c, -EDQUOT, "one byte short");
 
-	if (!set_param(_metadata, self, "max_total_bytes", bytes + 4 * page))
+	if (!set_param(_metadata, self, "max_total_bytes", bytes + charge))
 		return;
 	fd = mmk_open();
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, mmk_ioctl(fd, MMK_IOC_CREATE, &c));
 	info = info_now(_metadata, fd);
 	EXPECT_EQ((uint64_t)4 * page, info.map_size);
-	EXPECT_EQ(bytes + info.map_size, sysfs_u64(_metadata, BYTES_FILE));
+	EXPECT_EQ(charge, info.charged_bytes);
+	EXPECT_EQ(bytes + charge, sysfs_u64(_metadata, BYTES_FILE));
 	/* Now the cap is reached: even the smallest pool is refused. */
 	create_args(&c);
 	c.payload_size = 1;
@@ -1001,8 +1020,9 @@ TEST_F(dev, max_total_bytes_cap_edquot)
 TEST_F(dev, unknown_ioctl_enotty)
 {
 	const unsigned long bad[] = {
-		_IO(MMK_IOC_MAGIC, 0x0c),
-		_IOWR(MMK_IOC_MAGIC, 0x0c, struct mmk_guard),
+		/* 0x0c to 0x10 are the queue ioctls: 0x11 is the first unknown. */
+		_IO(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_QUEUE_INFO) + 1),
+		_IOWR(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_QUEUE_INFO) + 1, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC, 0xff, struct mmk_guard),
 		_IOWR(MMK_IOC_MAGIC ^ 1, _IOC_NR(MMK_IOC_STORE), struct mmk_store),
 		_IO(MMK_IOC_MAGIC, _IOC_NR(MMK_IOC_STORE)),	/* no direction */
@@ -1202,10 +1222,16 @@ TEST_F(dev, pool_info_struct_size_variants)
 
 	memset(&u, 0, sizeof(u));
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->fd, cmd_size(MMK_IOC_POOL_INFO,
-							sizeof(u.i) - 8), &u));
+							MMK_POOL_INFO_SIZE_VER0 - 8), &u));
 	EXPECT_EQ(-EINVAL, mmk_ioctl(self->fd, cmd_size(MMK_IOC_POOL_INFO, 4), &u));
 	ASSERT_EQ(0, mmk_ioctl(self->fd, cmd_size(MMK_IOC_POOL_INFO, big), &u));
 	EXPECT_EQ(0, memcmp(&u.i, &self->info, sizeof(u.i)));
+	/* The first published size still works: the kernel writes that much. */
+	memset(&u, 0xa5, sizeof(u));
+	ASSERT_EQ(0, mmk_ioctl(self->fd, cmd_size(MMK_IOC_POOL_INFO, MMK_POOL_INFO_SIZE_VER0),
+			       &u));
+	EXPECT_EQ(0, memcmp(&u.i, &self->info, MMK_POOL_INFO_SIZE_VER0));
+	EXPECT_EQ(0xa5, u.raw[MMK_POOL_INFO_SIZE_VER0]);
 }
 
 /* POOL_INFO writes every byte of its struct: padding and unused name bytes are zero. */

@@ -58,7 +58,7 @@ static int publish_in_place(int fd, uint64_t token)
 static char *map_window(int fd, const struct mmk_pool_info *info, uint64_t offset)
 {
 	return mmap(NULL, info->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    MMK_WINDOW_OFFSET(info->pool_id, offset));
+		    MMK_WINDOW_OFFSET(offset));
 }
 
 FIXTURE(loan) {

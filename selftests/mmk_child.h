@@ -14,8 +14,14 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <linux/capability.h>
 
 /* A failed check in a child: say where, and exit non-zero. */
 #define CHILD_ASSERT(cond) do {							\
@@ -36,6 +42,23 @@
 	}									\
 } while (0)
 
+/*
+ * Remove one capability from this process's effective, permitted and
+ * inheritable sets.  0, or -1 with errno set.
+ */
+static inline int mmk_drop_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
+	data[CAP_TO_INDEX(cap)].permitted &= ~CAP_TO_MASK(cap);
+	data[CAP_TO_INDEX(cap)].inheritable &= ~CAP_TO_MASK(cap);
+	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
+
 /* fork(), with the child killed if the test process dies first. */
 static inline pid_t start_child(void)
 {
@@ -47,6 +70,12 @@ static inline pid_t start_child(void)
 	if (pid == 0)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return pid;
+}
+
+/* Zeroed memory shared with the children forked after it; MAP_FAILED on error. */
+static inline void *shared_zeroed(size_t size)
+{
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 }
 
 /* Exit status of a child, 128 + signal if it was killed, -1 on error. */
@@ -107,6 +136,58 @@ static inline uint64_t seed_from_env(void)
 		return strtoull(e, NULL, 0);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+}
+
+/* One byte and room for one descriptor: what send_fd() and recv_fd() exchange. */
+struct fd_msg {
+	char byte;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr mh;
+};
+
+static inline void fd_msg_init(struct fd_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->byte = 'F';
+	m->iov.iov_base = &m->byte;
+	m->iov.iov_len = 1;
+	m->mh.msg_iov = &m->iov;
+	m->mh.msg_iovlen = 1;
+	m->mh.msg_control = m->cbuf;
+	m->mh.msg_controllen = sizeof(m->cbuf);
+}
+
+/* Send fd over a unix socket (SCM_RIGHTS) with one byte.  0 or -1. */
+static inline int send_fd(int sock, int fd)
+{
+	struct fd_msg m;
+	struct cmsghdr *cm;
+
+	fd_msg_init(&m);
+	cm = CMSG_FIRSTHDR(&m.mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	return sendmsg(sock, &m.mh, 0) == 1 ? 0 : -1;
+}
+
+/* Receive an fd sent by send_fd() (close-on-exec).  The fd, or -1. */
+static inline int recv_fd(int sock)
+{
+	struct fd_msg m;
+	struct cmsghdr *cm;
+	int fd;
+
+	fd_msg_init(&m);
+	if (recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&m.mh);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	return fd;
 }
 
 #endif /* MMK_CHILD_H */

@@ -26,6 +26,11 @@
 
 #define MMK_NL_BUF	(64 * 1024)
 
+/* At least the highest attribute type of any set of the family. */
+#define MMK_NL_MAX_ATTR	31
+_Static_assert((int)MMK_A_POOL_MAX <= MMK_NL_MAX_ATTR && (int)MMK_A_QUEUE_MAX <= MMK_NL_MAX_ATTR &&
+	       (int)MMK_A_SESSION_MAX <= MMK_NL_MAX_ATTR, "MMK_NL_MAX_ATTR is too small");
+
 struct mmk_nl {
 	int fd;
 	uint32_t portid;
@@ -33,20 +38,41 @@ struct mmk_nl {
 	uint16_t family;
 	uint32_t version;
 	uint32_t monitor;	/* multicast group id */
-	bool op_get_do, op_get_dump;
+	uint32_t op_flags[MMK_CMD_MAX + 1];	/* GENL_CMD_CAP_* of each command */
 	unsigned int nr_ops;
 };
 
-/* One message of the family, attributes indexed by type. */
+/*
+ * One message of the family, attributes indexed by type (those of the
+ * command's set: MMK_A_POOL_*, MMK_A_QUEUE_* or MMK_A_SESSION_*).
+ */
 struct mmk_nl_msg {
 	uint8_t cmd;
 	uint16_t flags;		/* nlmsg_flags */
-	bool has[MMK_A_POOL_MAX + 1];
-	uint16_t len[MMK_A_POOL_MAX + 1];
-	uint64_t val[MMK_A_POOL_MAX + 1];
-	char name[MMK_NAME_MAX + 8];
-	unsigned int unknown;	/* attributes of a type above MMK_A_POOL_MAX */
+	bool has[MMK_NL_MAX_ATTR + 1];
+	uint16_t len[MMK_NL_MAX_ATTR + 1];
+	uint64_t val[MMK_NL_MAX_ATTR + 1];
+	char name[MMK_NAME_MAX + 8];	/* pool or queue name, or session comm */
+	unsigned int unknown;	/* attributes of a type above the set's highest */
 };
+
+/* The queue and session sets number the pool and the member id alike. */
+_Static_assert((int)MMK_A_QUEUE_POOL_ID == (int)MMK_A_SESSION_POOL_ID &&
+	       (int)MMK_A_QUEUE_POOL_NAME == (int)MMK_A_SESSION_POOL_NAME &&
+	       (int)MMK_A_QUEUE_ID == (int)MMK_A_SESSION_ID, "queue and session sets differ");
+
+/* The highest attribute and the string attribute of @cmd's messages. */
+static inline unsigned int mmk_nl_max_attr(uint8_t cmd)
+{
+	return cmd == MMK_CMD_QUEUE_GET ? MMK_A_QUEUE_MAX :
+	       cmd == MMK_CMD_SESSION_GET ? MMK_A_SESSION_MAX : MMK_A_POOL_MAX;
+}
+
+static inline unsigned int mmk_nl_str_attr(uint8_t cmd)
+{
+	return cmd == MMK_CMD_QUEUE_GET ? MMK_A_QUEUE_NAME :
+	       cmd == MMK_CMD_SESSION_GET ? MMK_A_SESSION_COMM : MMK_A_POOL_NAME;
+}
 
 /* Everything the kernel answered to one request. */
 struct mmk_nl_reply {
@@ -183,7 +209,7 @@ static inline int mmk_nl_parse_msg(const struct nlmsghdr *nlh, struct mmk_nl_msg
 		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
 			return -EBADMSG;
 		plen = a->nla_len - NLA_HDRLEN;
-		if (a->nla_type > MMK_A_POOL_MAX) {
+		if (a->nla_type > mmk_nl_max_attr(m->cmd)) {
 			m->unknown++;
 		} else {
 			if (m->has[a->nla_type])
@@ -194,7 +220,7 @@ static inline int mmk_nl_parse_msg(const struct nlmsghdr *nlh, struct mmk_nl_msg
 				m->val[a->nla_type] = *(const uint32_t *)(p + NLA_HDRLEN);
 			else if (plen == 8)
 				memcpy(&m->val[a->nla_type], p + NLA_HDRLEN, 8);
-			if (a->nla_type == MMK_A_POOL_NAME) {
+			if (a->nla_type == mmk_nl_str_attr(m->cmd)) {
 				if (!plen || plen > sizeof(m->name) || p[NLA_HDRLEN + plen - 1])
 					return -EBADMSG;
 				memcpy(m->name, p + NLA_HDRLEN, plen);
@@ -352,10 +378,8 @@ static inline void mmk_nl_parse_family(struct mmk_nl *nl, const struct nlmsghdr 
 				}
 				if ((a->nla_type & NLA_TYPE_MASK) == CTRL_ATTR_OPS) {
 					nl->nr_ops++;
-					if (id == MMK_CMD_POOL_GET) {
-						nl->op_get_do = flags & GENL_CMD_CAP_DO;
-						nl->op_get_dump = flags & GENL_CMD_CAP_DUMP;
-					}
+					if (id <= MMK_CMD_MAX)
+						nl->op_flags[id] = flags;
 				} else if (name && !strcmp(name, MMK_MCGRP_MONITOR)) {
 					nl->monitor = id;
 				}
@@ -465,6 +489,48 @@ static inline int mmk_nl_dump(struct mmk_nl *nl, struct mmk_nl_reply *r,
 	memset(r, 0, sizeof(*r));
 	ret = mmk_nl_send(nl, nlh);
 	return ret ? ret : mmk_nl_recv(nl, nlh->nlmsg_seq, r, between, arg);
+}
+
+/*
+ * MMK_CMD_QUEUE_GET or MMK_CMD_SESSION_GET of pool @pool_id (or
+ * @pool_name): a do for member @id (or queue @name), or a dump if both
+ * are 0/NULL.  The pool attributes have the same types in both sets.
+ */
+static inline int mmk_nl_member(struct mmk_nl *nl, uint8_t cmd, uint32_t pool_id,
+				const char *pool_name, uint32_t id, const char *name,
+				struct mmk_nl_reply *r, void (*between)(void *), void *arg)
+{
+	bool dump = !id && !name;
+	struct mmk_nl_req req;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	nlh = mmk_nl_req_init(&req, nl->family, dump ? NLM_F_DUMP : NLM_F_ACK, cmd,
+			      MMK_FAMILY_VERSION);
+	if (pool_name)
+		mmk_nl_put_str(&req, MMK_A_QUEUE_POOL_NAME, pool_name);
+	else
+		mmk_nl_put_u32(&req, MMK_A_QUEUE_POOL_ID, pool_id);
+	if (id)
+		mmk_nl_put_u32(&req, cmd == MMK_CMD_QUEUE_GET ? MMK_A_QUEUE_ID : MMK_A_SESSION_ID,
+			       id);
+	if (name)
+		mmk_nl_put_str(&req, MMK_A_QUEUE_NAME, name);
+	memset(r, 0, sizeof(*r));
+	ret = mmk_nl_send(nl, nlh);
+	return ret ? ret : mmk_nl_recv(nl, nlh->nlmsg_seq, r, between, arg);
+}
+
+/* The queue or session message with id @id in @r, or NULL. */
+static inline const struct mmk_nl_msg *mmk_nl_find_member(const struct mmk_nl_reply *r,
+							  uint32_t id)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->nr; i++)
+		if (r->msgs[i].has[MMK_A_QUEUE_ID] && r->msgs[i].val[MMK_A_QUEUE_ID] == id)
+			return &r->msgs[i];
+	return NULL;
 }
 
 /* The message about pool @id in @r, or NULL. */

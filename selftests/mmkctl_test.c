@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * mmkctl, run as a program: what "list" and "show" print against what each
- * test just did, in text, pretty text and JSON; "monitor" printing every
+ * test just did, in text, pretty text and JSON, with the queues and the
+ * sessions (who holds what) that "show" lists; "monitor" printing every
  * kind of event; what an unprivileged uid sees; one-line errors and exit
  * status when a pool does not exist or the module is not loaded.
  *
@@ -150,7 +151,7 @@ static void expect_one_line_error(struct __test_metadata *_metadata, const struc
 
 #define MAX_PAIRS	32
 
-/* One pool of text output: "pool ID" then key/value pairs. */
+/* One record of text output: "KIND ID" then key/value pairs. */
 struct text_pool {
 	char *words[2 * MAX_PAIRS + 2];
 	unsigned int nr;
@@ -158,8 +159,29 @@ struct text_pool {
 
 static const char *const text_keys[] = {
 	"name", "memory-class", "owner-uid", "owner-gid", "mode", "payload-type", "flags",
-	"payload-size", "slot-size", "capacity", "available", "map-size", "sessions",
-	"read-guards", "write-guards", "poisoned", "stores", "frees", "no-free-slots",
+	"payload-size", "slot-size", "capacity", "available", "map-size", "sessions", "queues",
+	"read-guards", "write-guards", "poisoned", "stores", "frees", "no-free-slots", "ipc-ns",
+};
+
+static const char *const queue_text_keys[] = {
+	"name", "policy", "watermark", "items", "bytes", "high-items", "cap-items", "soft-items",
+	"cap-bytes", "soft-bytes", "pushes", "pops", "rejected", "drops-newest", "drops-oldest",
+	"drops-qos", "drops-deadline",
+};
+
+static const char *const session_text_keys[] = {
+	"pid", "comm", "uid", "read-guards", "write-guards", "loans", "popped", "queues-open",
+};
+
+/* The kinds of record, and the keys each may have. */
+static const struct {
+	const char *kind;
+	const char *const *keys;
+	unsigned int nr_keys;
+} text_kinds[] = {
+	{ "pool", text_keys, ARRAY_SIZE(text_keys) },
+	{ "queue", queue_text_keys, ARRAY_SIZE(queue_text_keys) },
+	{ "session", session_text_keys, ARRAY_SIZE(session_text_keys) },
 };
 
 static const char *text_get(const struct text_pool *p, const char *key)
@@ -173,22 +195,22 @@ static const char *text_get(const struct text_pool *p, const char *key)
 }
 
 /*
- * Split text output into pools: a pool starts on a line that does not
+ * Split text output into records: a record starts on a line that does not
  * start with a blank; lines that do continue it (-p).  Returns the number
- * of pools, or -1 if the text is not "pool ID key value ..." with known,
- * distinct keys.  @buf is modified.
+ * of records, or -1 if one is not "KIND ID key value ..." with a known
+ * kind and known, distinct keys.  @buf is modified.
  */
 static int parse_text(char *buf, struct text_pool *pools, unsigned int max, char *why,
 		      size_t whylen)
 {
 	char *line, *save = NULL, *w, *wsave;
-	unsigned int n = 0, i, j, k;
+	unsigned int n = 0, i, j, k, kind;
 	bool known;
 
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (line[0] != ' ' && line[0] != '\t') {
 			if (n == max) {
-				snprintf(why, whylen, "more than %u pools", max);
+				snprintf(why, whylen, "more than %u records", max);
 				return -1;
 			}
 			pools[n++].nr = 0;
@@ -207,16 +229,20 @@ static int parse_text(char *buf, struct text_pool *pools, unsigned int max, char
 	for (i = 0; i < n; i++) {
 		struct text_pool *p = &pools[i];
 
-		if (p->nr < 2 || strcmp(p->words[0], "pool") || p->nr % 2) {
-			snprintf(why, whylen, "pool %u: not \"pool ID key value...\"", i);
+		for (kind = 0; kind < ARRAY_SIZE(text_kinds); kind++)
+			if (p->nr && !strcmp(p->words[0], text_kinds[kind].kind))
+				break;
+		if (p->nr < 2 || kind == ARRAY_SIZE(text_kinds) || p->nr % 2) {
+			snprintf(why, whylen, "record %u: not \"KIND ID key value...\"", i);
 			return -1;
 		}
 		for (j = 2; j < p->nr; j += 2) {
 			known = false;
-			for (k = 0; k < ARRAY_SIZE(text_keys); k++)
-				known |= !strcmp(p->words[j], text_keys[k]);
+			for (k = 0; k < text_kinds[kind].nr_keys; k++)
+				known |= !strcmp(p->words[j], text_kinds[kind].keys[k]);
 			if (!known) {
-				snprintf(why, whylen, "unknown key \"%s\"", p->words[j]);
+				snprintf(why, whylen, "unknown %s key \"%s\"", p->words[0],
+					 p->words[j]);
 				return -1;
 			}
 			for (k = 2; k < j; k += 2) {
@@ -230,16 +256,23 @@ static int parse_text(char *buf, struct text_pool *pools, unsigned int max, char
 	return n;
 }
 
-static const struct text_pool *text_find(const struct text_pool *pools, int n, uint32_t id)
+/* The record of @kind and @id, or NULL. */
+static const struct text_pool *text_find_kind(const struct text_pool *pools, int n,
+					      const char *kind, uint32_t id)
 {
 	char want[16];
 	int i;
 
 	snprintf(want, sizeof(want), "%u", id);
 	for (i = 0; i < n; i++)
-		if (!strcmp(pools[i].words[1], want))
+		if (!strcmp(pools[i].words[0], kind) && !strcmp(pools[i].words[1], want))
 			return &pools[i];
 	return NULL;
+}
+
+static const struct text_pool *text_find(const struct text_pool *pools, int n, uint32_t id)
+{
+	return text_find_kind(pools, n, "pool", id);
 }
 
 /* Every field of a text pool against MMK_IOC_POOL_INFO. */
@@ -255,6 +288,7 @@ static void expect_text_is(struct __test_metadata *_metadata, const struct text_
 		{ "read-guards", info->read_guards }, { "write-guards", info->write_guards },
 		{ "poisoned", info->poisoned }, { "stores", info->stores },
 		{ "frees", info->frees }, { "no-free-slots", info->no_free_slots },
+		{ "ipc-ns", mmk_self_ipc_ns() },
 	};
 	char want[32];
 	unsigned int i;
@@ -304,9 +338,12 @@ static void expect_text_run(struct __test_metadata *_metadata, int fd, const cha
 
 static const char *const json_keys[] = {
 	"id", "name", "memory_class", "owner_uid", "owner_gid", "mode", "payload_type", "flags",
-	"payload_size", "slot_size", "capacity", "available", "map_size", "sessions",
-	"read_guards", "write_guards", "poisoned", "stores", "frees", "no_free_slots",
+	"payload_size", "slot_size", "capacity", "available", "map_size", "sessions", "queues",
+	"read_guards", "write_guards", "poisoned", "stores", "frees", "no_free_slots", "ipc_ns",
 };
+
+/* Members "show" adds to the pool: arrays of its queues and its sessions. */
+static const char *const json_show_keys[] = { "queue_list", "session_list" };
 
 static const struct json *json_find_pool(const struct json *arr, uint32_t id)
 {
@@ -332,6 +369,7 @@ static void expect_json_is(struct __test_metadata *_metadata, const struct json 
 		{ "read_guards", info->read_guards }, { "write_guards", info->write_guards },
 		{ "poisoned", info->poisoned }, { "stores", info->stores },
 		{ "frees", info->frees }, { "no_free_slots", info->no_free_slots },
+		{ "ipc_ns", mmk_self_ipc_ns() },
 	};
 	const struct json *c, *flags;
 	char want[32];
@@ -345,9 +383,18 @@ static void expect_json_is(struct __test_metadata *_metadata, const struct json 
 		known = false;
 		for (k = 0; k < ARRAY_SIZE(json_keys); k++)
 			known |= !strcmp(c->key, json_keys[k]);
+		for (k = 0; k < ARRAY_SIZE(json_show_keys); k++) {
+			if (strcmp(c->key, json_show_keys[k]))
+				continue;
+			known = true;
+			EXPECT_TRUE(c->type == J_ARRAY) TH_LOG("%s", c->key);
+		}
 		EXPECT_TRUE(known) TH_LOG("unknown member \"%s\"", c->key);
 	}
-	EXPECT_EQ(ARRAY_SIZE(json_keys) - !info->name[0], json_count(o));
+	/* Either both lists (show) or neither (list). */
+	k = !!json_get(o, "queue_list") + !!json_get(o, "session_list");
+	EXPECT_NE(1U, k);
+	EXPECT_EQ(ARRAY_SIZE(json_keys) - !info->name[0] + k, json_count(o));
 	if (info->name[0]) {
 		EXPECT_STREQ(info->name, json_str(json_get(o, "name")) ?: "(none)");
 	} else {
@@ -542,7 +589,8 @@ TEST_F_TIMEOUT(ctl, poisoned_after_writer_killed, 120)
 	ASSERT_EQ(0, RUN(&r, "show", name));
 	ASSERT_EQ(0, r.status);
 	n = parse_text(r.out, pools, ARRAY_SIZE(pools), why, sizeof(why));
-	ASSERT_EQ(1, n) TH_LOG("%s", why);
+	ASSERT_EQ(2, n) TH_LOG("%s", why);	/* the pool and its one session */
+	EXPECT_STREQ("session", pools[1].words[0]);
 	EXPECT_STREQ("1", text_get(&pools[0], "poisoned"));
 	EXPECT_STREQ("0", text_get(&pools[0], "write-guards"));
 	EXPECT_STREQ("1", text_get(&pools[0], "sessions"));
@@ -552,9 +600,305 @@ TEST_F_TIMEOUT(ctl, poisoned_after_writer_killed, 120)
 	ASSERT_EQ(0, mmk_free_token(fd, t));
 	ASSERT_EQ(0, RUN(&r, "show", name));
 	n = parse_text(r.out, pools, ARRAY_SIZE(pools), why, sizeof(why));
-	ASSERT_EQ(1, n) TH_LOG("%s", why);
+	ASSERT_EQ(2, n) TH_LOG("%s", why);
 	EXPECT_STREQ("0", text_get(&pools[0], "poisoned"));
 	run_free(&r);
+	close(fd);
+}
+
+/* ---- show: queues and who holds what --------------------------------------------------- */
+
+static const char *const policy_names[] = { "reject", "drop-newest", "drop-oldest", "block", "qos" };
+static const char *const wm_names[] = { "below-soft", "between", "at-hard" };
+
+/* The numbers of a queue, by key, from MMK_IOC_QUEUE_INFO. */
+struct kv {
+	const char *key;
+	uint64_t v;
+};
+
+static unsigned int queue_nums(const struct mmk_queue_info *q, struct kv *out)
+{
+	const struct kv nums[] = {
+		{ "items", q->items }, { "bytes", q->bytes }, { "high-items", q->high_items },
+		{ "cap-items", q->cap_items }, { "soft-items", q->soft_items },
+		{ "cap-bytes", q->cap_bytes }, { "soft-bytes", q->soft_bytes },
+		{ "pushes", q->pushes }, { "pops", q->pops }, { "rejected", q->rejected },
+		{ "drops-newest", q->drops[MMK_DROP_NEWEST] },
+		{ "drops-oldest", q->drops[MMK_DROP_OLDEST] },
+		{ "drops-qos", q->drops[MMK_DROP_QOS] },
+		{ "drops-deadline", q->drops[MMK_DROP_DEADLINE] },
+	};
+
+	memcpy(out, nums, sizeof(nums));
+	return ARRAY_SIZE(nums);
+}
+
+/* What a holder's session must show. */
+static unsigned int session_nums(const struct mgmt_holding *h, pid_t pid, struct kv *out)
+{
+	const struct kv nums[] = {
+		{ "pid", pid }, { "uid", h->uid },
+		{ "read-guards", h->reads + h->headers + h->pops },
+		{ "write-guards", h->writes + h->loans }, { "loans", h->loans },
+		{ "popped", h->pops }, { "queues-open", !!h->queue },
+	};
+
+	memcpy(out, nums, sizeof(nums));
+	return ARRAY_SIZE(nums);
+}
+
+static void json_key(char *dst, const char *key)
+{
+	for (; *key; key++)
+		*dst++ = *key == '-' ? '_' : *key;
+	*dst = '\0';
+}
+
+/* Text: a record's numbers and enum words. */
+static void expect_text_nums(struct __test_metadata *_metadata, const struct text_pool *p,
+			     const struct kv *nums, unsigned int n)
+{
+	char want[32];
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "%" PRIu64, nums[i].v);
+		EXPECT_STREQ(want, text_get(p, nums[i].key) ?: "(none)")
+			TH_LOG("%s %s %s", p->words[0], p->words[1], nums[i].key);
+	}
+}
+
+static void expect_json_nums(struct __test_metadata *_metadata, const struct json *o,
+			     const struct kv *nums, unsigned int n)
+{
+	char key[32];
+	unsigned int i;
+	uint64_t v;
+
+	ASSERT_NE(NULL, o);
+	for (i = 0; i < n; i++) {
+		json_key(key, nums[i].key);
+		v = ~0ULL;
+		EXPECT_TRUE(json_u64(json_get(o, key), &v)) TH_LOG("%s", key);
+		EXPECT_EQ(nums[i].v, v) TH_LOG("%s", key);
+	}
+}
+
+static const struct json *json_find_id(const struct json *arr, uint64_t id)
+{
+	return json_find_pool(arr, id);
+}
+
+/* Queues of the pool in show_lists_queues_and_sessions. */
+static const struct {
+	const char *name;
+	uint32_t policy, cap;
+	unsigned int pushes, pops;
+} ctl_queues[] = {
+	{ "frames", MMK_QUEUE_DROP_OLDEST, 2, 4, 0 },
+	{ "", MMK_QUEUE_REJECT, 3, 4, 1 },
+	{ "work", MMK_QUEUE_DROP_NEWEST, 4, 3, 0 },
+};
+
+/* Holders of the pool; the popper pops from "work". */
+static const struct mgmt_holding ctl_holders[] = {
+	{ .comm = "ctl-reader", .reads = 2, .headers = 1 },
+	{ .comm = "ctl-writer", .writes = 1, .loans = 1 },
+	{ .comm = "ctl-popper", .pops = 2, .queue = "work" },
+	{ .comm = "ctl-nobody", .uid = NOBODY, .reads = 1 },
+};
+
+/*
+ * show lists each queue with its numbers and each session with its pid,
+ * command, uid and holdings, in every output form; list counts the queues.
+ */
+TEST_F_TIMEOUT(ctl, show_lists_queues_and_sessions, 180)
+{
+	const unsigned int nq = ARRAY_SIZE(ctl_queues), nh = ARRAY_SIZE(ctl_holders);
+	static const char *const forms[][4] = {
+		{ "show", NULL }, { "-p", "show", NULL }, { "-j", "show", NULL },
+		{ "-j", "-p", "show", NULL },
+	};
+	struct mmk_queue_info qi[ARRAY_SIZE(ctl_queues)];
+	int qfd[ARRAY_SIZE(ctl_queues)];
+	pid_t pids[ARRAY_SIZE(ctl_holders)];
+	uint64_t tokens[2 + ARRAY_SIZE(ctl_holders)], t = 0;
+	struct text_pool recs[16];
+	char name[48], comm[32], why[128];
+	struct kv nums[16];
+	unsigned int i, k, f;
+	struct run r;
+	uint32_t id = 0;
+	int fd, n;
+
+	snprintf(name, sizeof(name), "%s-holders", self->prefix);
+	fd = mgmt_create(name, PAYLOAD, 32, 0666, TYPE, &id);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < ARRAY_SIZE(tokens); i++) {
+		ASSERT_EQ(0, mgmt_store(fd, i, &tokens[i]));
+	}
+	for (i = 0; i < nq; i++) {
+		qfd[i] = mgmt_queue(fd, true, ctl_queues[i].name, ctl_queues[i].policy,
+				    ctl_queues[i].cap, 0, 0, NULL);
+		ASSERT_LE(0, qfd[i]);
+		for (k = 0; k < ctl_queues[i].pushes; k++) {
+			ASSERT_EQ(0, mgmt_store(fd, 100 + k, &t));
+			/* Admitted, dropped or refused: the counters say which. */
+			if (mgmt_push(fd, qfd[i], t) < 0)
+				ASSERT_EQ(0, mmk_free_token(fd, t));
+		}
+		for (k = 0; k < ctl_queues[i].pops; k++) {
+			ASSERT_EQ(0, mgmt_pop(fd, qfd[i], &t));
+		}
+	}
+	ASSERT_EQ(0, mgmt_start_holders(name, TYPE, ctl_holders, nh, tokens, pids));
+	for (i = 0; i < nq; i++) {
+		ASSERT_EQ(0, mmk_ioctl(qfd[i], MMK_IOC_QUEUE_INFO, &qi[i]));
+	}
+	mgmt_comm(comm, sizeof(comm));
+
+	for (f = 0; f < ARRAY_SIZE(forms); f++) {
+		const char *argv[6];
+		bool json = !strcmp(forms[f][0], "-j");
+
+		for (k = 0; forms[f][k]; k++)
+			argv[k] = forms[f][k];
+		argv[k++] = name;
+		argv[k] = NULL;
+
+		if (json) {
+			const struct json *pool, *ql, *sl, *o;
+			struct json *j = json_run(_metadata, argv);
+			struct mmk_pool_info info;
+
+			ASSERT_NE(NULL, j);
+			ASSERT_EQ(1U, json_count(j));
+			pool = j->child;
+			ASSERT_EQ(0, mmk_info(fd, &info));
+			expect_json_is(_metadata, pool, &info);
+			EXPECT_TRUE(json_u64(json_get(pool, "queues"), &t));
+			EXPECT_EQ(nq, t);
+			ql = json_get(pool, "queue_list");
+			sl = json_get(pool, "session_list");
+			ASSERT_NE(NULL, ql);
+			ASSERT_NE(NULL, sl);
+			EXPECT_EQ(nq, json_count(ql));
+			EXPECT_EQ(1 + nh, json_count(sl));
+			for (i = 0; i < nq; i++) {
+				o = json_find_id(ql, qi[i].queue_id);
+				ASSERT_NE(NULL, o) TH_LOG("queue %u", qi[i].queue_id);
+				expect_json_nums(_metadata, o, nums, queue_nums(&qi[i], nums));
+				EXPECT_STREQ(policy_names[qi[i].policy],
+					     json_str(json_get(o, "policy")) ?: "(none)");
+				EXPECT_STREQ(wm_names[qi[i].watermark],
+					     json_str(json_get(o, "watermark")) ?: "(none)");
+				if (qi[i].name[0]) {
+					EXPECT_STREQ(qi[i].name,
+						     json_str(json_get(o, "name")) ?: "(none)");
+				} else {
+					EXPECT_EQ(NULL, json_get(o, "name"));
+				}
+			}
+			/* Sessions in bind order: this process's first. */
+			o = sl->child;
+			ASSERT_NE(NULL, o);
+			EXPECT_STREQ(comm, json_str(json_get(o, "comm")) ?: "(none)");
+			EXPECT_TRUE(json_u64(json_get(o, "pid"), &t));
+			EXPECT_EQ((uint64_t)getpid(), t);
+			EXPECT_TRUE(json_u64(json_get(o, "queues_open"), &t));
+			EXPECT_EQ(nq, t);
+			for (i = 0; i < nh; i++) {
+				o = o->next;
+				ASSERT_NE(NULL, o);
+				EXPECT_STREQ(ctl_holders[i].comm,
+					     json_str(json_get(o, "comm")) ?: "(none)");
+				expect_json_nums(_metadata, o, nums,
+						 session_nums(&ctl_holders[i], pids[i], nums));
+			}
+			json_free(j);
+			continue;
+		}
+
+		ASSERT_EQ(0, run_ctl(&r, -1, argv));
+		EXPECT_EQ(0, r.status) TH_LOG("%s", r.err);
+		n = parse_text(r.out, recs, ARRAY_SIZE(recs), why, sizeof(why));
+		ASSERT_EQ((int)(1 + nq + 1 + nh), n) TH_LOG("%s", why);
+		/* The pool, its queues, then its sessions. */
+		EXPECT_STREQ("pool", recs[0].words[0]);
+		snprintf(why, sizeof(why), "%u", nq);
+		EXPECT_STREQ(why, text_get(&recs[0], "queues") ?: "(none)");
+		for (i = 0; i < nq; i++) {
+			const struct text_pool *p = text_find_kind(recs, n, "queue", qi[i].queue_id);
+
+			EXPECT_EQ(&recs[1 + i], p);
+			expect_text_nums(_metadata, p, nums, queue_nums(&qi[i], nums));
+			EXPECT_STREQ(policy_names[qi[i].policy], text_get(p, "policy") ?: "(none)");
+			EXPECT_STREQ(wm_names[qi[i].watermark], text_get(p, "watermark") ?: "(none)");
+			if (qi[i].name[0]) {
+				EXPECT_STREQ(qi[i].name, text_get(p, "name") ?: "(none)");
+			} else {
+				EXPECT_EQ(NULL, text_get(p, "name"));
+			}
+		}
+		EXPECT_STREQ("session", recs[1 + nq].words[0]);
+		EXPECT_STREQ(comm, text_get(&recs[1 + nq], "comm") ?: "(none)");
+		for (i = 0; i < nh; i++) {
+			const struct text_pool *p = &recs[2 + nq + i];
+
+			EXPECT_STREQ("session", p->words[0]);
+			EXPECT_STREQ(ctl_holders[i].comm, text_get(p, "comm") ?: "(none)");
+			expect_text_nums(_metadata, p, nums,
+					 session_nums(&ctl_holders[i], pids[i], nums));
+		}
+		run_free(&r);
+	}
+
+	/* list prints the queue count, and nothing of queues or sessions. */
+	ASSERT_EQ(0, RUN(&r, "list"));
+	n = parse_text(r.out, recs, ARRAY_SIZE(recs), why, sizeof(why));
+	ASSERT_LE(1, n) TH_LOG("%s", why);
+	snprintf(why, sizeof(why), "%u", nq);
+	EXPECT_STREQ(why, text_get(text_find(recs, n, id), "queues") ?: "(none)");
+	for (i = 0; i < (unsigned int)n; i++) {
+		EXPECT_STREQ("pool", recs[i].words[0]);
+	}
+	run_free(&r);
+
+	/* Once the holders are gone, only this process is left. */
+	for (i = 0; i < nh; i++) {
+		ASSERT_EQ(0, mgmt_kill_writer(pids[i]));
+	}
+	for (i = 0; i < nq; i++)
+		close(qfd[i]);
+	ASSERT_EQ(0, RUN(&r, "show", name));
+	n = parse_text(r.out, recs, ARRAY_SIZE(recs), why, sizeof(why));
+	ASSERT_EQ(2, n) TH_LOG("%s", why);
+	EXPECT_STREQ("0", text_get(&recs[0], "queues") ?: "(none)");
+	EXPECT_STREQ("0", text_get(&recs[1], "queues-open") ?: "(none)");
+	run_free(&r);
+	close(fd);
+}
+
+/* A pool with no queue: show's JSON still has both lists. */
+TEST_F_TIMEOUT(ctl, show_without_queues_has_empty_lists, 120)
+{
+	char name[48];
+	uint32_t id = 0;
+	struct json *j;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s-noq", self->prefix);
+	fd = mgmt_create(name, PAYLOAD, 2, 0600, TYPE, &id);
+	ASSERT_LE(0, fd);
+	j = json_run(_metadata, (const char *const[]){ "-j", "show", name, NULL });
+	ASSERT_NE(NULL, j);
+	ASSERT_EQ(1U, json_count(j));
+	ASSERT_NE(NULL, json_get(j->child, "queue_list"));
+	EXPECT_EQ(0U, json_count(json_get(j->child, "queue_list")));
+	EXPECT_EQ(1U, json_count(json_get(j->child, "session_list")));
+	json_free(j);
 	close(fd);
 }
 
@@ -796,7 +1140,7 @@ TEST_F_TIMEOUT(ctl, unprivileged_sees_only_attachable_pools, 120)
 {
 	char pub[48], priv[48], id[16], err[160];
 	uint32_t pub_id = 0, priv_id = 0, anon_id = 0;
-	int fds[3], i;
+	int fds[3], qfd[2], i;
 	struct json *j;
 	struct run r;
 
@@ -808,6 +1152,21 @@ TEST_F_TIMEOUT(ctl, unprivileged_sees_only_attachable_pools, 120)
 	for (i = 0; i < 3; i++) {
 		ASSERT_LE(0, fds[i]);
 	}
+	qfd[0] = mgmt_queue(fds[0], true, "pubq", MMK_QUEUE_REJECT, 2, 0, 0, NULL);
+	qfd[1] = mgmt_queue(fds[1], true, "privq", MMK_QUEUE_REJECT, 2, 0, 0, NULL);
+	ASSERT_LE(0, qfd[0]);
+	ASSERT_LE(0, qfd[1]);
+
+	/* Of the pool it may attach, nobody sees the queue and the session. */
+	ASSERT_EQ(0, RUN_AS(&r, NOBODY, "-j", "show", pub));
+	EXPECT_EQ(0, r.status) TH_LOG("%s", r.err);
+	j = json_parse(r.out, r.out_len, err, sizeof(err));
+	ASSERT_NE(NULL, j) TH_LOG("invalid JSON: %s\n%s", err, r.out);
+	ASSERT_EQ(1U, json_count(j));
+	EXPECT_EQ(1U, json_count(json_get(j->child, "queue_list")));
+	EXPECT_EQ(1U, json_count(json_get(j->child, "session_list")));
+	json_free(j);
+	run_free(&r);
 
 	ASSERT_EQ(0, RUN_AS(&r, NOBODY, "-j", "list"));
 	EXPECT_EQ(0, r.status) TH_LOG("%s", r.err);
@@ -847,6 +1206,8 @@ TEST_F_TIMEOUT(ctl, unprivileged_sees_only_attachable_pools, 120)
 	ASSERT_EQ(0, RUN(&r, "show", id));
 	EXPECT_EQ(0, r.status);
 	run_free(&r);
+	close(qfd[0]);
+	close(qfd[1]);
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
 }

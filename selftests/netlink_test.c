@@ -3,7 +3,9 @@
  * The "mmk" generic netlink family (docs/netlink/mmk.yaml): pool get by
  * id, by name and by dump, the numbers it reports against what each test
  * just did, who sees which pool, the monitor group's events, dumps that
- * resume over 1,000 pools, and malformed requests.
+ * resume over 1,000 pools, and malformed requests; the queues of a pool
+ * and their counters after pushes, pops and drops, and its sessions: who
+ * holds what, from processes holding guards, loans and popped messages.
  *
  * The tests run as root, talk netlink through mmk_nl.h (raw sockets, so
  * that they can also send what a library would refuse to), and take other
@@ -11,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <sys/resource.h>
 
 #include "mmk_test.h"
@@ -28,6 +31,8 @@ static const char *const cmd_names[] = {
 	[MMK_CMD_POOL_DESTROYED_NTF]	= "destroyed",
 	[MMK_CMD_POOL_EXHAUSTED_NTF]	= "exhausted",
 	[MMK_CMD_SLOT_POISONED_NTF]	= "poisoned",
+	[MMK_CMD_QUEUE_GET]		= "queue-get",
+	[MMK_CMD_SESSION_GET]		= "session-get",
 };
 
 static const char *cmd_name(uint8_t cmd)
@@ -43,7 +48,8 @@ static const uint8_t attr_width[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_WRITE_GUARDS] = 4, [MMK_A_POOL_POISONED] = 4, [MMK_A_POOL_STORES] = 8,
 	[MMK_A_POOL_FREES] = 8, [MMK_A_POOL_NO_FREE_SLOTS] = 8, [MMK_A_POOL_MEMORY_CLASS] = 4,
 	[MMK_A_POOL_OWNER_UID] = 4, [MMK_A_POOL_OWNER_GID] = 4, [MMK_A_POOL_MODE] = 4,
-	[MMK_A_POOL_PAYLOAD_TYPE] = 8, [MMK_A_POOL_TOKEN] = 8,
+	[MMK_A_POOL_PAYLOAD_TYPE] = 8, [MMK_A_POOL_TOKEN] = 8, [MMK_A_POOL_QUEUES] = 4,
+	[MMK_A_POOL_IPC_NS] = 4,
 };
 
 /* What a pool message must say, as the ioctl reports it. */
@@ -83,6 +89,10 @@ static void expect_pool_is(struct __test_metadata *_metadata, const struct mmk_n
 	EXPECT_EQ(info->owner_gid, m->val[MMK_A_POOL_OWNER_GID]);
 	EXPECT_EQ(info->mode, m->val[MMK_A_POOL_MODE]);
 	EXPECT_EQ(info->payload_type, m->val[MMK_A_POOL_PAYLOAD_TYPE]);
+	EXPECT_TRUE(m->has[MMK_A_POOL_QUEUES]);
+	/* Every pool of these tests lives in the test's IPC namespace. */
+	EXPECT_TRUE(m->has[MMK_A_POOL_IPC_NS]);
+	EXPECT_EQ(mmk_self_ipc_ns(), m->val[MMK_A_POOL_IPC_NS]);
 }
 
 /* Get pool @id (or @name) and return its one message; asserts success. */
@@ -120,10 +130,17 @@ FIXTURE_TEARDOWN(nl)
 
 TEST_F(nl, family_describes_itself)
 {
+	static const uint8_t gets[] = { MMK_CMD_POOL_GET, MMK_CMD_QUEUE_GET, MMK_CMD_SESSION_GET };
+	unsigned int i;
+
 	EXPECT_EQ((uint32_t)MMK_FAMILY_VERSION, self->nl.version);
-	EXPECT_EQ(1U, self->nl.nr_ops);
-	EXPECT_TRUE(self->nl.op_get_do);
-	EXPECT_TRUE(self->nl.op_get_dump);
+	EXPECT_EQ(ARRAY_SIZE(gets), self->nl.nr_ops);
+	for (i = 0; i < ARRAY_SIZE(gets); i++) {
+		EXPECT_NE(0U, self->nl.op_flags[gets[i]] & GENL_CMD_CAP_DO)
+			TH_LOG("%s", cmd_name(gets[i]));
+		EXPECT_NE(0U, self->nl.op_flags[gets[i]] & GENL_CMD_CAP_DUMP)
+			TH_LOG("%s", cmd_name(gets[i]));
+	}
 	EXPECT_NE(0U, self->nl.monitor);
 }
 
@@ -189,6 +206,7 @@ TEST_F(nl, get_reports_what_was_done)
 	EXPECT_EQ(0640U, m->val[MMK_A_POOL_MODE]);
 	EXPECT_EQ(TYPE, m->val[MMK_A_POOL_PAYLOAD_TYPE]);
 	EXPECT_EQ(0U, m->val[MMK_A_POOL_OWNER_UID]);
+	EXPECT_EQ(0U, m->val[MMK_A_POOL_QUEUES]);
 	mmk_nl_reply_free(&r);
 
 	m = get_one(_metadata, &self->nl, 0, name, &r);
@@ -547,6 +565,440 @@ TEST_F(nl, unprivileged_sees_only_attachable_pools)
 		close(fds[i]);
 }
 
+/* ---- queues and sessions: who holds what ---------------------------------------- */
+
+/*
+ * What one queue goes through, one character per operation: a, d, r push
+ * a new message and expect it admitted, dropped or refused (ENOBUFS); x
+ * pushes a message whose deadline has passed and expects it admitted; p
+ * pops and expects a message, e pops and expects EAGAIN.  Then what the
+ * queue must report.
+ */
+static const struct queue_case {
+	const char *name;	/* "" for an anonymous queue */
+	uint32_t policy, cap_items, soft_items;
+	uint64_t cap_bytes;
+	const char *ops;
+	uint32_t items, high_items, watermark;
+	uint64_t pushes, pops, rejected, drops[MMK_DROP_REASONS];
+} queue_cases[] = {
+	{ "reject", MMK_QUEUE_REJECT, 3, 0, 0, "aaarrp",
+	  2, 3, MMK_WM_BELOW_SOFT, 3, 1, 2, { 0, 0, 0, 0 } },
+	{ "newest", MMK_QUEUE_DROP_NEWEST, 2, 0, 0, "aadd",
+	  2, 2, MMK_WM_AT_HARD, 2, 0, 0, { 2, 0, 0, 0 } },
+	{ "oldest", MMK_QUEUE_DROP_OLDEST, 2, 0, 0, "aaaaapp",
+	  0, 2, MMK_WM_BELOW_SOFT, 5, 2, 0, { 0, 3, 0, 0 } },
+	{ "", MMK_QUEUE_REJECT, 4, 2, 100, "aar",
+	  2, 2, MMK_WM_BETWEEN, 2, 0, 1, { 0, 0, 0, 0 } },
+	{ "qos", MMK_QUEUE_QOS, 4, 1, 0, "xead",
+	  1, 1, MMK_WM_BETWEEN, 2, 0, 0, { 0, 0, 1, 1 } },
+};
+
+#define QUEUE_MSG	8U	/* payload bytes of mgmt_store()'s messages */
+
+/* Run @c's operations on queue @qfd through session @fd; returns pops done. */
+static unsigned int run_queue_case(struct __test_metadata *_metadata, int fd, int qfd,
+				   const struct queue_case *c)
+{
+	unsigned int i, popped = 0;
+	uint64_t t;
+	int ret;
+
+	for (i = 0; c->ops[i]; i++) {
+		char op = c->ops[i];
+
+		if (op == 'p' || op == 'e') {
+			ret = mgmt_pop(fd, qfd, &t);
+			EXPECT_EQ(op == 'p' ? 0 : -EAGAIN, ret) TH_LOG("queue \"%s\" op %u", c->name, i);
+			popped += !ret;
+			continue;
+		}
+		if (op == 'x')
+			ret = mgmt_store_hdr(fd, MMK_MSG_HAS_DEADLINE, 1, MMK_QOS_BEST_EFFORT, &t);
+		else
+			ret = mgmt_store(fd, i, &t);
+		ASSERT_EQ(0, ret) TH_LOG("queue \"%s\" op %u: store", c->name, i);
+		ret = mgmt_push(fd, qfd, t);
+		EXPECT_EQ(op == 'd' ? 1 : op == 'r' ? -ENOBUFS : 0, ret)
+			TH_LOG("queue \"%s\" op %u (%c)", c->name, i, op);
+		if (ret == -ENOBUFS)
+			EXPECT_EQ(0, mmk_free_token(fd, t));
+	}
+	return popped;
+}
+
+/* A queue message against what MMK_IOC_QUEUE_INFO says of the same queue. */
+static void expect_queue_is(struct __test_metadata *_metadata, const struct mmk_nl_msg *m,
+			    const struct mmk_queue_info *q)
+{
+	static const struct { int attr; size_t off, size; } nums[] = {
+#define N(a, f) { a, offsetof(struct mmk_queue_info, f), sizeof(((struct mmk_queue_info *)0)->f) }
+		N(MMK_A_QUEUE_POOL_ID, pool_id), N(MMK_A_QUEUE_ID, queue_id),
+		N(MMK_A_QUEUE_POLICY, policy), N(MMK_A_QUEUE_WATERMARK, watermark),
+		N(MMK_A_QUEUE_CAP_ITEMS, cap_items), N(MMK_A_QUEUE_SOFT_ITEMS, soft_items),
+		N(MMK_A_QUEUE_CAP_BYTES, cap_bytes), N(MMK_A_QUEUE_SOFT_BYTES, soft_bytes),
+		N(MMK_A_QUEUE_ITEMS, items), N(MMK_A_QUEUE_HIGH_ITEMS, high_items),
+		N(MMK_A_QUEUE_BYTES, bytes), N(MMK_A_QUEUE_PUSHES, pushes),
+		N(MMK_A_QUEUE_POPS, pops), N(MMK_A_QUEUE_REJECTED, rejected),
+		N(MMK_A_QUEUE_DROPS_NEWEST, drops[MMK_DROP_NEWEST]),
+		N(MMK_A_QUEUE_DROPS_OLDEST, drops[MMK_DROP_OLDEST]),
+		N(MMK_A_QUEUE_DROPS_QOS, drops[MMK_DROP_QOS]),
+		N(MMK_A_QUEUE_DROPS_DEADLINE, drops[MMK_DROP_DEADLINE]),
+#undef N
+	};
+	unsigned int i;
+	uint64_t v;
+
+	ASSERT_NE(NULL, m);
+	EXPECT_EQ(MMK_CMD_QUEUE_GET, m->cmd);
+	EXPECT_EQ(0U, m->unknown);
+	for (i = 0; i < ARRAY_SIZE(nums); i++) {
+		v = 0;
+		memcpy(&v, (const char *)q + nums[i].off, nums[i].size);
+		EXPECT_TRUE(m->has[nums[i].attr]) TH_LOG("attribute %d", nums[i].attr);
+		EXPECT_EQ(nums[i].size, m->len[nums[i].attr]) TH_LOG("attribute %d", nums[i].attr);
+		EXPECT_EQ(v, m->val[nums[i].attr]) TH_LOG("queue %u attribute %d", q->queue_id,
+							  nums[i].attr);
+	}
+	EXPECT_EQ(!!q->name[0], m->has[MMK_A_QUEUE_NAME]);
+	if (q->name[0]) {
+		EXPECT_STREQ(q->name, m->name);
+	}
+}
+
+/* A queue message against the case's own expectations. */
+static void expect_queue_case(struct __test_metadata *_metadata, const struct mmk_nl_msg *m,
+			      const struct queue_case *c, uint32_t pool_id)
+{
+	const struct { int attr; uint64_t v; } want[] = {
+		{ MMK_A_QUEUE_POOL_ID, pool_id }, { MMK_A_QUEUE_POLICY, c->policy },
+		{ MMK_A_QUEUE_CAP_ITEMS, c->cap_items },
+		{ MMK_A_QUEUE_SOFT_ITEMS, c->soft_items ?: c->cap_items },
+		{ MMK_A_QUEUE_CAP_BYTES, c->cap_bytes },
+		{ MMK_A_QUEUE_ITEMS, c->items }, { MMK_A_QUEUE_HIGH_ITEMS, c->high_items },
+		{ MMK_A_QUEUE_BYTES, c->items * QUEUE_MSG },
+		{ MMK_A_QUEUE_WATERMARK, c->watermark }, { MMK_A_QUEUE_PUSHES, c->pushes },
+		{ MMK_A_QUEUE_POPS, c->pops }, { MMK_A_QUEUE_REJECTED, c->rejected },
+		{ MMK_A_QUEUE_DROPS_NEWEST, c->drops[MMK_DROP_NEWEST] },
+		{ MMK_A_QUEUE_DROPS_OLDEST, c->drops[MMK_DROP_OLDEST] },
+		{ MMK_A_QUEUE_DROPS_QOS, c->drops[MMK_DROP_QOS] },
+		{ MMK_A_QUEUE_DROPS_DEADLINE, c->drops[MMK_DROP_DEADLINE] },
+	};
+	unsigned int i;
+
+	ASSERT_NE(NULL, m);
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		EXPECT_EQ(want[i].v, m->val[want[i].attr]) TH_LOG("queue \"%s\" attribute %d",
+								  c->name, want[i].attr);
+	}
+}
+
+/*
+ * Each queue of the table, after its pushes, pops and drops: the dump,
+ * the do by id and by name report exactly what the case expects and what
+ * MMK_IOC_QUEUE_INFO says; the pool counts its queues, and the session
+ * that popped holds the popped messages.
+ */
+TEST_F(nl, queues_report_pushes_pops_and_drops)
+{
+	const unsigned int n = ARRAY_SIZE(queue_cases);
+	struct mmk_queue_info qi[ARRAY_SIZE(queue_cases)];
+	int qfd[ARRAY_SIZE(queue_cases)];
+	uint32_t qid[ARRAY_SIZE(queue_cases)];
+	unsigned int i, popped = 0;
+	const struct mmk_nl_msg *m;
+	struct mmk_nl_reply r;
+	char name[48];
+	uint32_t id = 0;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s-queues", self->prefix);
+	fd = mgmt_create(name, PAYLOAD, 32, 0600, TYPE, &id);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < n; i++) {
+		const struct queue_case *c = &queue_cases[i];
+
+		qfd[i] = mgmt_queue(fd, true, c->name, c->policy, c->cap_items, c->soft_items,
+				    c->cap_bytes, &qid[i]);
+		ASSERT_LE(0, qfd[i]) TH_LOG("queue \"%s\": %s", c->name, strerror(-qfd[i]));
+		popped += run_queue_case(_metadata, fd, qfd[i], c);
+		ASSERT_EQ(0, mmk_ioctl(qfd[i], MMK_IOC_QUEUE_INFO, &qi[i]));
+	}
+
+	m = get_one(_metadata, &self->nl, id, NULL, &r);
+	EXPECT_EQ(n, m->val[MMK_A_POOL_QUEUES]);
+	mmk_nl_reply_free(&r);
+
+	/* The dump, by pool id and by pool name. */
+	for (i = 0; i < 2; i++) {
+		unsigned int k;
+
+		ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, id, i ? name : NULL, 0,
+					   NULL, &r, NULL, NULL));
+		EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+		EXPECT_TRUE(r.done);
+		EXPECT_FALSE(r.intr);
+		ASSERT_EQ(n, r.nr);
+		for (k = 0; k < n; k++) {
+			m = mmk_nl_find_member(&r, qid[k]);
+			expect_queue_is(_metadata, m, &qi[k]);
+			expect_queue_case(_metadata, m, &queue_cases[k], id);
+			EXPECT_TRUE(m->flags & NLM_F_MULTI);
+			if (k) {
+				EXPECT_LT(r.msgs[k - 1].val[MMK_A_QUEUE_ID],
+					  r.msgs[k].val[MMK_A_QUEUE_ID]);
+			}
+		}
+		mmk_nl_reply_free(&r);
+	}
+
+	/* The do, by queue id, and by name for the named ones. */
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, id, NULL, qid[i], NULL, &r,
+					   NULL, NULL));
+		EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+		EXPECT_TRUE(r.acked);
+		ASSERT_EQ(1U, r.nr);
+		expect_queue_is(_metadata, &r.msgs[0], &qi[i]);
+		mmk_nl_reply_free(&r);
+		if (!queue_cases[i].name[0])
+			continue;
+		ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, 0, name, 0,
+					   queue_cases[i].name, &r, NULL, NULL));
+		EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+		ASSERT_EQ(1U, r.nr);
+		expect_queue_is(_metadata, &r.msgs[0], &qi[i]);
+		mmk_nl_reply_free(&r);
+	}
+
+	/* The one session holds every popped message, and every queue it opened. */
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, id, NULL, 0, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+	ASSERT_EQ(1U, r.nr);
+	EXPECT_EQ(popped, r.msgs[0].val[MMK_A_SESSION_POPPED]);
+	EXPECT_EQ(popped, r.msgs[0].val[MMK_A_SESSION_READ_GUARDS]);
+	EXPECT_EQ(n, r.msgs[0].val[MMK_A_SESSION_QUEUES_OPEN]);
+	mmk_nl_reply_free(&r);
+
+	/* A closed queue is gone from the listing. */
+	close(qfd[0]);
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, id, NULL, 0, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(n - 1, r.nr);
+	EXPECT_EQ(NULL, mmk_nl_find_member(&r, qid[0]));
+	mmk_nl_reply_free(&r);
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, id, NULL, qid[0], NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(-ENOENT, r.error);
+	EXPECT_STREQ("no such queue", r.extack);
+	mmk_nl_reply_free(&r);
+	for (i = 1; i < n; i++)
+		close(qfd[i]);
+	close(fd);
+}
+
+/*
+ * Processes of the table each attach the pool under their own command
+ * name (and uid) and take what the row says, then wait to be killed.
+ * Tokens are filled in by the test: [0] read, [1] header, [2 + i] row i's
+ * write guard.
+ */
+static const struct mgmt_holding holder_cases[] = {
+	{ .comm = "nlt-reader", .reads = 2, .headers = 1 },
+	{ .comm = "nlt-writer", .writes = 1, .loans = 1 },
+	{ .comm = "nlt-popper", .reads = 1, .pops = 2, .queue = "holders" },
+	{ .comm = "nlt-nobody", .uid = NOBODY, .reads = 1, .pops = 1, .queue = "holders" },
+};
+
+/*
+ * Who holds what: the session dump names each holder by pid, command and
+ * uid, in bind order, with exactly the guards, loans, popped messages and
+ * queues of its row; once they are killed, only this process's session is
+ * left, and the pool's guards are gone with them.
+ */
+TEST_F(nl, sessions_say_who_holds_what)
+{
+	const unsigned int n = ARRAY_SIZE(holder_cases);
+	uint64_t tokens[2 + ARRAY_SIZE(holder_cases)], t;
+	pid_t pids[ARRAY_SIZE(holder_cases)];
+	const struct mmk_nl_msg *m;
+	unsigned int i, pops = 0;
+	struct mmk_nl_reply r;
+	char name[48], comm[32];
+	uint32_t id = 0, sid;
+	int fd, qfd;
+
+	snprintf(name, sizeof(name), "%s-holders", self->prefix);
+	fd = mgmt_create(name, PAYLOAD, 16, 0666, TYPE, &id);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < ARRAY_SIZE(tokens); i++) {
+		ASSERT_EQ(0, mgmt_store(fd, i, &tokens[i]));
+	}
+	for (i = 0; i < n; i++)
+		pops += holder_cases[i].pops;
+	qfd = mgmt_queue(fd, true, "holders", MMK_QUEUE_REJECT, 8, 0, 0, NULL);
+	ASSERT_LE(0, qfd);
+	for (i = 0; i < pops; i++) {
+		ASSERT_EQ(0, mgmt_store(fd, 100 + i, &t));
+		ASSERT_EQ(0, mgmt_push(fd, qfd, t));
+	}
+
+	ASSERT_EQ(0, mgmt_start_holders(name, TYPE, holder_cases, n, tokens, pids));
+
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, 0, name, 0, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+	EXPECT_TRUE(r.done);
+	ASSERT_EQ(1 + n, r.nr);
+
+	/* This process's session first: it bound first, and holds only its queue. */
+	mgmt_comm(comm, sizeof(comm));
+	m = &r.msgs[0];
+	EXPECT_EQ(MMK_CMD_SESSION_GET, m->cmd);
+	EXPECT_EQ(0U, m->unknown);
+	EXPECT_EQ(id, m->val[MMK_A_SESSION_POOL_ID]);
+	EXPECT_EQ((uint64_t)getpid(), m->val[MMK_A_SESSION_PID]);
+	EXPECT_STREQ(comm, m->name);
+	EXPECT_EQ(0U, m->val[MMK_A_SESSION_UID]);
+	EXPECT_EQ(0U, m->val[MMK_A_SESSION_READ_GUARDS]);
+	EXPECT_EQ(0U, m->val[MMK_A_SESSION_WRITE_GUARDS]);
+	EXPECT_EQ(1U, m->val[MMK_A_SESSION_QUEUES_OPEN]);
+	for (i = 0; i < n; i++) {
+		const struct mgmt_holding *c = &holder_cases[i];
+
+		m = &r.msgs[1 + i];
+		EXPECT_LT(r.msgs[i].val[MMK_A_SESSION_ID], m->val[MMK_A_SESSION_ID]);
+		EXPECT_EQ(id, m->val[MMK_A_SESSION_POOL_ID]);
+		EXPECT_EQ((uint64_t)pids[i], m->val[MMK_A_SESSION_PID]) TH_LOG("%s", c->comm);
+		EXPECT_STREQ(c->comm, m->name);
+		EXPECT_EQ(c->uid, m->val[MMK_A_SESSION_UID]) TH_LOG("%s", c->comm);
+		EXPECT_EQ(c->reads + c->headers + c->pops, m->val[MMK_A_SESSION_READ_GUARDS])
+			TH_LOG("%s", c->comm);
+		EXPECT_EQ(c->writes + c->loans, m->val[MMK_A_SESSION_WRITE_GUARDS])
+			TH_LOG("%s", c->comm);
+		EXPECT_EQ(c->loans, m->val[MMK_A_SESSION_LOANS]) TH_LOG("%s", c->comm);
+		EXPECT_EQ(c->pops, m->val[MMK_A_SESSION_POPPED]) TH_LOG("%s", c->comm);
+		EXPECT_EQ(c->pops ? 1U : 0U, m->val[MMK_A_SESSION_QUEUES_OPEN]) TH_LOG("%s", c->comm);
+	}
+
+	/* The do, by session id. */
+	sid = r.msgs[n].val[MMK_A_SESSION_ID];
+	mmk_nl_reply_free(&r);
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, id, NULL, sid, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+	ASSERT_EQ(1U, r.nr);
+	EXPECT_EQ((uint64_t)pids[n - 1], r.msgs[0].val[MMK_A_SESSION_PID]);
+	EXPECT_STREQ(holder_cases[n - 1].comm, r.msgs[0].name);
+	mmk_nl_reply_free(&r);
+
+	/* Killed: their sessions and what they held go with them. */
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, mgmt_kill_writer(pids[i]));
+	}
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, id, NULL, 0, NULL, &r, NULL,
+				   NULL));
+	ASSERT_EQ(1U, r.nr);
+	EXPECT_EQ((uint64_t)getpid(), r.msgs[0].val[MMK_A_SESSION_PID]);
+	mmk_nl_reply_free(&r);
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, id, NULL, sid, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(-ENOENT, r.error);
+	EXPECT_STREQ("no such session", r.extack);
+	mmk_nl_reply_free(&r);
+	m = get_one(_metadata, &self->nl, id, NULL, &r);
+	EXPECT_EQ(1U, m->val[MMK_A_POOL_SESSIONS]);
+	EXPECT_EQ(0U, m->val[MMK_A_POOL_READ_GUARDS]);
+	EXPECT_EQ(0U, m->val[MMK_A_POOL_WRITE_GUARDS]);
+	mmk_nl_reply_free(&r);
+	close(qfd);
+	close(fd);
+}
+
+/*
+ * An unprivileged uid sees nothing of a pool it cannot attach, neither
+ * its queues nor its sessions, by id or by name, do or dump; of a pool it
+ * can attach it sees both.  Each row is one request from the child.
+ */
+static const struct member_vis_case {
+	uint8_t cmd;
+	bool pub;		/* the 0666 pool, else root's 0600 one */
+	bool by_name;
+	bool dump;		/* else a do for the pool's first member */
+	int error;
+} member_vis_cases[] = {
+	{ MMK_CMD_QUEUE_GET,	false, false, true,  -ENOENT },
+	{ MMK_CMD_QUEUE_GET,	false, true,  true,  -ENOENT },
+	{ MMK_CMD_QUEUE_GET,	false, false, false, -ENOENT },
+	{ MMK_CMD_SESSION_GET,	false, false, true,  -ENOENT },
+	{ MMK_CMD_SESSION_GET,	false, true,  true,  -ENOENT },
+	{ MMK_CMD_SESSION_GET,	false, true,  false, -ENOENT },
+	{ MMK_CMD_QUEUE_GET,	true,  true,  true,  0 },
+	{ MMK_CMD_QUEUE_GET,	true,  false, false, 0 },
+	{ MMK_CMD_SESSION_GET,	true,  false, true,  0 },
+	{ MMK_CMD_SESSION_GET,	true,  true,  false, 0 },
+};
+
+struct vis_pools {
+	uint32_t id[2];		/* [0] private, [1] public */
+	char name[2][48];
+};
+
+static void member_vis_child(const struct vis_pools *p)
+{
+	struct mmk_nl_reply r;
+	struct mmk_nl nl;
+	unsigned int i;
+
+	if (mgmt_become(NOBODY, NOBODY))
+		CHILD_FAIL(100, "cannot become nobody: %s", strerror(errno));
+	if (mmk_nl_open(&nl))
+		CHILD_FAIL(101, "cannot resolve the family");
+	for (i = 0; i < ARRAY_SIZE(member_vis_cases); i++) {
+		const struct member_vis_case *c = &member_vis_cases[i];
+		unsigned int want = c->error ? 0 : 1 + (c->dump && c->cmd == MMK_CMD_SESSION_GET);
+
+		if (mmk_nl_member(&nl, c->cmd, p->id[c->pub], c->by_name ? p->name[c->pub] : NULL,
+				  c->dump ? 0 : 1, NULL, &r, NULL, NULL))
+			CHILD_FAIL(1 + i, "row %u: request failed", i);
+		if (r.error != c->error || r.nr != want ||
+		    (c->error && strcmp(r.extack, "no such pool")))
+			CHILD_FAIL(1 + i, "row %u (%s): %d \"%s\" with %u messages", i,
+				   cmd_name(c->cmd), r.error, r.extack, r.nr);
+		mmk_nl_reply_free(&r);
+	}
+	mmk_nl_close(&nl);
+	_exit(0);
+}
+
+TEST_F(nl, unprivileged_sees_no_queue_or_session_of_hidden_pools)
+{
+	struct vis_pools p;
+	int fd[2], b[2], qfd[2], i;
+	pid_t pid;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(p.name[i], sizeof(p.name[i]), "%s-vis%d", self->prefix, i);
+		fd[i] = mgmt_create(p.name[i], PAYLOAD, 4, i ? 0666 : 0600, TYPE, &p.id[i]);
+		ASSERT_LE(0, fd[i]);
+		b[i] = mmk_attach(p.name[i], TYPE);
+		ASSERT_LE(0, b[i]);
+		qfd[i] = mgmt_queue(fd[i], true, "q", MMK_QUEUE_REJECT, 4, 0, 0, NULL);
+		ASSERT_LE(0, qfd[i]);
+	}
+	pid = start_child();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		member_vis_child(&p);
+	EXPECT_EQ(0, wait_child(pid));
+	for (i = 0; i < 2; i++) {
+		close(qfd[i]);
+		close(b[i]);
+		close(fd[i]);
+	}
+}
+
 /* ---- malformed requests ------------------------------------------------------- */
 
 enum bad_kind {
@@ -703,38 +1155,60 @@ static void build_bad(struct mmk_nl *nl, struct mmk_nl_req *req, enum bad_kind k
 	}
 }
 
+/* A pool id that no pool has now. */
+static uint32_t unused_pool_id(struct __test_metadata *_metadata, struct mmk_nl *nl)
+{
+	struct mmk_nl_reply r;
+	uint32_t unused = 65534;
+
+	EXPECT_EQ(0, mmk_nl_dump(nl, &r, NULL, NULL));
+	while (mmk_nl_find(&r, unused))
+		unused--;
+	mmk_nl_reply_free(&r);
+	return unused;
+}
+
+/*
+ * Send @req, which must be refused with @error and no reply.  @extack is
+ * the expected message, "" for any, NULL for none expected.  The answer
+ * is left in @r for the caller to check further and free.
+ */
+static void expect_refused(struct __test_metadata *_metadata, struct mmk_nl *nl,
+			   struct mmk_nl_req *req, const char *what, int error,
+			   const char *extack, struct mmk_nl_reply *r)
+{
+	ASSERT_EQ(0, mmk_nl_talk(nl, &req->nlh, r)) TH_LOG("%s", what);
+	EXPECT_EQ(error, r->error) TH_LOG("%s: got %d (%s), extack \"%s\"", what, r->error,
+					  strerror(-r->error), r->extack);
+	EXPECT_EQ(0U, r->nr) TH_LOG("%s: a reply came with the error", what);
+	if (extack) {
+		EXPECT_NE(0, r->extack[0]) TH_LOG("%s: no extack message", what);
+		if (extack[0]) {
+			EXPECT_STREQ(extack, r->extack) TH_LOG("%s", what);
+		}
+	}
+	TH_LOG("%-40s -> %-4d \"%s\"", what, r->error, r->extack);
+}
+
 TEST_F(nl, malformed_requests_get_errors_with_reasons)
 {
 	const struct mmk_nl_msg *m;
 	struct mmk_nl_reply r;
 	struct mmk_nl_req req;
-	uint32_t id = 0, unused = 65534;
+	uint32_t id = 0, unused;
 	unsigned int i;
 	int fd;
 
 	/* At least one pool exists, so a request that got far would find one. */
 	fd = mgmt_create(NULL, PAYLOAD, 2, 0600, TYPE, &id);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, mmk_nl_dump(&self->nl, &r, NULL, NULL));
-	while (mmk_nl_find(&r, unused))
-		unused--;
-	mmk_nl_reply_free(&r);
+	unused = unused_pool_id(_metadata, &self->nl);
 
 	for (i = 0; i < ARRAY_SIZE(bad_cases); i++) {
 		const struct bad_case *c = &bad_cases[i];
 
 		build_bad(&self->nl, &req, c->kind, unused);
-		ASSERT_EQ(0, mmk_nl_talk(&self->nl, &req.nlh, &r)) TH_LOG("%s", c->what);
-		EXPECT_EQ(c->error, r.error) TH_LOG("%s: got %d (%s), extack \"%s\"", c->what,
-						    r.error, strerror(-r.error), r.extack);
-		EXPECT_EQ(0U, r.nr) TH_LOG("%s: a reply came with the error", c->what);
-		if (c->extack) {
-			EXPECT_NE(0, r.extack[0]) TH_LOG("%s: no extack message", c->what);
-			if (c->extack[0]) {
-				EXPECT_STREQ(c->extack, r.extack) TH_LOG("%s", c->what);
-			}
-		}
-		TH_LOG("%-40s -> %-4d \"%s\"", c->what, r.error, r.extack);
+		expect_refused(_metadata, &self->nl, &req, c->what, c->error, c->extack, &r);
 		mmk_nl_reply_free(&r);
 	}
 
@@ -747,6 +1221,151 @@ TEST_F(nl, malformed_requests_get_errors_with_reasons)
 	m = get_one(_metadata, &self->nl, id, NULL, &r);
 	EXPECT_NE(NULL, m);
 	mmk_nl_reply_free(&r);
+	close(fd);
+}
+
+/*
+ * Malformed queue and session requests.  Attribute values: a u32, a
+ * string, or the test's pool (its id or its name), or a pool id no pool
+ * has.
+ */
+enum bad_val { V_U32, V_U64, V_STR, V_POOL_ID, V_POOL_NAME, V_UNUSED_POOL };
+
+static const struct member_bad_case {
+	const char *what;
+	uint8_t cmd;
+	bool dump;
+	struct { uint16_t type; enum bad_val v; uint32_t u32; const char *str; } attrs[3];
+	int error;
+	const char *extack;	/* as in bad_cases */
+	uint16_t miss;		/* the missing attribute the kernel names, 0 if none */
+} member_bad_cases[] = {
+	/* A dump's own errors come in NLMSG_DONE, which has no missing-attribute type. */
+	{ "queue dump without a pool", MMK_CMD_QUEUE_GET, true, { },
+	  -EINVAL, "pool id or name required", 0 },
+	{ "queue dump with pool id and name", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL },
+	    { MMK_A_QUEUE_POOL_NAME, V_POOL_NAME, 0, NULL } },
+	  -EINVAL, "give the pool id or its name, not both", 0 },
+	{ "queue dump with a queue id", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_ID, V_U32, 1, NULL } },
+	  -EINVAL, "a queue dump takes only the pool id or name", 0 },
+	{ "queue dump with a queue name", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_NAME, V_STR, 0, "q" } },
+	  -EINVAL, "a queue dump takes only the pool id or name", 0 },
+	{ "queue dump of an unused pool id", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_UNUSED_POOL, 0, NULL } }, -ENOENT, "no such pool", 0 },
+	{ "queue dump of pool 0", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_U32, 0, NULL } }, -ERANGE, "", 0 },
+	{ "queue dump with pool id as a u64", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_U64, 1, NULL } }, -EINVAL, "", 0 },
+	{ "queue dump with a reply-only attribute", MMK_CMD_QUEUE_GET, true,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_ITEMS, V_U32, 1, NULL } }, -EINVAL, "", 0 },
+	{ "queue get without a queue", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL } },
+	  -EINVAL, "queue id or name required", MMK_A_QUEUE_ID },
+	{ "queue get without a pool", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_ID, V_U32, 1, NULL } }, -EINVAL, "pool id or name required", MMK_A_QUEUE_POOL_ID },
+	{ "queue get by id and name", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_ID, V_U32, 1, NULL },
+	    { MMK_A_QUEUE_NAME, V_STR, 0, "q" } },
+	  -EINVAL, "give the queue id or its name, not both", 0 },
+	{ "queue get of queue 0", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_ID, V_U32, 0, NULL } }, -ERANGE, "", 0 },
+	{ "queue get of an unused queue id", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_ID, V_U32, 4000000000U, NULL } },
+	  -ENOENT, "no such queue", 0 },
+	{ "queue get of an unused name", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_NAME, V_POOL_NAME, 0, NULL }, { MMK_A_QUEUE_NAME, V_STR, 0, "nosuch" } },
+	  -ENOENT, "no such queue", 0 },
+	{ "queue get with a 64-byte name", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_POOL_ID, 0, NULL },
+	    { MMK_A_QUEUE_NAME, V_STR, 0,
+	      "0123456789012345678901234567890123456789012345678901234567890123" } },
+	  -EINVAL, "", 0 },
+	{ "queue get in an unused pool", MMK_CMD_QUEUE_GET, false,
+	  { { MMK_A_QUEUE_POOL_ID, V_UNUSED_POOL, 0, NULL }, { MMK_A_QUEUE_ID, V_U32, 1, NULL } },
+	  -ENOENT, "no such pool", 0 },
+	{ "session dump without a pool", MMK_CMD_SESSION_GET, true, { },
+	  -EINVAL, "pool id or name required", 0 },
+	{ "session dump with a session id", MMK_CMD_SESSION_GET, true,
+	  { { MMK_A_SESSION_POOL_NAME, V_POOL_NAME, 0, NULL }, { MMK_A_SESSION_ID, V_U32, 1, NULL } },
+	  -EINVAL, "a session dump takes only the pool id or name", 0 },
+	{ "session dump of an unused pool id", MMK_CMD_SESSION_GET, true,
+	  { { MMK_A_SESSION_POOL_ID, V_UNUSED_POOL, 0, NULL } }, -ENOENT, "no such pool", 0 },
+	{ "session dump with a queue name", MMK_CMD_SESSION_GET, true,
+	  { { MMK_A_SESSION_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_QUEUE_NAME, V_STR, 0, "q" } },
+	  -EINVAL, "", 0 },
+	{ "session get without a session", MMK_CMD_SESSION_GET, false,
+	  { { MMK_A_SESSION_POOL_ID, V_POOL_ID, 0, NULL } },
+	  -EINVAL, "session id required", MMK_A_SESSION_ID },
+	{ "session get of session 0", MMK_CMD_SESSION_GET, false,
+	  { { MMK_A_SESSION_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_SESSION_ID, V_U32, 0, NULL } }, -ERANGE, "", 0 },
+	{ "session get of an unused session id", MMK_CMD_SESSION_GET, false,
+	  { { MMK_A_SESSION_POOL_ID, V_POOL_ID, 0, NULL }, { MMK_A_SESSION_ID, V_U32, 4000000000U, NULL } },
+	  -ENOENT, "no such session", 0 },
+	{ "session get with pool name without NUL", MMK_CMD_SESSION_GET, false,
+	  { { MMK_A_SESSION_POOL_NAME, V_STR, 3, "abc" }, { MMK_A_SESSION_ID, V_U32, 1, NULL } },
+	  -EINVAL, "", 0 },
+};
+
+TEST_F(nl, malformed_queue_and_session_requests_get_errors_with_reasons)
+{
+	struct mmk_nl_reply r;
+	struct mmk_nl_req req;
+	uint32_t id = 0, unused;
+	unsigned int i, k;
+	char name[48];
+	uint64_t u64;
+	int fd, qfd;
+
+	snprintf(name, sizeof(name), "%s-bad", self->prefix);
+	fd = mgmt_create(name, PAYLOAD, 2, 0600, TYPE, &id);
+	ASSERT_LE(0, fd);
+	qfd = mgmt_queue(fd, true, "q", MMK_QUEUE_REJECT, 2, 0, 0, NULL);
+	ASSERT_LE(0, qfd);
+	unused = unused_pool_id(_metadata, &self->nl);
+
+	for (i = 0; i < ARRAY_SIZE(member_bad_cases); i++) {
+		const struct member_bad_case *c = &member_bad_cases[i];
+
+		mmk_nl_req_init(&req, self->nl.family, c->dump ? NLM_F_DUMP : NLM_F_ACK, c->cmd,
+				MMK_FAMILY_VERSION);
+		for (k = 0; k < ARRAY_SIZE(c->attrs) && c->attrs[k].type; k++) {
+			uint16_t type = c->attrs[k].type;
+
+			switch (c->attrs[k].v) {
+			case V_U32:
+				mmk_nl_put_u32(&req, type, c->attrs[k].u32);
+				break;
+			case V_U64:
+				u64 = c->attrs[k].u32;
+				mmk_nl_put(&req, type, &u64, sizeof(u64));
+				break;
+			case V_STR:
+				/* u32, if set, is a length that leaves the NUL out. */
+				mmk_nl_put(&req, type, c->attrs[k].str,
+					   c->attrs[k].u32 ?: strlen(c->attrs[k].str) + 1);
+				break;
+			case V_POOL_ID:
+				mmk_nl_put_u32(&req, type, id);
+				break;
+			case V_POOL_NAME:
+				mmk_nl_put_str(&req, type, name);
+				break;
+			case V_UNUSED_POOL:
+				mmk_nl_put_u32(&req, type, unused);
+				break;
+			}
+		}
+		expect_refused(_metadata, &self->nl, &req, c->what, c->error, c->extack, &r);
+		if (c->miss) {
+			EXPECT_TRUE(r.has_miss) TH_LOG("%s", c->what);
+			EXPECT_EQ(c->miss, r.miss_type) TH_LOG("%s", c->what);
+		}
+		mmk_nl_reply_free(&r);
+	}
+	close(qfd);
 	close(fd);
 }
 
@@ -948,6 +1567,116 @@ TEST_F_TIMEOUT(many, dump_across_changes_is_flagged, 300)
 	       closed_seen, closed_gone);
 	mmk_nl_reply_free(&r);
 	close(c.new_fd);
+}
+
+/* ---- dumps over many queues and sessions ---------------------------------------- */
+
+#define MANY_QUEUES	300U
+#define MANY_SESSIONS	600U
+
+/* Member ids strictly increase through the whole dump. */
+static void expect_members_ordered(struct __test_metadata *_metadata,
+				   const struct mmk_nl_reply *r)
+{
+	unsigned int i;
+
+	for (i = 1; i < r->nr; i++) {
+		EXPECT_LT(r->msgs[i - 1].val[MMK_A_QUEUE_ID], r->msgs[i].val[MMK_A_QUEUE_ID])
+			TH_LOG("message %u", i);
+	}
+}
+
+struct closer {
+	int *fds;
+	unsigned int n;
+};
+
+/* Between two parts: close every descriptor of the pool, which destroys it. */
+static void close_all(void *arg)
+{
+	struct closer *c = arg;
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+		c->fds[i] = -1;
+	}
+}
+
+/*
+ * Dumps of a pool's queues and sessions that take several parts: every
+ * member once, in id order; and a pool destroyed between two parts ends
+ * the dump early, flagged NLM_F_DUMP_INTR, with the reason.
+ */
+TEST_F_TIMEOUT(nl, member_dumps_resume_and_flag_a_vanished_pool, 300)
+{
+	struct rlimit rl = { MANY_QUEUES + MANY_SESSIONS + 256, MANY_QUEUES + MANY_SESSIONS + 256 };
+	int fds[1 + MANY_QUEUES + MANY_SESSIONS];
+	struct closer c = { .fds = fds };
+	unsigned long saved = 0;
+	struct mmk_nl_reply r;
+	char name[48], qname[16];
+	unsigned int i, n = 0;
+	uint32_t id = 0;
+	int ret;
+
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	snprintf(name, sizeof(name), "%s-many", self->prefix);
+	fds[n] = mgmt_create(name, 8, 1, 0600, TYPE, &id);
+	ASSERT_LE(0, fds[n++]);
+
+	ASSERT_EQ(0, mgmt_read_ulong(PARAM_DIR "max_queues_per_pool", &saved));
+	ASSERT_EQ(0, mgmt_write_ulong(PARAM_DIR "max_queues_per_pool", MANY_QUEUES));
+	for (i = 0, ret = 0; i < MANY_QUEUES && ret >= 0; i++) {
+		snprintf(qname, sizeof(qname), "q%u", i);
+		ret = mgmt_queue(fds[0], true, qname, MMK_QUEUE_REJECT, 1, 0, 0, NULL);
+		if (ret >= 0)
+			fds[n++] = ret;
+	}
+	mgmt_write_ulong(PARAM_DIR "max_queues_per_pool", saved);
+	ASSERT_LE(0, ret) TH_LOG("queue %u: %s", i, strerror(-ret));
+	for (i = 0; i < MANY_SESSIONS; i++) {
+		fds[n] = mmk_attach(name, TYPE);
+		ASSERT_LE(0, fds[n++]) TH_LOG("session %u", i);
+	}
+	c.n = n;
+
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_QUEUE_GET, id, NULL, 0, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+	EXPECT_TRUE(r.done);
+	EXPECT_FALSE(r.intr);
+	EXPECT_EQ(MANY_QUEUES, r.nr);
+	EXPECT_LT(2U, r.parts);
+	expect_members_ordered(_metadata, &r);
+	TH_LOG("%u queues in %u parts", r.nr, r.parts);
+	mmk_nl_reply_free(&r);
+
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, 0, name, 0, NULL, &r, NULL,
+				   NULL));
+	EXPECT_EQ(0, r.error) TH_LOG("extack \"%s\"", r.extack);
+	EXPECT_TRUE(r.done);
+	EXPECT_FALSE(r.intr);
+	EXPECT_EQ(1 + MANY_SESSIONS, r.nr);
+	EXPECT_LT(2U, r.parts);
+	expect_members_ordered(_metadata, &r);
+	TH_LOG("%u sessions in %u parts", r.nr, r.parts);
+	mmk_nl_reply_free(&r);
+
+	/* The part after the first was built before the pool went: at least it shows. */
+	ASSERT_EQ(0, mmk_nl_member(&self->nl, MMK_CMD_SESSION_GET, id, NULL, 0, NULL, &r,
+				   close_all, &c));
+	EXPECT_EQ(0, r.error);
+	EXPECT_TRUE(r.done);
+	EXPECT_TRUE(r.intr);
+	EXPECT_LT(0U, r.nr);
+	EXPECT_GT(1 + MANY_SESSIONS, r.nr);
+	EXPECT_STREQ("the pool went away during the dump", r.extack);
+	expect_members_ordered(_metadata, &r);
+	TH_LOG("%u sessions reported before the pool went away", r.nr);
+	mmk_nl_reply_free(&r);
+	close_all(&c);
 }
 
 TEST_HARNESS_MAIN

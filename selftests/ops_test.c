@@ -34,9 +34,6 @@
 	(((uint64_t)(pool) << 48) | ((uint64_t)((gen) & 0xfffffff) << 20) | \
 	 ((uint64_t)(idx) & 0xfffff))
 
-#define PARAM_DIR	"/sys/module/mmk/parameters/"
-#define MAX_SAVED	4
-
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                           */
 /* ---------------------------------------------------------------------- */
@@ -56,21 +53,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int store_msg(int fd, const struct mmk_msg_header *h, const void *payload,
-		     uint32_t size, uint64_t *token)
-{
-	struct mmk_store s = {
-		.header = (uintptr_t)h,
-		.payload = (uintptr_t)payload,
-		.payload_size = size,
-	};
-	int ret = mmk_ioctl(fd, MMK_IOC_STORE, &s);
-
-	if (!ret)
-		*token = s.token;
-	return ret;
 }
 
 /* Store size pattern bytes (seeded by seq) with a default header. */
@@ -131,35 +113,6 @@ static int create_pool(const char *name, uint32_t payload_size, uint32_t capacit
 	return fd;
 }
 
-static int read_file_str(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
-static int write_file_str(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, strlen(value));
-	close(fd);
-	if (n < 0)
-		return -errno;
-	return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Fixture: one anonymous pool, mapped                                     */
 /* ---------------------------------------------------------------------- */
@@ -169,11 +122,7 @@ FIXTURE(pool) {
 	void *map;
 	size_t map_len;
 	struct mmk_pool_info info;
-	int nsaved;
-	struct {
-		char name[48];
-		char value[32];
-	} saved[MAX_SAVED];
+	struct mmk_params params;
 };
 
 FIXTURE_SETUP(pool)
@@ -189,15 +138,9 @@ FIXTURE_SETUP(pool)
 
 FIXTURE_TEARDOWN(pool)
 {
-	char path[128];
-
 	/* Put back every module parameter a test changed, newest first. */
-	while (self->nsaved > 0) {
-		self->nsaved--;
-		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
-		if (write_file_str(path, self->saved[self->nsaved].value))
-			TH_LOG("could not restore %s", path);
-	}
+	if (mmk_params_restore(&self->params))
+		TH_LOG("could not restore the module parameters");
 	if (self->map != MAP_FAILED)
 		munmap(self->map, self->map_len);
 	if (self->fd >= 0)
@@ -211,25 +154,12 @@ FIXTURE_TEARDOWN(pool)
 static bool set_param(struct __test_metadata *_metadata, FIXTURE_DATA(pool) *self,
 		      const char *name, unsigned long value)
 {
-	char path[128], old[32], val[32];
-	int ret;
+	int ret = mmk_param_set(&self->params, name, value);
 
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	ret = read_file_str(path, old, sizeof(old));
 	if (ret == -EACCES || ret == -EPERM) {
-		SKIP(return false, "cannot read %s", path);
+		SKIP(return false, "cannot set %s (not root?)", name);
 	}
-	ASSERT_EQ(0, ret) TH_LOG("%s: %s", path, strerror(-ret));
-	snprintf(val, sizeof(val), "%lu", value);
-	ret = write_file_str(path, val);
-	if (ret == -EACCES || ret == -EPERM) {
-		SKIP(return false, "cannot write %s (not root?)", path);
-	}
-	ASSERT_EQ(0, ret) TH_LOG("%s: %s", path, strerror(-ret));
-	ASSERT_GT(MAX_SAVED, self->nsaved);
-	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
-	snprintf(self->saved[self->nsaved].value, sizeof(self->saved[0].value), "%s", old);
-	self->nsaved++;
+	ASSERT_EQ(0, ret) TH_LOG("%s: %s", name, strerror(-ret));
 	return true;
 }
 
@@ -319,8 +249,8 @@ TEST_F(pool, read_offset_shows_stored_bytes)
 
 	fill(a, sizeof(a), 1);
 	fill(b, sizeof(b), 2);
-	ASSERT_EQ(0, store_msg(self->fd, &ha, a, sizeof(a), &ta));
-	ASSERT_EQ(0, store_msg(self->fd, &hb, b, 77, &tb));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &ha, a, sizeof(a), &ta));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &hb, b, 77, &tb));
 
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, ta, &ga));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, tb, &gb));
@@ -362,8 +292,8 @@ TEST_F(pool, header_fields_kept_as_stored)
 	uint64_t t, t2;
 
 	fill(p, sizeof(p), 3);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
-	ASSERT_EQ(0, store_msg(self->fd, &h2, p, 1, &t2));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h2, p, 1, &t2));
 
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
 	expect_message(_metadata, self, g.offset, &h, MMK_QOS_LATENCY_CRITICAL, p, sizeof(p));
@@ -379,7 +309,7 @@ TEST_F(pool, qos_zero_stored_as_best_effort)
 	struct mmk_guard g;
 	uint64_t t;
 
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, t, &g));
 	EXPECT_EQ(MMK_QOS_BEST_EFFORT, mmk_at(self->map, g.offset)->qos);
 }
@@ -400,7 +330,7 @@ TEST_F(pool, kernel_sets_payload_size_and_memory_class)
 	uint64_t t;
 
 	fill(p, sizeof(p), 4);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
 	m = mmk_at(self->map, g.offset);
 	EXPECT_EQ(sizeof(p), m->payload_size);
@@ -431,7 +361,7 @@ TEST_F(pool, header_memory_class_follows_pool)
 		EXPECT_EQ(classes[i], info.memory_class);
 		map = mmk_map(fd, &len);
 		ASSERT_NE(MAP_FAILED, map);
-		ASSERT_EQ(0, store_msg(fd, &h, "x", 1, &t));
+		ASSERT_EQ(0, mmk_store_hdr(fd, &h, "x", 1, &t));
 		ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ, t, &g));
 		EXPECT_EQ(classes[i], mmk_at(map, g.offset)->memory_class);
 		munmap(map, len);
@@ -446,7 +376,7 @@ TEST_F(pool, empty_payload_is_stored)
 	struct mmk_guard g;
 	uint64_t t;
 
-	ASSERT_EQ(0, store_msg(self->fd, &h, NULL, 0, &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, NULL, 0, &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
 	EXPECT_EQ(0U, g.payload_size);
 	EXPECT_EQ(0U, mmk_at(self->map, g.offset)->payload_size);
@@ -463,7 +393,7 @@ TEST_F(pool, peek_header_returns_offset_and_size)
 	uint64_t t;
 
 	fill(p, sizeof(p), 5);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, t, &gp));
 	EXPECT_EQ(sizeof(p), gp.payload_size);
 	EXPECT_EQ(0U, gp.offset % self->info.slot_size);
@@ -551,7 +481,7 @@ TEST_F(pool, pool_info_page_aligned_slots)
 	EXPECT_EQ((uint64_t)page * 4, info.map_size);
 	map = mmk_map(fd, &len);
 	ASSERT_NE(MAP_FAILED, map);
-	ASSERT_EQ(0, store_msg(fd, &(struct mmk_msg_header){ .trace_id = 1 }, NULL, 0, &t));
+	ASSERT_EQ(0, mmk_store_hdr(fd, &(struct mmk_msg_header){ .trace_id = 1 }, NULL, 0, &t));
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ, t, &g));
 	EXPECT_EQ(0U, g.offset % page);
 	munmap(map, len);
@@ -627,7 +557,7 @@ TEST_F(pool, poisoned_slot_counted_and_recovered_by_free)
 	ASSERT_LE(0, fd1) TH_LOG("create: %s", strerror(-fd1));
 	fd2 = mmk_attach(name, PAYLOAD_TYPE);
 	ASSERT_LE(0, fd2) TH_LOG("attach: %s", strerror(-fd2));
-	ASSERT_EQ(0, store_msg(fd1, &h, "abc", 3, &t));
+	ASSERT_EQ(0, mmk_store_hdr(fd1, &h, "abc", 3, &t));
 	ASSERT_EQ(0, mmk_guard(fd2, MMK_IOC_READ_MUT, t, &g));
 	EXPECT_EQ(-EBUSY, mmk_guard(fd1, MMK_IOC_READ, t, &g));
 	ASSERT_EQ(0, close(fd2));
@@ -654,7 +584,7 @@ TEST_F(pool, poisoned_slot_counted_and_recovered_by_free)
 	EXPECT_EQ(-ENODATA, mmk_guard(fd1, MMK_IOC_READ, t, &g));
 
 	/* The slot is usable again, whichever slot the next stores take. */
-	ASSERT_EQ(0, store_msg(fd1, &h, "xyz", 3, &t2));
+	ASSERT_EQ(0, mmk_store_hdr(fd1, &h, "xyz", 3, &t2));
 	EXPECT_EQ(0, mmk_guard(fd1, MMK_IOC_READ, t2, &g));
 	close(fd1);
 }
@@ -665,7 +595,7 @@ TEST_F(pool, poisoned_slot_counted_and_recovered_by_free)
 
 /*
  * The token carries the pool id, the slot index (offset / slot_size) and
- * the generation, which is 1 after the first store into a fresh slot and
+ * the generation, which starts at the pool's random first generation and
  * goes up by one at every store into the slot.
  */
 TEST_F(pool, token_layout_matches_design)
@@ -676,7 +606,6 @@ TEST_F(pool, token_layout_matches_design)
 
 	ASSERT_EQ(0, store_pattern(self->fd, 4, 1, &t));
 	EXPECT_EQ(self->info.pool_id, TOK_POOL(t));
-	EXPECT_EQ(1U, TOK_GEN(t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, t, &g));
 	EXPECT_EQ(g.offset / self->info.slot_size, TOK_INDEX(t));
 	ASSERT_EQ(0, mmk_read_release(self->fd, t));
@@ -689,7 +618,7 @@ TEST_F(pool, token_layout_matches_design)
 			break;
 	}
 	ASSERT_GT(CAPACITY, i) TH_LOG("slot %u never reused", TOK_INDEX(t));
-	EXPECT_EQ(2U, TOK_GEN(t2));
+	EXPECT_EQ((TOK_GEN(t) + 1) & 0xfffffff, TOK_GEN(t2));
 	EXPECT_EQ(self->info.pool_id, TOK_POOL(t2));
 }
 
@@ -724,13 +653,22 @@ TEST_F(pool, stale_token_after_reuse_gives_ebadslt)
 	}
 }
 
-/* A never-used slot has generation 0: a token for it gives ENODATA (empty, g == G). */
-TEST_F(pool, never_stored_slot_generation_zero_gives_enodata)
+/*
+ * Every slot of a pool starts at the pool's first generation, which the
+ * first store into slot 0 reveals (it is one more): a token of a never-used
+ * slot at that generation gives ENODATA (empty, g == G).
+ */
+TEST_F(pool, never_stored_slot_first_generation_gives_enodata)
 {
-	uint32_t idx;
+	uint32_t idx, gen0;
+	uint64_t t;
 
-	for (idx = 0; idx < CAPACITY; idx++)
-		expect_all_ops(_metadata, self->fd, TOK_MAKE(self->info.pool_id, 0, idx), -ENODATA);
+	ASSERT_EQ(0, store_pattern(self->fd, 8, 1, &t));
+	ASSERT_EQ(0U, TOK_INDEX(t));
+	gen0 = TOK_GEN(t) - 1;
+	for (idx = 1; idx < CAPACITY; idx++)
+		expect_all_ops(_metadata, self->fd, TOK_MAKE(self->info.pool_id, gen0, idx),
+			       -ENODATA);
 }
 
 /* An empty slot with a token of another generation gives EBADSLT (empty, g != G). */
@@ -906,8 +844,8 @@ TEST_F(pool, store_checks_message_before_space)
 	ASSERT_EQ(1U, info.no_free_slots);
 
 	EXPECT_EQ(-EMSGSIZE, mmk_store_seq(self->fd, big, sizeof(big), 1, &t));
-	EXPECT_EQ(-EINVAL, store_msg(self->fd, &bad, big, 8, &t));
-	EXPECT_EQ(-ENOSPC, store_msg(self->fd, &(struct mmk_msg_header){ 0 }, big, 8, &t));
+	EXPECT_EQ(-EINVAL, mmk_store_hdr(self->fd, &bad, big, 8, &t));
+	EXPECT_EQ(-ENOSPC, mmk_store_hdr(self->fd, &(struct mmk_msg_header){ 0 }, big, 8, &t));
 	info = info_now(_metadata, self->fd);
 	EXPECT_EQ(2U, info.no_free_slots);
 }
@@ -1145,8 +1083,8 @@ TEST_F(pool, release_of_other_sessions_guard_gives_enoent)
 	ASSERT_LE(0, fd1) TH_LOG("create: %s", strerror(-fd1));
 	fd2 = mmk_attach(name, PAYLOAD_TYPE);
 	ASSERT_LE(0, fd2) TH_LOG("attach: %s", strerror(-fd2));
-	ASSERT_EQ(0, store_msg(fd1, &(struct mmk_msg_header){ 0 }, "r", 1, &r));
-	ASSERT_EQ(0, store_msg(fd1, &(struct mmk_msg_header){ 0 }, "w", 1, &w));
+	ASSERT_EQ(0, mmk_store_hdr(fd1, &(struct mmk_msg_header){ 0 }, "r", 1, &r));
+	ASSERT_EQ(0, mmk_store_hdr(fd1, &(struct mmk_msg_header){ 0 }, "w", 1, &w));
 	ASSERT_EQ(0, mmk_guard(fd2, MMK_IOC_READ, r, &g));
 	ASSERT_EQ(0, mmk_guard(fd2, MMK_IOC_READ_MUT, w, &g));
 
@@ -1208,7 +1146,7 @@ TEST_F(pool, commit_replaces_message)
 
 	fill(p, sizeof(p), 1);
 	fill(q, sizeof(q), 2);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 	EXPECT_EQ(sizeof(p), g.payload_size);
 	ASSERT_EQ(0, commit(self->fd, t, &nh, q, sizeof(q)));
@@ -1231,7 +1169,7 @@ TEST_F(pool, commit_grows_payload_up_to_slot)
 	uint64_t t;
 
 	fill(p, sizeof(p), 7);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, 3, &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, 3, &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 	ASSERT_EQ(0, commit(self->fd, t, &nh, p, PAYLOAD_SIZE));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, t, &g));
@@ -1274,7 +1212,7 @@ TEST_F(pool, commit_too_large_keeps_guard_and_message)
 	uint64_t t;
 
 	fill(p, sizeof(p), 9);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, 20, &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, 20, &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 	/* One byte over, still inside the 64-byte rounded slot. */
 	expect_commit_fails(_metadata, self, t, g.offset, -EMSGSIZE, &h, p, PAYLOAD_SIZE + 1,
@@ -1297,7 +1235,7 @@ TEST_F(pool, commit_bad_header_keeps_guard_and_message)
 	uint64_t t;
 
 	fill(p, sizeof(p), 1);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 
 	bad = h;
@@ -1330,7 +1268,7 @@ TEST_F(pool, commit_bad_pointer_keeps_guard_and_message)
 	uint64_t t;
 
 	fill(p, sizeof(p), 3);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 
 	expect_commit_fails(_metadata, self, t, g.offset, -EFAULT, &h, (void *)1, 100,
@@ -1365,7 +1303,7 @@ TEST_F(pool, release_without_commit_keeps_message)
 	uint64_t t;
 
 	fill(p, sizeof(p), 8);
-	ASSERT_EQ(0, store_msg(self->fd, &h, p, sizeof(p), &t));
+	ASSERT_EQ(0, mmk_store_hdr(self->fd, &h, p, sizeof(p), &t));
 	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, t, &g));
 	before = slot_copy(self, g.offset);
 	ASSERT_NE(NULL, before);

@@ -39,7 +39,6 @@
 
 #define SEC_TYPE	0x7365637572697479ULL
 #define NOBODY		65534
-#define PARAM_DIR	"/sys/module/mmk/parameters/"
 #define POOLS_FILE	"/sys/class/misc/mmk/pools"
 #define BYTES_FILE	"/sys/class/misc/mmk/bytes"
 
@@ -60,9 +59,10 @@
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
+/* nobody, a permitted user of /dev/mmk: in the device's group only. */
 static int become_nobody(void)
 {
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
+	if (mmk_setgroups_permitted(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
 	    setresuid(NOBODY, NOBODY, NOBODY))
 		return -1;
 	return 0;
@@ -201,10 +201,10 @@ TEST(pool_ids_and_tokens_of_another_user_give_nothing)
 		}
 		if (ret)
 			_exit(ret);
-		/* A window offset naming the victim's pool is not a window of this one. */
+		/* Window offsets are the session's own: no guard here, no window. */
 		p = mmap(NULL, own.slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, ofd,
-			 MMK_WINDOW_OFFSET(victim.pool_id, 0));
-		if (p != MAP_FAILED || errno != EINVAL)
+			 MMK_WINDOW_OFFSET(0));
+		if (p != MAP_FAILED || errno != EACCES)
 			_exit(EX_CHECK);
 		_exit(0);
 	}
@@ -554,7 +554,7 @@ TEST(window_never_executable_nor_writable_after_release)
 	ASSERT_EQ(0, mmk_store_seq(fd, "w", 1, 1, &tok));
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ_MUT, tok, &g));
 	w = mmap(NULL, info.slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		 MMK_WINDOW_OFFSET(info.pool_id, g.offset));
+		 MMK_WINDOW_OFFSET(g.offset));
 	ASSERT_NE(MAP_FAILED, w);
 	EXPECT_EQ(-1, mprotect(w, info.slot_size, PROT_READ | PROT_EXEC));
 	EXPECT_EQ(EACCES, errno);
@@ -661,7 +661,7 @@ TEST(create_and_attach_write_only_pool_id)
 
 	memset(&a, 0xff, sizeof(a));
 	a.flags = 0;
-	a.__reserved = 0;
+	a.owner_uid = 0;
 	a.__reserved2 = 0;
 	memcpy(a.name, c.name, strlen(c.name) + 1);
 	awant = a;
@@ -773,7 +773,7 @@ TEST(failed_calls_write_nothing_back)
 
 	memset(&a, 0xff, sizeof(a));
 	a.flags = 0;
-	a.__reserved = 0;
+	a.owner_uid = 0;
 	a.__reserved2 = 0;
 	a.payload_type = SEC_TYPE + 1;
 	snprintf(a.name, sizeof(a.name), "%s", name);
@@ -912,15 +912,9 @@ TEST(message_header_holds_only_normalised_fields)
 /* Caps against a process that loops                                       */
 /* ---------------------------------------------------------------------- */
 
-#define MAX_SAVED	4
-
 FIXTURE(caps) {
 	uint64_t pools, bytes;
-	int nsaved;
-	struct {
-		char name[48];
-		char value[32];
-	} saved[MAX_SAVED];
+	struct mmk_params saved;
 };
 
 FIXTURE_SETUP(caps)
@@ -931,37 +925,14 @@ FIXTURE_SETUP(caps)
 
 FIXTURE_TEARDOWN(caps)
 {
-	char path[128];
-
-	while (self->nsaved > 0) {
-		self->nsaved--;
-		snprintf(path, sizeof(path), PARAM_DIR "%s", self->saved[self->nsaved].name);
-		if (write_str(path, self->saved[self->nsaved].value))
-			TH_LOG("could not restore %s", path);
-	}
-}
-
-static uint64_t param(struct __test_metadata *_metadata, const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	return read_u64(_metadata, path);
+	if (mmk_params_restore(&self->saved))
+		TH_LOG("could not restore the module parameters");
 }
 
 static void set_param(struct __test_metadata *_metadata, FIXTURE_DATA(caps) *self,
 		      const char *name, uint64_t value)
 {
-	char path[128], val[32];
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	ASSERT_GT(MAX_SAVED, self->nsaved);
-	ASSERT_EQ(0, read_str(path, self->saved[self->nsaved].value,
-			      sizeof(self->saved[0].value)));
-	snprintf(self->saved[self->nsaved].name, sizeof(self->saved[0].name), "%s", name);
-	self->nsaved++;
-	snprintf(val, sizeof(val), "%llu", (unsigned long long)value);
-	ASSERT_EQ(0, write_str(path, val)) TH_LOG("%s", path);
+	ASSERT_EQ(0, mmk_param_set(&self->saved, name, value)) TH_LOG("%s", name);
 }
 
 /* What a looping child reports through a pipe. */
@@ -1047,23 +1018,46 @@ static void create_loop(struct __test_metadata *_metadata, FIXTURE_DATA(caps) *s
 	EXPECT_EQ(self->bytes, read_u64(_metadata, BYTES_FILE));
 }
 
+/*
+ * What one pool of this shape and its creator's session count against
+ * the caps (charged_bytes), and what the pool alone counts against
+ * max_pool_bytes (pool_bytes, if @pool_bytes), learnt by creating one.
+ */
+static uint64_t pool_charge(struct __test_metadata *_metadata, uint32_t payload,
+			    uint32_t capacity, uint64_t *pool_bytes)
+{
+	struct mmk_pool_info info;
+	int fd;
+
+	fd = mmk_create(NULL, payload, capacity, 0600, SEC_TYPE, 0);
+	if (fd < 0 || mmk_info(fd, &info)) {
+		TH_LOG("create %u x %u: %s", payload, capacity, strerror(-fd));
+		return ~0ULL;
+	}
+	close(fd);
+	if (pool_bytes)
+		*pool_bytes = info.pool_bytes;
+	return info.charged_bytes;
+}
+
 /* A pool over max_pool_bytes is EINVAL before anything is allocated. */
 TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 {
-	uint64_t max = param(_metadata, "max_pool_bytes");
+	uint64_t max = mmk_param_u64("max_pool_bytes"), eight;
 	uint32_t payload = 4096 - 64;
 	struct loop_result r;
 
 	/* One slot more than fits (at most max_capacity, at least 2). */
-	ASSERT_GE(param(_metadata, "max_capacity"), max / 4096 + 1)
+	ASSERT_GE(mmk_param_u64("max_capacity"), max / 4096 + 1)
 		TH_LOG("max_capacity too small to go over max_pool_bytes");
 	create_loop(_metadata, self, payload, max / 4096 + 1, 1000, &r);
 	EXPECT_EQ(EINVAL, r.err);
 	EXPECT_EQ(0U, r.done);
 	EXPECT_EQ(self->bytes, r.bytes);
 
-	/* Lowered: pools up to the cap are made, the next size is refused. */
-	set_param(_metadata, self, "max_pool_bytes", 8 * 4096);
+	/* Lowered to what 8 slots count: those are made, 9 are refused. */
+	pool_charge(_metadata, payload, 8, &eight);
+	set_param(_metadata, self, "max_pool_bytes", eight);
 	create_loop(_metadata, self, payload, 8, 3, &r);
 	EXPECT_EQ(0, r.err);
 	EXPECT_EQ(3U, r.done);
@@ -1075,13 +1069,14 @@ TEST_F_TIMEOUT(caps, per_pool_cap_stops_create_loop, 120)
 /* max_total_bytes stops the loop with EDQUOT, exactly at the cap. */
 TEST_F_TIMEOUT(caps, total_bytes_cap_stops_create_loop, 120)
 {
+	uint64_t one = pool_charge(_metadata, 4096 - 64, 4, NULL);
 	struct loop_result r;
 
-	set_param(_metadata, self, "max_total_bytes", self->bytes + 16 * 4096 + 4095);
+	set_param(_metadata, self, "max_total_bytes", self->bytes + 5 * one - 1);
 	create_loop(_metadata, self, 4096 - 64, 4, 1000, &r);
 	EXPECT_EQ(EDQUOT, r.err);
 	EXPECT_EQ(4U, r.done);
-	EXPECT_EQ(self->bytes + 16 * 4096, r.bytes);
+	EXPECT_EQ(self->bytes + 4 * one, r.bytes);
 	EXPECT_EQ(self->pools + 4, r.pools);
 }
 
@@ -1104,10 +1099,12 @@ TEST_F_TIMEOUT(caps, pool_count_cap_stops_create_loop, 120)
  */
 TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 {
-	uint64_t max_pools = param(_metadata, "max_pools");
-	uint64_t max_total = param(_metadata, "max_total_bytes");
-	uint64_t max_pool = param(_metadata, "max_pool_bytes");
-	uint64_t big = max_pool & ~4095ULL, fit;
+	uint64_t max_pools = mmk_param_u64("max_pools");
+	uint64_t max_total = mmk_param_u64("max_total_bytes");
+	uint64_t max_pool = mmk_param_u64("max_pool_bytes");
+	/* Page slots, room left for their metadata under max_pool_bytes. */
+	uint32_t cap = max_pool / 4096 - max_pool / 4096 / 16;
+	uint64_t big, fit;
 	struct loop_result r;
 
 	if (max_pools > 4000)
@@ -1120,10 +1117,11 @@ TEST_F_TIMEOUT(caps, module_limits_stop_create_loops, 300)
 
 	/* The largest pools, payload a page: as many as max_total_bytes holds. */
 	ASSERT_LE(self->bytes, max_total);
-	fit = (max_total - self->bytes) / big;
-	if (fit > 8 || big / 4096 > param(_metadata, "max_capacity"))
+	if (max_total / max_pool > 8 || cap > mmk_param_u64("max_capacity"))
 		SKIP(return, "limits too large to exhaust here");
-	create_loop(_metadata, self, 4096 - 64, big / 4096, 1000, &r);
+	big = pool_charge(_metadata, 4096 - 64, cap, NULL);
+	fit = (max_total - self->bytes) / big;
+	create_loop(_metadata, self, 4096 - 64, cap, 1000, &r);
 	EXPECT_EQ(EDQUOT, r.err);
 	EXPECT_EQ(fit, r.done);
 	EXPECT_EQ(self->bytes + fit * big, r.bytes);
@@ -1168,8 +1166,8 @@ static void guard_loop_child(int res, const char *name, const uint64_t *tok,
 
 TEST_F_TIMEOUT(caps, guard_cap_stops_guard_loop, 120)
 {
-	uint64_t max = param(_metadata, "max_guards_per_session");
-	uint64_t per_slot = param(_metadata, "max_readers_per_slot");
+	uint64_t max = mmk_param_u64("max_guards_per_session");
+	uint64_t per_slot = mmk_param_u64("max_readers_per_slot");
 	unsigned char payload[8] = { 0 };
 	struct mmk_pool_info info;
 	struct loop_result r;

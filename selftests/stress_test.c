@@ -390,7 +390,7 @@ static int window_write(struct st_thread *t, const struct st_pool *p, uint64_t o
 	void *w;
 
 	w = mmap(NULL, p->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd,
-		 MMK_WINDOW_OFFSET(p->id, offset));
+		 MMK_WINDOW_OFFSET(offset));
 	if (w == MAP_FAILED)
 		return -errno;
 	h = w;
@@ -597,10 +597,8 @@ FIXTURE_SETUP(stress)
 {
 	int i;
 
-	self->sh = mmap(NULL, sizeof(*self->sh), PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self->sh = shared_zeroed(sizeof(*self->sh));
 	ASSERT_NE(MAP_FAILED, self->sh);
-	memset(self->sh, 0, sizeof(*self->sh));
 	memset(self->sh->board, 0xff, sizeof(self->sh->board));
 	self->sh->seed = seed_from_env();
 	TH_LOG("seed %" PRIu64 " (set MMK_SEED=%" PRIu64 " to repeat)", self->sh->seed,
@@ -645,12 +643,9 @@ TEST_F_TIMEOUT(stress, processes_and_threads, 540)
 
 	t0 = now_sec();
 	for (i = 0; i < ST_NPROC; i++) {
-		fflush(stdout);
-		fflush(stderr);
-		pids[i] = fork();
+		pids[i] = start_child();
 		ASSERT_LE(0, pids[i]);
 		if (pids[i] == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			for (j = 0; j < ST_NPOOLS; j++) {
 				munmap(self->map[j], self->len[j]);
 				close(self->fd[j]);
@@ -746,6 +741,458 @@ TEST_F_TIMEOUT(stress, processes_and_threads, 540)
 	}
 	EXPECT_EQ(total[OP_STORE][RES_OK], stores);
 	EXPECT_EQ(total[OP_FREE][RES_OK], frees);
+}
+
+/* ---- queues ------------------------------------------------------------------ */
+
+/*
+ * Queue stress: producer processes (two threads each) store-and-push
+ * numbered messages into queue A, every fourth one fanned out to queue B
+ * as well; forwarder threads pop B and push each message on to queue C
+ * (the same slot: zero copy) before releasing it; consumer processes (two
+ * threads each) pop A and C, one at a time or up to four, waiting or not,
+ * and releasing one by one or in a batch that also pops.  Every queue is
+ * Block, and producers wait for room, so nothing may be dropped.
+ *
+ * Every message carries its producer and number in its sequence, and a
+ * checksum of its payload in its trace id; the payload is a pattern of the
+ * sequence.  A consumer checks all of it under its guard (nothing torn),
+ * that each producer's numbers come in increasing order from each queue
+ * (FIFO; from A), and counts each delivery in shared memory: at the end every
+ * message produced was delivered exactly once from A, and exactly once
+ * from C if it was fanned out (nothing lost, nothing twice), and the pool
+ * is whole.
+ */
+#define SQ_PROD		2	/* producer processes */
+#define SQ_CONS		2	/* consumer processes */
+#define SQ_THREADS	2	/* threads per producer, forwarder and consumer process */
+#define SQ_PT		(SQ_PROD * SQ_THREADS)
+#define SQ_MAXN		(1 << 18)	/* messages per producer thread at most */
+#define SQ_PAYLOAD	512
+#define SQ_SLOTS	40
+
+enum { SQ_A, SQ_B, SQ_C, SQ_NQ };
+
+static const char *const sq_names[SQ_NQ] = { "sq-a", "sq-b", "sq-c" };
+
+struct sq_shared {
+	int stop;		/* producers stop */
+	int drained;		/* everyone else stops */
+	int failed;
+	char why[256];
+	char pool[MMK_NAME_MAX];
+	uint64_t seed;
+	uint32_t produced[SQ_PT];
+	uint64_t popped, batches, forwarded, waits;
+	uint8_t got[2][SQ_PT][SQ_MAXN];	/* deliveries from A, and from C */
+};
+
+struct sq_proc {
+	struct sq_shared *sh;
+	int fd, q[SQ_NQ];
+	void *map;
+	size_t len;
+	int proc;
+};
+
+struct sq_thread {
+	struct sq_proc *p;
+	int id;
+	uint64_t rng;
+	unsigned char buf[SQ_PAYLOAD];
+};
+
+static void sq_fail(struct sq_shared *sh, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sq_fail(struct sq_shared *sh, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!__atomic_exchange_n(&sh->failed, 1, __ATOMIC_ACQ_REL)) {
+		va_start(ap, fmt);
+		vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+		va_end(ap);
+	}
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&sh->drained, 1, __ATOMIC_RELEASE);
+}
+
+static unsigned char sq_byte(uint64_t seq, uint32_t j)
+{
+	return (unsigned char)(seq * 131 + (seq >> 40) * 17 + j * 7 + (j >> 8));
+}
+
+static uint32_t sq_size(uint64_t seq)
+{
+	return 1 + (seq * 2654435761U) % SQ_PAYLOAD;
+}
+
+static uint64_t sq_sum(const unsigned char *b, uint32_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint32_t j;
+
+	for (j = 0; j < n; j++)
+		h = (h ^ b[j]) * 0x100000001b3ULL;
+	return h;
+}
+
+static void *sq_producer(void *arg)
+{
+	struct sq_thread *t = arg;
+	struct sq_shared *sh = t->p->sh;
+	int pt = t->p->proc * SQ_THREADS + t->id;
+	uint32_t n;
+
+	for (n = 0; n < SQ_MAXN && !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE); ) {
+		uint64_t seq = (uint64_t)(pt + 1) << 40 | n;
+		uint32_t size = sq_size(seq), j;
+		struct mmk_msg_header h = { .sequence = seq, .qos = MMK_QOS_BEST_EFFORT };
+		struct mmk_push p = {
+			.flags = MMK_PUSH_STORE | MMK_PUSH_WAIT,
+			.nr_queues = n % 4 == 3 ? 2 : 1,
+			.queue_fds = { t->p->q[SQ_A], n % 4 == 3 ? t->p->q[SQ_B] : 0 },
+			.timeout_ns = 20000000,
+			.header = (uintptr_t)&h,
+			.payload = (uintptr_t)t->buf,
+			.payload_size = size,
+		};
+		int ret;
+
+		for (j = 0; j < size; j++)
+			t->buf[j] = sq_byte(seq, j);
+		h.trace_id = sq_sum(t->buf, size);
+		ret = mmk_ioctl(t->p->fd, MMK_IOC_PUSH, &p);
+		if (ret == -ENOBUFS || ret == -ENOSPC) {
+			if (ret == -ENOSPC)
+				usleep(1000);
+			continue;	/* nothing stored: the same number again */
+		}
+		if (ret) {
+			sq_fail(sh, "producer %d: push of %u: %s", pt, n, strerror(-ret));
+			break;
+		}
+		if (p.dropped || p.evicted) {
+			sq_fail(sh, "producer %d: a Block queue dropped (%#x) or evicted (%u)", pt,
+				p.dropped, p.evicted);
+			break;
+		}
+		n++;
+		__atomic_store_n(&sh->produced[pt], n, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* Check a popped message and count its delivery from queue k (SQ_A or SQ_C). */
+static bool sq_deliver(struct sq_thread *t, int k, const struct mmk_popped *e, uint32_t *last)
+{
+	struct sq_shared *sh = t->p->sh;
+	const struct mmk_msg_header *h = mmk_at(t->p->map, e->offset);
+	const unsigned char *b = mmk_payload(t->p->map, e->offset);
+	uint64_t seq = h->sequence;
+	int pt = (int)(seq >> 40) - 1;
+	uint32_t n = seq & 0xffffffffff, j, size = sq_size(seq);
+	uint8_t was;
+
+	if (pt < 0 || pt >= SQ_PT || n >= SQ_MAXN) {
+		sq_fail(sh, "queue %s: a message with sequence %#llx", sq_names[k],
+			(unsigned long long)seq);
+		return false;
+	}
+	if (e->payload_size != size || h->payload_size != size) {
+		sq_fail(sh, "queue %s: message %d/%u: size %u (header %u), expected %u", sq_names[k],
+			pt, n, e->payload_size, h->payload_size, size);
+		return false;
+	}
+	for (j = 0; j < size; j++)
+		if (b[j] != sq_byte(seq, j))
+			break;
+	if (j < size || sq_sum(b, size) != h->trace_id) {
+		sq_fail(sh, "queue %s: message %d/%u torn at byte %u", sq_names[k], pt, n, j);
+		return false;
+	}
+	if (k == SQ_C && n % 4 != 3) {
+		sq_fail(sh, "queue C: message %d/%u was never pushed to B", pt, n);
+		return false;
+	}
+	/*
+	 * FIFO: from A, a consumer sees each producer's numbers increase.  (Two
+	 * forwarder threads may reorder what reaches C.)
+	 */
+	if (k == SQ_A && last[pt] != UINT32_MAX && n <= last[pt]) {
+		sq_fail(sh, "queue %s: message %d/%u after %u", sq_names[k], pt, n, last[pt]);
+		return false;
+	}
+	last[pt] = n;
+	was = __atomic_fetch_add(&sh->got[k == SQ_C][pt][n], 1, __ATOMIC_ACQ_REL);
+	if (was) {
+		sq_fail(sh, "queue %s: message %d/%u delivered twice", sq_names[k], pt, n);
+		return false;
+	}
+	__atomic_fetch_add(&sh->popped, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Pop queue k until drained: one at a time or up to four, releasing each or in a batch. */
+static void *sq_consumer(void *arg)
+{
+	struct sq_thread *t = arg;
+	struct sq_shared *sh = t->p->sh;
+	int k = t->id % 2 ? SQ_C : SQ_A, i;
+	uint32_t last[SQ_PT];
+
+	for (i = 0; i < SQ_PT; i++)
+		last[i] = UINT32_MAX;
+	while (!__atomic_load_n(&sh->drained, __ATOMIC_ACQUIRE)) {
+		struct mmk_popped e[4];
+		uint32_t count = 0, max = 1 + rnd(&t->rng, 4), c;
+		int ret = mmk_pop(t->p->fd, t->p->q[k], MMK_POP_WAIT, 10000000, e, max, &count);
+
+		if (ret == -EAGAIN)
+			continue;
+		if (ret) {
+			sq_fail(sh, "consumer: pop of %s: %s", sq_names[k], strerror(-ret));
+			break;
+		}
+		__atomic_fetch_add(&sh->waits, 1, __ATOMIC_RELAXED);
+		for (c = 0; c < count; c++)
+			if (!sq_deliver(t, k, &e[c], last))
+				return NULL;
+		if (rnd(&t->rng, 2)) {
+			for (c = 0; c < count; c++) {
+				ret = mmk_read_release(t->p->fd, e[c].token);
+				if (ret) {
+					sq_fail(sh, "consumer: release: %s", strerror(-ret));
+					return NULL;
+				}
+			}
+		} else {
+			/* Release them and take the next one, in one call. */
+			struct mmk_batch_entry ops[5];
+			struct mmk_batch b = { .ops = (uintptr_t)ops, .count = count + 1 };
+
+			memset(ops, 0, sizeof(ops));
+			for (c = 0; c < count; c++) {
+				ops[c].op = MMK_BATCH_READ_RELEASE;
+				ops[c].token = e[c].token;
+			}
+			ops[count].op = MMK_BATCH_POP;
+			ops[count].queue_fd = t->p->q[k];
+			ret = mmk_ioctl(t->p->fd, MMK_IOC_BATCH, &b);
+			if (ret || b.done < count) {
+				sq_fail(sh, "consumer: batch: %s, %u done", strerror(-ret), b.done);
+				return NULL;
+			}
+			__atomic_fetch_add(&sh->batches, 1, __ATOMIC_RELAXED);
+			if (ops[count].result == 0) {
+				struct mmk_popped one = {
+					.token = ops[count].token, .offset = ops[count].offset,
+					.payload_size = ops[count].payload_size,
+				};
+
+				if (!sq_deliver(t, k, &one, last))
+					return NULL;
+				ret = mmk_read_release(t->p->fd, one.token);
+				if (ret) {
+					sq_fail(sh, "consumer: release: %s", strerror(-ret));
+					return NULL;
+				}
+			} else if (ops[count].result != -EAGAIN) {
+				sq_fail(sh, "consumer: batch pop: %s", strerror(-ops[count].result));
+				return NULL;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Pop B, push the same message on to C (zero copy), release. */
+static void *sq_forwarder(void *arg)
+{
+	struct sq_thread *t = arg;
+	struct sq_shared *sh = t->p->sh;
+
+	while (!__atomic_load_n(&sh->drained, __ATOMIC_ACQUIRE)) {
+		struct mmk_popped e;
+		struct mmk_push p = { .nr_queues = 1, .queue_fds = { t->p->q[SQ_C] },
+				      .flags = MMK_PUSH_WAIT, .timeout_ns = 10000000 };
+		int ret = mmk_pop(t->p->fd, t->p->q[SQ_B], MMK_POP_WAIT, 10000000, &e, 1, NULL);
+
+		if (ret == -EAGAIN)
+			continue;
+		if (ret) {
+			sq_fail(sh, "forwarder: pop: %s", strerror(-ret));
+			break;
+		}
+		p.token = e.token;
+		do {
+			ret = mmk_ioctl(t->p->fd, MMK_IOC_PUSH, &p);
+		} while (ret == -ENOBUFS && !__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE));
+		if (ret) {
+			sq_fail(sh, "forwarder: push: %s", strerror(-ret));
+			break;
+		}
+		ret = mmk_read_release(t->p->fd, e.token);
+		if (ret) {
+			sq_fail(sh, "forwarder: release: %s", strerror(-ret));
+			break;
+		}
+		__atomic_fetch_add(&sh->forwarded, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* A process: its own session, mapping and queue descriptors; SQ_THREADS threads of one role. */
+static int sq_process(struct sq_shared *sh, int proc, void *(*fn)(void *))
+{
+	struct sq_proc p = { .sh = sh, .proc = proc };
+	struct sq_thread *t;
+	pthread_t th[SQ_THREADS];
+	int i;
+
+	p.fd = mmk_attach(sh->pool, ST_TYPE);
+	if (p.fd < 0) {
+		sq_fail(sh, "attach: %s", strerror(-p.fd));
+		return 1;
+	}
+	p.map = mmk_map(p.fd, &p.len);
+	if (p.map == MAP_FAILED) {
+		sq_fail(sh, "map: %s", strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < SQ_NQ; i++) {
+		p.q[i] = mmk_queue_open_name(p.fd, sq_names[i]);
+		if (p.q[i] < 0) {
+			sq_fail(sh, "open %s: %s", sq_names[i], strerror(-p.q[i]));
+			return 1;
+		}
+	}
+	t = calloc(SQ_THREADS, sizeof(*t));
+	if (!t)
+		return 1;
+	for (i = 0; i < SQ_THREADS; i++) {
+		t[i].p = &p;
+		t[i].id = i;
+		t[i].rng = sh->seed ^ (0x9e3779b97f4a7c15ULL * (proc * SQ_THREADS + i + 1));
+		if (pthread_create(&th[i], NULL, fn, &t[i]))
+			return 1;
+	}
+	for (i = 0; i < SQ_THREADS; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}
+
+FIXTURE(squeue) {
+	struct sq_shared *sh;
+	int fd, q[SQ_NQ];
+};
+
+FIXTURE_SETUP(squeue)
+{
+	int i;
+
+	self->sh = shared_zeroed(sizeof(*self->sh));
+	ASSERT_NE(MAP_FAILED, self->sh);
+	self->sh->seed = seed_from_env();
+	snprintf(self->sh->pool, sizeof(self->sh->pool), "stress-q-%d", getpid());
+	self->fd = mmk_create(self->sh->pool, SQ_PAYLOAD, SQ_SLOTS, 0600, ST_TYPE, 0);
+	ASSERT_LE(0, self->fd);
+	for (i = 0; i < SQ_NQ; i++) {
+		self->q[i] = mmk_queue_create(self->fd, sq_names[i], MMK_QUEUE_BLOCK, 8, 0);
+		ASSERT_LE(0, self->q[i]);
+	}
+}
+
+FIXTURE_TEARDOWN(squeue)
+{
+	int i;
+
+	for (i = 0; i < SQ_NQ; i++)
+		close(self->q[i]);
+	close(self->fd);
+	munmap(self->sh, sizeof(*self->sh));
+}
+
+TEST_F_TIMEOUT(squeue, producers_forwarders_consumers, 540)
+{
+	struct sq_shared *sh = self->sh;
+	int seconds = seconds_from_env(), i, k, pt, nproc = 0;
+	uint64_t produced = 0, fanned = 0, expected;
+	struct mmk_pool_info info;
+	pid_t pids[SQ_PROD + SQ_CONS + 1];
+	double t0 = now_sec(), t1;
+	uint32_t n;
+
+	TH_LOG("seed %" PRIu64 " (set MMK_SEED=%" PRIu64 " to repeat)", sh->seed, sh->seed);
+	for (i = 0; i < SQ_PROD + SQ_CONS + 1; i++) {
+		void *(*fn)(void *) = i < SQ_PROD ? sq_producer : i < SQ_PROD + SQ_CONS ? sq_consumer :
+				      sq_forwarder;
+
+		pids[i] = start_child();
+		ASSERT_LE(0, pids[i]);
+		if (pids[i] == 0) {
+			_exit(sq_process(sh, i < SQ_PROD ? i : i - SQ_PROD, fn));
+		}
+		nproc++;
+	}
+	while (now_sec() - t0 < seconds && !__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
+		usleep(20000);
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < SQ_PROD; i++) {
+		EXPECT_EQ(0, wait_child(pids[i])) TH_LOG("producer %d", i);
+	}
+
+	/* Everything produced must come out: wait for the deliveries. */
+	for (pt = 0; pt < SQ_PT; pt++) {
+		produced += sh->produced[pt];
+		fanned += sh->produced[pt] / 4;
+	}
+	expected = produced + fanned;
+	t1 = now_sec();
+	while (__atomic_load_n(&sh->popped, __ATOMIC_ACQUIRE) < expected &&
+	       !__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE) && now_sec() - t1 < 60)
+		usleep(20000);
+	__atomic_store_n(&sh->drained, 1, __ATOMIC_RELEASE);
+	for (i = SQ_PROD; i < nproc; i++) {
+		EXPECT_EQ(0, wait_child(pids[i])) TH_LOG("process %d", i);
+	}
+	ASSERT_EQ(0, sh->failed) TH_LOG("%s", sh->why);
+
+	/* Each message once from A; once from C if it was fanned out; nothing else. */
+	for (pt = 0; pt < SQ_PT; pt++) {
+		for (n = 0; n < sh->produced[pt]; n++) {
+			ASSERT_EQ(1, sh->got[0][pt][n]) TH_LOG("message %d/%u from A", pt, n);
+			ASSERT_EQ(n % 4 == 3, sh->got[1][pt][n]) TH_LOG("message %d/%u from C", pt, n);
+		}
+		for (; n < SQ_MAXN; n++) {
+			ASSERT_EQ(0, sh->got[0][pt][n] + sh->got[1][pt][n])
+				TH_LOG("message %d/%u was never produced", pt, n);
+		}
+	}
+	EXPECT_EQ(expected, sh->popped);
+	for (k = 0; k < SQ_NQ; k++) {
+		struct mmk_queue_info qi;
+
+		ASSERT_EQ(0, mmk_queue_info(self->q[k], &qi));
+		EXPECT_EQ(0U, qi.items) TH_LOG("%s", sq_names[k]);
+		EXPECT_EQ(qi.pushes, qi.pops) TH_LOG("%s", sq_names[k]);
+		EXPECT_EQ(0U, qi.drops[MMK_DROP_NEWEST] + qi.drops[MMK_DROP_OLDEST] +
+			      qi.drops[MMK_DROP_QOS] + qi.drops[MMK_DROP_DEADLINE]);
+		EXPECT_GE(8U, qi.high_items);
+	}
+	ASSERT_EQ(0, mmk_info(self->fd, &info));
+	EXPECT_EQ((uint32_t)SQ_SLOTS, info.available);
+	EXPECT_EQ(produced, info.stores);
+	EXPECT_EQ(info.stores, info.frees);
+	EXPECT_EQ(0U, info.read_guards + info.write_guards + info.poisoned);
+	EXPECT_EQ(1U, info.sessions);
+	EXPECT_LT(0U, produced);
+	EXPECT_LT(0U, fanned);
+	TH_LOG("%.1f s: %" PRIu64 " messages produced (%" PRIu64 " fanned out), %" PRIu64
+	       " delivered, %" PRIu64 " forwarded, %" PRIu64 " batches; none torn, lost or twice",
+	       now_sec() - t0, produced, fanned, (uint64_t)sh->popped, (uint64_t)sh->forwarded,
+	       (uint64_t)sh->batches);
 }
 
 TEST_HARNESS_MAIN

@@ -420,7 +420,7 @@ static void *child_window_write(struct tt_child *c, uint64_t off, uint64_t seq, 
 	void *w;
 
 	w = mmap(NULL, c->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd,
-		 MMK_WINDOW_OFFSET(c->pool_id, off));
+		 MMK_WINDOW_OFFSET(off));
 	if (w == MAP_FAILED)
 		child_fail(c, "window mmap: %s", strerror(errno));
 	h = w;
@@ -1277,6 +1277,501 @@ TEST_F_TIMEOUT(torture, kill_at_random_moments, 540)
 	       st->inflight[OP_STORE], st->inflight[OP_FREE], st->inflight[OP_READ],
 	       st->inflight[OP_PEEK], st->inflight[OP_READ_MUT], st->inflight[OP_READ_RELEASE],
 	       st->inflight[OP_WRITE_RELEASE], st->before_ops, st->log_full, st->inflight_took);
+}
+
+/* ---- queues ------------------------------------------------------------------ */
+
+/*
+ * Queue torture.  In each trial one to three children, each with its own
+ * session and its own descriptors of the pool's three queues (opened by
+ * name), produce (store-and-push, fan-out to two queues, a loan committed
+ * into a queue), consume (pops of up to four, read or write, waiting or
+ * not, with no limit sometimes), forward what they popped to another
+ * queue, commit new versions of what they popped for writing, and release,
+ * one by one or in a batch that also waits for the next message.  Every
+ * message is one sequence number's pattern, and every child checks what
+ * it pops.  Then all of them are killed at a random moment: inside a
+ * waiting push or pop, in the middle of a commit, holding guards.
+ *
+ * Nothing the children did is known to the parent, and nothing needs to
+ * be: every message a child made was given to a queue (a refused
+ * store-and-push stores nothing; a loan dies with its session), so once
+ * the children are dead every allocated slot must be in a queue.  The
+ * parent checks exactly that: the distinct tokens the queues hold are the
+ * pool's allocated slots, no guard is left and nothing is poisoned, each
+ * queue's counters add up (pushes = pops + evictions + deadline drops +
+ * items), and every queued message is intact.  Between trials the parent
+ * pops and releases some messages; at the end it closes the queues and
+ * the pool must be whole.
+ */
+#define TQ_NQ		3
+#define TQ_CAP		32
+#define TQ_PAYLOAD	256
+#define TQ_HELD		8
+
+static const struct {
+	const char *name;
+	uint32_t policy, cap, soft;
+} tq_queues[TQ_NQ] = {
+	{ "tq-block", MMK_QUEUE_BLOCK, 6, 0 },
+	/* Soft below hard: evictions happen between the caps. */
+	{ "tq-oldest", MMK_QUEUE_DROP_OLDEST, 6, 3 },
+	{ "tq-reject", MMK_QUEUE_REJECT, 5, 0 },
+};
+
+struct tq_shared {
+	char pool[MMK_NAME_MAX];
+	uint64_t seq_base;
+	int failed;
+	char why[200];
+};
+
+#define TQ_CHECK(c, cond) do {							\
+	if (!(cond)) {								\
+		tq_fail(c, __LINE__, #cond);					\
+	}									\
+} while (0)
+
+struct tq_child {
+	struct tq_shared *sh;
+	int fd, q[TQ_NQ];
+	void *map;
+	size_t len;
+	uint64_t rng, seq;
+	uint64_t held[TQ_HELD];
+	bool write[TQ_HELD];
+	int nheld;
+	unsigned char buf[TQ_PAYLOAD];
+};
+
+static void tq_fail(struct tq_child *c, int line, const char *what)
+{
+	if (!c->sh->failed) {
+		snprintf(c->sh->why, sizeof(c->sh->why), "line %d: %s (errno %d)", line, what, errno);
+		c->sh->failed = 1;
+	}
+	_exit(1);
+}
+
+static uint32_t tq_size(uint64_t seq)
+{
+	return 1 + seq % 200;
+}
+
+static void tq_msg(struct tq_child *c, struct mmk_msg_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->sequence = ++c->seq;
+	h->qos = MMK_QOS_LATENCY_CRITICAL;
+	fill(c->buf, tq_size(c->seq), c->seq);
+}
+
+/* A popped message is whole: its own sequence's pattern, its size. */
+static void tq_check_popped(struct tq_child *c, const struct mmk_popped *e)
+{
+	char buf[160];
+
+	TQ_CHECK(c, !msg_check(c->map, e->offset, e->payload_size, ~0ULL, 0, false, buf,
+			       sizeof(buf)));
+	TQ_CHECK(c, e->payload_size == tq_size(mmk_at(c->map, e->offset)->sequence));
+}
+
+static void tq_hold(struct tq_child *c, uint64_t token, bool write)
+{
+	c->held[c->nheld] = token;
+	c->write[c->nheld] = write;
+	c->nheld++;
+}
+
+static void tq_drop(struct tq_child *c, int i)
+{
+	c->nheld--;
+	c->held[i] = c->held[c->nheld];
+	c->write[i] = c->write[c->nheld];
+}
+
+static void tq_release(struct tq_child *c, int i)
+{
+	struct mmk_msg_header h;
+	struct mmk_release r = { .token = c->held[i] };
+	int ret;
+
+	if (c->write[i] && rnd(&c->rng, 2)) {
+		tq_msg(c, &h);
+		r.flags = MMK_RELEASE_COMMIT;
+		r.header = (uintptr_t)&h;
+		r.payload = (uintptr_t)c->buf;
+		r.payload_size = tq_size(c->seq);
+	}
+	ret = mmk_ioctl(c->fd, c->write[i] ? MMK_IOC_WRITE_RELEASE : MMK_IOC_READ_RELEASE, &r);
+	TQ_CHECK(c, ret == 0);
+	tq_drop(c, i);
+}
+
+static void tq_produce(struct tq_child *c)
+{
+	struct mmk_msg_header h;
+	struct mmk_push p = { 0 };
+	uint32_t a = rnd(&c->rng, TQ_NQ), b = (a + 1 + rnd(&c->rng, TQ_NQ - 1)) % TQ_NQ;
+	int ret;
+
+	tq_msg(c, &h);
+	p.flags = MMK_PUSH_STORE;
+	p.nr_queues = rnd(&c->rng, 3) ? 1 : 2;
+	p.queue_fds[0] = c->q[a];
+	p.queue_fds[1] = p.nr_queues == 2 ? c->q[b] : 0;
+	if (rnd(&c->rng, 3) == 0) {
+		p.flags |= MMK_PUSH_WAIT;
+		p.timeout_ns = rnd(&c->rng, 4) ? rnd(&c->rng, 3000000) : 0;
+	}
+	p.header = (uintptr_t)&h;
+	p.payload = (uintptr_t)c->buf;
+	p.payload_size = tq_size(c->seq);
+	ret = mmk_ioctl(c->fd, MMK_IOC_PUSH, &p);
+	/* ENOSPC: the pool is full; ENOBUFS: refused, or the wait timed out. */
+	TQ_CHECK(c, ret == 0 || ret == -ENOBUFS || ret == -ENOSPC);
+}
+
+/* A loan, committed straight into the Drop Oldest queue (it never refuses). */
+static void tq_loan_push(struct tq_child *c)
+{
+	struct mmk_msg_header h;
+	struct mmk_loan l = { 0 };
+	struct mmk_push p = { .flags = MMK_PUSH_COMMIT, .nr_queues = 1, .queue_fds = { c->q[1] } };
+	int ret;
+
+	if (c->nheld >= TQ_HELD)
+		return;
+	ret = mmk_ioctl(c->fd, MMK_IOC_LOAN, &l);
+	TQ_CHECK(c, ret == 0 || ret == -ENOSPC);
+	if (ret)
+		return;
+	tq_msg(c, &h);
+	p.token = l.token;
+	p.header = (uintptr_t)&h;
+	p.payload = (uintptr_t)c->buf;
+	p.payload_size = tq_size(c->seq);
+	ret = mmk_ioctl(c->fd, MMK_IOC_PUSH, &p);
+	TQ_CHECK(c, ret == 0);
+}
+
+static void tq_consume(struct tq_child *c)
+{
+	struct mmk_popped e[4];
+	uint32_t flags = 0, count = 0, max = 1 + rnd(&c->rng, 4), i;
+	uint64_t timeout = 0;
+	int ret;
+
+	if (c->nheld + (int)max > TQ_HELD)
+		max = TQ_HELD - c->nheld;
+	if (!max)
+		return;
+	if (rnd(&c->rng, 3) == 0)
+		flags |= MMK_POP_WRITE;
+	if (rnd(&c->rng, 3) == 0) {
+		flags |= MMK_POP_WAIT;
+		timeout = rnd(&c->rng, 4) ? rnd(&c->rng, 3000000) : 0;
+	}
+	ret = mmk_pop(c->fd, c->q[rnd(&c->rng, TQ_NQ)], flags, timeout, e, max, &count);
+	TQ_CHECK(c, ret == 0 || ret == -EAGAIN || (ret == -EBUSY && flags & MMK_POP_WRITE));
+	if (ret)
+		return;
+	TQ_CHECK(c, count >= 1 && count <= max);
+	for (i = 0; i < count; i++) {
+		tq_check_popped(c, &e[i]);
+		tq_hold(c, e[i].token, flags & MMK_POP_WRITE);
+	}
+}
+
+/* Push a held message on to another queue (committing it if held for writing). */
+static void tq_forward(struct tq_child *c)
+{
+	struct mmk_msg_header h;
+	int i, ret;
+	struct mmk_push p = { .nr_queues = 1 };
+
+	if (!c->nheld)
+		return;
+	i = rnd(&c->rng, c->nheld);
+	p.token = c->held[i];
+	p.queue_fds[0] = c->q[rnd(&c->rng, TQ_NQ)];
+	if (c->write[i]) {
+		tq_msg(c, &h);
+		p.flags = MMK_PUSH_COMMIT;
+		p.header = (uintptr_t)&h;
+		p.payload = (uintptr_t)c->buf;
+		p.payload_size = tq_size(c->seq);
+	}
+	ret = mmk_ioctl(c->fd, MMK_IOC_PUSH, &p);
+	/* EINPROGRESS: that queue holds it already (a fan-out's other copy). */
+	TQ_CHECK(c, ret == 0 || ret == -ENOBUFS || ret == -EINPROGRESS);
+	if (!ret && c->write[i])
+		tq_drop(c, i);		/* the write guard became the queue's hold */
+	else if (!c->write[i] || ret)
+		tq_release(c, i);
+}
+
+/* One call: release everything held for reading, then pop (maybe waiting). */
+static void tq_batch(struct tq_child *c)
+{
+	struct mmk_batch_entry ops[TQ_HELD + 1];
+	struct mmk_batch b = { .ops = (uintptr_t)ops };
+	uint32_t n = 0;
+	int i, ret;
+
+	memset(ops, 0, sizeof(ops));
+	for (i = 0; i < c->nheld; i++) {
+		if (c->write[i])
+			continue;
+		ops[n].op = MMK_BATCH_READ_RELEASE;
+		ops[n].token = c->held[i];
+		n++;
+	}
+	/* Held for writing, all of them: no room for one more. */
+	if (c->nheld - (int)n >= TQ_HELD)
+		return;
+	ops[n].op = MMK_BATCH_POP;
+	ops[n].queue_fd = c->q[rnd(&c->rng, TQ_NQ)];
+	ops[n].flags = MMK_POP_WAIT;
+	ops[n].timeout_ns = rnd(&c->rng, 2000000);
+	n++;
+	b.count = n;
+	ret = mmk_ioctl(c->fd, MMK_IOC_BATCH, &b);
+	TQ_CHECK(c, ret == 0);
+	TQ_CHECK(c, b.done >= n - 1);
+	for (i = c->nheld - 1; i >= 0; i--)
+		if (!c->write[i])
+			tq_drop(c, i);
+	TQ_CHECK(c, ops[n - 1].result == 0 || ops[n - 1].result == -EAGAIN);
+	if (!ops[n - 1].result) {
+		struct mmk_popped e = {
+			.token = ops[n - 1].token, .offset = ops[n - 1].offset,
+			.payload_size = ops[n - 1].payload_size,
+		};
+
+		tq_check_popped(c, &e);
+		tq_hold(c, e.token, false);
+	}
+}
+
+static void tq_child_main(struct tq_shared *sh, int id)
+{
+	struct tq_child c = { .sh = sh };
+	int i;
+
+	c.rng = sh->seq_base ^ (0x9e3779b97f4a7c15ULL * (id + 1));
+	c.seq = sh->seq_base + ((uint64_t)id << 20);
+	c.fd = mmk_attach(sh->pool, TT_TYPE);
+	TQ_CHECK(&c, c.fd >= 0);
+	c.map = mmk_map(c.fd, &c.len);
+	TQ_CHECK(&c, c.map != MAP_FAILED);
+	for (i = 0; i < TQ_NQ; i++) {
+		c.q[i] = mmk_queue_open_name(c.fd, tq_queues[i].name);
+		TQ_CHECK(&c, c.q[i] >= 0);
+	}
+	for (;;) {
+		switch (rnd(&c.rng, 10)) {
+		case 0 ... 2:
+			tq_produce(&c);
+			break;
+		case 3:
+			tq_loan_push(&c);
+			break;
+		case 4 ... 5:
+			tq_consume(&c);
+			break;
+		case 6:
+			tq_forward(&c);
+			break;
+		case 7:
+			tq_batch(&c);
+			break;
+		default:
+			if (c.nheld)
+				tq_release(&c, rnd(&c.rng, c.nheld));
+			break;
+		}
+	}
+}
+
+/* After the deaths: every allocated slot is in a queue, and every queue adds up. */
+static const char *tq_account(int fd, const int *q, const void *map, char *why, size_t len)
+{
+	uint64_t seen[TQ_CAP * TQ_NQ];
+	struct mmk_pool_info info;
+	unsigned int n = 0, i, k, j;
+	char buf[160];
+
+	for (k = 0; k < TQ_NQ; k++) {
+		struct mmk_queue_info qi;
+		struct mmk_queue_peek pk;
+
+		if (mmk_queue_info(q[k], &qi)) {
+			snprintf(why, len, "queue info: %s", strerror(errno));
+			return why;
+		}
+		if (qi.pushes != qi.pops + qi.drops[MMK_DROP_OLDEST] + qi.drops[MMK_DROP_DEADLINE] +
+				 qi.items) {
+			snprintf(why, len, "%s: %llu pushes, %llu pops, %llu evicted, %llu expired, %u queued",
+				 tq_queues[k].name, (unsigned long long)qi.pushes,
+				 (unsigned long long)qi.pops,
+				 (unsigned long long)qi.drops[MMK_DROP_OLDEST],
+				 (unsigned long long)qi.drops[MMK_DROP_DEADLINE], qi.items);
+			return why;
+		}
+		if (qi.items > tq_queues[k].cap) {
+			snprintf(why, len, "%s holds %u, over its cap", tq_queues[k].name, qi.items);
+			return why;
+		}
+		for (i = 0; i < qi.items; i++) {
+			struct mmk_guard g;
+
+			if (mmk_queue_peek(fd, q[k], i, &pk)) {
+				snprintf(why, len, "%s: peek %u of %u: %s", tq_queues[k].name, i, qi.items,
+					 strerror(errno));
+				return why;
+			}
+			for (j = 0; j < n && seen[j] != pk.token; j++)
+				;
+			if (j == n)
+				seen[n++] = pk.token;
+			if (mmk_guard(fd, MMK_IOC_READ, pk.token, &g)) {
+				snprintf(why, len, "%s: queued token %#" PRIx64 ": %s", tq_queues[k].name,
+					 (uint64_t)pk.token, strerror(errno));
+				return why;
+			}
+			if (msg_check(map, g.offset, g.payload_size, ~0ULL, 0, false, buf, sizeof(buf)) ||
+			    g.payload_size != tq_size(mmk_at(map, g.offset)->sequence)) {
+				mmk_read_release(fd, pk.token);
+				snprintf(why, len, "%s: queued message %u is not whole", tq_queues[k].name, i);
+				return why;
+			}
+			mmk_read_release(fd, pk.token);
+		}
+	}
+	if (mmk_info(fd, &info)) {
+		snprintf(why, len, "pool info: %s", strerror(errno));
+		return why;
+	}
+	if (info.available != TQ_CAP - n || info.read_guards || info.write_guards ||
+	    info.poisoned || info.sessions != 1 || info.stores - info.frees != n) {
+		snprintf(why, len,
+			 "pool: available %u, read guards %u, write guards %u, poisoned %u, sessions %u, "
+			 "stores %llu, frees %llu; the queues hold %u messages",
+			 info.available, info.read_guards, info.write_guards, info.poisoned,
+			 info.sessions, (unsigned long long)info.stores,
+			 (unsigned long long)info.frees, n);
+		return why;
+	}
+	return NULL;
+}
+
+FIXTURE(queues) {
+	int unused;
+};
+
+FIXTURE_SETUP(queues)
+{
+}
+
+FIXTURE_TEARDOWN(queues)
+{
+}
+
+TEST_F_TIMEOUT(queues, kill_at_random_moments, 540)
+{
+	long long exact = env_number("MMK_TORTURE_TRIALS");
+	long long budget = env_number("MMK_TORTURE_SECONDS") ?: TT_SECONDS / 2;
+	int trial, ntrials = exact ?: TT_TRIALS / 4, k, i, fd, q[TQ_NQ];
+	uint64_t seed = seed_from_env(), rng = seed;
+	unsigned long kills = 0, popped = 0, children = 0;
+	struct mmk_pool_info info;
+	struct tq_shared *sh;
+	double t0 = now_sec();
+	const char *bad;
+	char why[300];
+	size_t len;
+	void *map;
+
+	TH_LOG("seed %" PRIu64 " (set MMK_SEED=%" PRIu64 " to repeat)", seed, seed);
+	sh = shared_zeroed(sizeof(*sh));
+	ASSERT_NE(MAP_FAILED, sh);
+	snprintf(sh->pool, sizeof(sh->pool), "torture-q-%d", getpid());
+	fd = mmk_create(sh->pool, TQ_PAYLOAD, TQ_CAP, 0600, TT_TYPE, 0);
+	ASSERT_LE(0, fd);
+	map = mmk_map(fd, &len);
+	ASSERT_NE(MAP_FAILED, map);
+	for (k = 0; k < TQ_NQ; k++) {
+		q[k] = mmk_queue_create(fd, tq_queues[k].name, tq_queues[k].policy, tq_queues[k].cap,
+					tq_queues[k].soft);
+		ASSERT_LE(0, q[k]);
+	}
+
+	for (trial = 0; trial < ntrials; trial++) {
+		int nchild = 1 + rnd(&rng, 3);
+		pid_t pids[3];
+
+		if (!exact && trial >= TT_MIN_TRIALS / 4 && now_sec() - t0 > budget) {
+			TH_LOG("stopping after %d trials: the %lld s budget is used", trial, budget);
+			ntrials = trial;
+			break;
+		}
+		sh->seq_base = (uint64_t)(trial + 1) << 32 | rnd(&rng, 1 << 16);
+		for (i = 0; i < nchild; i++) {
+			pids[i] = start_child();
+			ASSERT_LE(0, pids[i]);
+			if (pids[i] == 0) {
+				close(fd);
+				for (k = 0; k < TQ_NQ; k++)
+					close(q[k]);
+				tq_child_main(sh, i);
+				_exit(5);
+			}
+			children++;
+		}
+		sleep_us(rnd(&rng, 3) ? 2000 + rnd(&rng, 20000) : rnd(&rng, 2000));
+		for (i = 0; i < nchild; i++) {
+			int status;
+
+			ASSERT_EQ(0, kill(pids[i], SIGKILL));
+			ASSERT_EQ(0, wait_dead(pids[i], &status));
+			ASSERT_EQ(0, sh->failed) TH_LOG("trial %d: child %d: %s", trial, i, sh->why);
+			ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+				TH_LOG("trial %d: child %d status %#x", trial, i, status);
+			kills++;
+		}
+		bad = tq_account(fd, q, map, why, sizeof(why));
+		ASSERT_EQ(NULL, bad) TH_LOG("trial %d (%d children killed): %s", trial, nchild, bad);
+
+		/* Make room: pop and release some. */
+		for (k = 0; k < TQ_NQ; k++) {
+			struct mmk_popped e[4];
+			uint32_t count = 0, j;
+
+			if (rnd(&rng, 2) || mmk_pop(fd, q[k], 0, 0, e, 1 + rnd(&rng, 4), &count))
+				continue;
+			for (j = 0; j < count; j++) {
+				ASSERT_EQ(0, mmk_read_release(fd, e[j].token));
+			}
+			popped += count;
+		}
+	}
+
+	/* The queues go; the pool is whole again. */
+	for (k = 0; k < TQ_NQ; k++)
+		close(q[k]);
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	EXPECT_EQ((uint32_t)TQ_CAP, info.available);
+	EXPECT_EQ(info.stores, info.frees);
+	EXPECT_EQ(0U, info.poisoned);
+	EXPECT_EQ(0U, info.read_guards + info.write_guards);
+	TH_LOG("%d trials, %lu children killed in %.1f s; %llu messages stored, %llu freed; the parent popped %lu",
+	       ntrials, kills, now_sec() - t0, (unsigned long long)info.stores,
+	       (unsigned long long)info.frees, popped);
+	munmap(map, len);
+	close(fd);
+	munmap(sh, sizeof(*sh));
+	(void)children;
 }
 
 TEST_HARNESS_MAIN

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * The heap and static backends: one implementation over a storage
  * descriptor (slot states, arena, slot size).  The heap backend gets the

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * The kernel backend: a thin wrapper over one /dev/mmk session.
  *
@@ -12,6 +12,12 @@
  * exclusive, so no lock is needed and the backend is thread-safe.
  */
 #define _GNU_SOURCE
+/*
+ * Window offsets (MMK_WINDOW_OFFSET) need more than 32 bits: a 32-bit
+ * build must map them with a 64-bit off_t (mmap64), whatever the
+ * application was compiled with.
+ */
+#define _FILE_OFFSET_BITS 64
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -165,7 +171,7 @@ static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t o
 		m->kern.awin_tried = true;
 		m->kern.awin_pid = self;
 		w = mmap(NULL, m->kern.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
-			 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, 0));
+			 (off_t)MMK_WINDOW_OFFSET(0));
 		if (w != MAP_FAILED)
 			m->kern.awin = w;
 	}
@@ -174,7 +180,7 @@ static void *kern_window(struct mmk_manager *m, struct kern_slot *ks, uint64_t o
 	if (ks->window && ks->window_pid == self)
 		return ks->window;
 	w = mmap(NULL, m->slot_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->kern.fd,
-		 (off_t)MMK_WINDOW_OFFSET(m->kern.pool_id, offset));
+		 (off_t)MMK_WINDOW_OFFSET(offset));
 	if (w == MAP_FAILED)
 		return NULL;
 	ks->window = w;
@@ -915,8 +921,9 @@ enum mmk_error mmk_kernel_create(const struct mmk_config *cfg, struct mmk_manage
 	return kern_manager(fd, out);
 }
 
-enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
-				 struct mmk_manager **out)
+/* Attach to @name; with MMK_ATTACH_OWNER in @flags, only a pool @owner created. */
+static enum mmk_error kern_attach(const char *name, uint64_t payload_type, uint32_t flags,
+				  uint32_t owner, struct mmk_manager **out)
 {
 	struct mmk_pool_attach a;
 	int fd;
@@ -927,6 +934,8 @@ enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
 		return MMK_E_INVALID;
 
 	memset(&a, 0, sizeof(a));
+	a.flags = flags;
+	a.owner_uid = owner;
 	a.payload_type = payload_type;
 	strcpy(a.name, name);
 	fd = open_device();
@@ -935,6 +944,18 @@ enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
 	if (ioctl(fd, MMK_IOC_ATTACH, &a))
 		return fail(fd, from_errno(errno));
 	return kern_manager(fd, out);
+}
+
+enum mmk_error mmk_kernel_attach(const char *name, uint64_t payload_type,
+				 struct mmk_manager **out)
+{
+	return kern_attach(name, payload_type, 0, 0, out);
+}
+
+enum mmk_error mmk_kernel_attach_owner(const char *name, uint64_t payload_type, uid_t owner,
+				       struct mmk_manager **out)
+{
+	return kern_attach(name, payload_type, MMK_ATTACH_OWNER, owner, out);
 }
 
 enum mmk_error mmk_kernel_from_fd(int fd, struct mmk_manager **out)

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * libmmk front end: argument checks common to every backend, the guard
  * structs, the accessors, and the error strings.  Everything that depends

@@ -30,8 +30,11 @@
  *            generation, a generation far ahead, an index past the
  *            capacity, or another pool tag.  By SPEC §3 each of these is
  *            a bad token on any backend.
- *   unused   generation 0 of a slot no store has used yet on either side:
- *            an empty slot whose generation matches (SPEC §3: NOT_ALLOCATED)
+ *   unused   the first generation of a slot no store has used yet on either
+ *            side: an empty slot whose generation matches (SPEC §3:
+ *            NOT_ALLOCATED).  The heap starts every slot at 0, a kernel pool
+ *            at a random generation of its own; each is learnt, with the
+ *            pool tag, from the side's first token (its slot's first + 1)
  *
  * Releases are also tried on copies of guards taken before their release
  * (a misuse, on which both sides must agree too).  The mix of operations
@@ -241,6 +244,7 @@ struct run {
 	struct mmk_manager *heap2, *kern2;		/* for foreign tokens */
 	struct pair foreign;
 	uint64_t heap_tag, kern_tag;			/* learnt from the first store */
+	uint64_t heap_gen0, kern_gen0;			/* first generation, likewise */
 	bool tags_known;
 
 	struct live *live;
@@ -454,8 +458,8 @@ static struct pair pick_token(struct run *r, enum tok_kind *kind_out)
 			idx = (idx + 1) % r->cfg.capacity;
 		if (n < r->cfg.capacity) {
 			kind = TK_UNUSED;
-			p.h = tok_make(r->heap_tag, 0, idx);
-			p.k = tok_make(r->kern_tag, 0, idx);
+			p.h = tok_make(r->heap_tag, r->heap_gen0, idx);
+			p.k = tok_make(r->kern_tag, r->kern_gen0, idx);
 		}
 	}
 out:
@@ -663,6 +667,8 @@ static bool add_live(struct run *r, const char *what, struct pair t,
 	if (!r->tags_known) {
 		r->heap_tag = tok_tag(th);
 		r->kern_tag = tok_tag(tk);
+		r->heap_gen0 = (tok_gen(th) - 1) & TOK_GEN_MASK;
+		r->kern_gen0 = (tok_gen(tk) - 1) & TOK_GEN_MASK;
 		r->tags_known = true;
 	}
 	return true;

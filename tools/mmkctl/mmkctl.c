@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * mmkctl - show mmk pools and watch their events, over generic netlink.
+ * mmkctl - show mmk pools, their queues and who holds what, and watch their
+ * events, over generic netlink.
  *
  *	mmkctl [-j] [-p] list
  *	mmkctl [-j] [-p] show NAME|ID
@@ -62,7 +63,8 @@ static void __attribute__((noreturn)) usage(FILE *f, int status)
 		"\n"
 		"Commands:\n"
 		"  list                  show every pool you may see\n"
-		"  show NAME|ID          show one pool (also: show name NAME, show id ID)\n"
+		"  show NAME|ID          show one pool, its queues and its sessions\n"
+		"                        (also: show name NAME, show id ID)\n"
 		"  monitor               print pool and slot events as they happen\n"
 		"                        (needs CAP_SYS_ADMIN)\n"
 		"  help                  print this help\n"
@@ -191,14 +193,14 @@ static void jw_uint(const char *key, uint64_t val)
 	printf("%" PRIu64, val);
 }
 
-/* ---- pools: attributes and their presentation ------------------------------- */
+/* ---- records: attributes and their presentation ------------------------------- */
 
 /*
  * Attribute types as the family defines them (docs/netlink/mmk.yaml;
- * scripts/check-netlink-spec.py checks this table against it).  An
+ * scripts/check-netlink-spec.py checks these tables against it).  An
  * attribute that does not match its type is treated as absent.
  */
-static const enum mnl_attr_data_type mmk_attr_types[MMK_A_POOL_MAX + 1] = {
+static const enum mnl_attr_data_type pool_attr_types[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_ID]			= MNL_TYPE_U32,
 	[MMK_A_POOL_NAME]		= MNL_TYPE_NUL_STRING,
 	[MMK_A_POOL_FLAGS]		= MNL_TYPE_U32,
@@ -220,20 +222,66 @@ static const enum mnl_attr_data_type mmk_attr_types[MMK_A_POOL_MAX + 1] = {
 	[MMK_A_POOL_MODE]		= MNL_TYPE_U32,
 	[MMK_A_POOL_PAYLOAD_TYPE]	= MNL_TYPE_U64,
 	[MMK_A_POOL_TOKEN]		= MNL_TYPE_U64,
+	[MMK_A_POOL_QUEUES]		= MNL_TYPE_U32,
+	[MMK_A_POOL_IPC_NS]		= MNL_TYPE_U32,
 };
 
-struct pool {
-	bool has[MMK_A_POOL_MAX + 1];
-	uint64_t val[MMK_A_POOL_MAX + 1];
-	char name[MMK_NAME_MAX];
+static const enum mnl_attr_data_type queue_attr_types[MMK_A_QUEUE_MAX + 1] = {
+	[MMK_A_QUEUE_POOL_ID]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_POOL_NAME]		= MNL_TYPE_NUL_STRING,
+	[MMK_A_QUEUE_ID]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_NAME]		= MNL_TYPE_NUL_STRING,
+	[MMK_A_QUEUE_POLICY]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_WATERMARK]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_CAP_ITEMS]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_SOFT_ITEMS]	= MNL_TYPE_U32,
+	[MMK_A_QUEUE_CAP_BYTES]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_SOFT_BYTES]	= MNL_TYPE_U64,
+	[MMK_A_QUEUE_ITEMS]		= MNL_TYPE_U32,
+	[MMK_A_QUEUE_HIGH_ITEMS]	= MNL_TYPE_U32,
+	[MMK_A_QUEUE_BYTES]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_PUSHES]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_POPS]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_REJECTED]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_DROPS_NEWEST]	= MNL_TYPE_U64,
+	[MMK_A_QUEUE_DROPS_OLDEST]	= MNL_TYPE_U64,
+	[MMK_A_QUEUE_DROPS_QOS]		= MNL_TYPE_U64,
+	[MMK_A_QUEUE_DROPS_DEADLINE]	= MNL_TYPE_U64,
+};
+
+static const enum mnl_attr_data_type session_attr_types[MMK_A_SESSION_MAX + 1] = {
+	[MMK_A_SESSION_POOL_ID]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_POOL_NAME]	= MNL_TYPE_NUL_STRING,
+	[MMK_A_SESSION_ID]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_PID]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_COMM]		= MNL_TYPE_NUL_STRING,
+	[MMK_A_SESSION_UID]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_READ_GUARDS]	= MNL_TYPE_U32,
+	[MMK_A_SESSION_WRITE_GUARDS]	= MNL_TYPE_U32,
+	[MMK_A_SESSION_LOANS]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_POPPED]		= MNL_TYPE_U32,
+	[MMK_A_SESSION_QUEUES_OPEN]	= MNL_TYPE_U32,
+};
+
+/* Room for the attributes of every kind of record. */
+#define REC_ATTRS	32
+_Static_assert(MMK_A_POOL_MAX < REC_ATTRS && MMK_A_QUEUE_MAX < REC_ATTRS &&
+	       MMK_A_SESSION_MAX < REC_ATTRS, "REC_ATTRS is too small");
+
+/* One message of the family: a pool, a queue or a session. */
+struct rec {
+	bool has[REC_ATTRS];
+	uint64_t val[REC_ATTRS];
+	char str[MMK_NAME_MAX];		/* the kind's one string attribute */
 };
 
 enum field_fmt {
 	FMT_UINT,	/* decimal number */
 	FMT_HEX,	/* an identifier: 0x-hex, a string in JSON */
 	FMT_MODE,	/* octal mode bits: 0600, a string in JSON */
-	FMT_CLASS,	/* enum mmk_memory_class by name */
+	FMT_ENUM,	/* a value by name (field.names) */
 	FMT_FLAGS,	/* MMK_POOL_* flags by name, an array in JSON */
+	FMT_STR,	/* the record's string */
 };
 
 struct field {
@@ -241,30 +289,13 @@ struct field {
 	const char *key;	/* text key; JSON uses it with '_' for '-' */
 	enum field_fmt fmt;
 	bool line_break;	/* -p text: start a new line before this one */
+	const char *const *names;	/* FMT_ENUM: names by value */
+	size_t nr_names;
 };
 
-/* Every pool attribute after the id and the name, in output order. */
-static const struct field pool_fields[] = {
-	{ MMK_A_POOL_MEMORY_CLASS,	"memory-class",		FMT_CLASS, true },
-	{ MMK_A_POOL_OWNER_UID,		"owner-uid",		FMT_UINT, false },
-	{ MMK_A_POOL_OWNER_GID,		"owner-gid",		FMT_UINT, false },
-	{ MMK_A_POOL_MODE,		"mode",			FMT_MODE, false },
-	{ MMK_A_POOL_PAYLOAD_TYPE,	"payload-type",		FMT_HEX, false },
-	{ MMK_A_POOL_FLAGS,		"flags",		FMT_FLAGS, false },
-	{ MMK_A_POOL_PAYLOAD_SIZE,	"payload-size",		FMT_UINT, true },
-	{ MMK_A_POOL_SLOT_SIZE,		"slot-size",		FMT_UINT, false },
-	{ MMK_A_POOL_CAPACITY,		"capacity",		FMT_UINT, false },
-	{ MMK_A_POOL_AVAILABLE,		"available",		FMT_UINT, false },
-	{ MMK_A_POOL_MAP_SIZE,		"map-size",		FMT_UINT, false },
-	{ MMK_A_POOL_SESSIONS,		"sessions",		FMT_UINT, true },
-	{ MMK_A_POOL_READ_GUARDS,	"read-guards",		FMT_UINT, false },
-	{ MMK_A_POOL_WRITE_GUARDS,	"write-guards",		FMT_UINT, false },
-	{ MMK_A_POOL_POISONED,		"poisoned",		FMT_UINT, false },
-	{ MMK_A_POOL_STORES,		"stores",		FMT_UINT, true },
-	{ MMK_A_POOL_FREES,		"frees",		FMT_UINT, false },
-	{ MMK_A_POOL_NO_FREE_SLOTS,	"no-free-slots",	FMT_UINT, false },
-	{ MMK_A_POOL_TOKEN,		"token",		FMT_HEX, false },
-};
+#define FIELD(attr, key, fmt, br)	{ attr, key, fmt, br, NULL, 0 }
+#define FIELD_ENUM(attr, key, names, br) \
+	{ attr, key, FMT_ENUM, br, names, sizeof(names) / sizeof(names[0]) }
 
 static const char *const memory_classes[] = {
 	[MMK_MEM_HOST]		= "host",
@@ -277,6 +308,105 @@ static const char *const pool_flags[] = {
 	"page-aligned",		/* MMK_POOL_PAGE_ALIGNED, bit 0 */
 };
 
+static const char *const queue_policies[] = {
+	[MMK_QUEUE_REJECT]	= "reject",
+	[MMK_QUEUE_DROP_NEWEST]	= "drop-newest",
+	[MMK_QUEUE_DROP_OLDEST]	= "drop-oldest",
+	[MMK_QUEUE_BLOCK]	= "block",
+	[MMK_QUEUE_QOS]		= "qos",
+};
+
+static const char *const watermarks[] = {
+	[MMK_WM_BELOW_SOFT]	= "below-soft",
+	[MMK_WM_BETWEEN]	= "between",
+	[MMK_WM_AT_HARD]	= "at-hard",
+};
+
+/* Every pool attribute after the id, in output order. */
+static const struct field pool_fields[] = {
+	FIELD(MMK_A_POOL_NAME, "name", FMT_STR, false),
+	FIELD_ENUM(MMK_A_POOL_MEMORY_CLASS, "memory-class", memory_classes, true),
+	FIELD(MMK_A_POOL_OWNER_UID, "owner-uid", FMT_UINT, false),
+	FIELD(MMK_A_POOL_OWNER_GID, "owner-gid", FMT_UINT, false),
+	FIELD(MMK_A_POOL_MODE, "mode", FMT_MODE, false),
+	FIELD(MMK_A_POOL_PAYLOAD_TYPE, "payload-type", FMT_HEX, false),
+	FIELD(MMK_A_POOL_FLAGS, "flags", FMT_FLAGS, false),
+	FIELD(MMK_A_POOL_PAYLOAD_SIZE, "payload-size", FMT_UINT, true),
+	FIELD(MMK_A_POOL_SLOT_SIZE, "slot-size", FMT_UINT, false),
+	FIELD(MMK_A_POOL_CAPACITY, "capacity", FMT_UINT, false),
+	FIELD(MMK_A_POOL_AVAILABLE, "available", FMT_UINT, false),
+	FIELD(MMK_A_POOL_MAP_SIZE, "map-size", FMT_UINT, false),
+	FIELD(MMK_A_POOL_SESSIONS, "sessions", FMT_UINT, true),
+	FIELD(MMK_A_POOL_QUEUES, "queues", FMT_UINT, false),
+	FIELD(MMK_A_POOL_READ_GUARDS, "read-guards", FMT_UINT, false),
+	FIELD(MMK_A_POOL_WRITE_GUARDS, "write-guards", FMT_UINT, false),
+	FIELD(MMK_A_POOL_POISONED, "poisoned", FMT_UINT, false),
+	FIELD(MMK_A_POOL_STORES, "stores", FMT_UINT, true),
+	FIELD(MMK_A_POOL_FREES, "frees", FMT_UINT, false),
+	FIELD(MMK_A_POOL_NO_FREE_SLOTS, "no-free-slots", FMT_UINT, false),
+	FIELD(MMK_A_POOL_TOKEN, "token", FMT_HEX, false),
+	FIELD(MMK_A_POOL_IPC_NS, "ipc-ns", FMT_UINT, false),
+};
+
+static const struct field queue_fields[] = {
+	FIELD(MMK_A_QUEUE_NAME, "name", FMT_STR, false),
+	FIELD_ENUM(MMK_A_QUEUE_POLICY, "policy", queue_policies, false),
+	FIELD_ENUM(MMK_A_QUEUE_WATERMARK, "watermark", watermarks, false),
+	FIELD(MMK_A_QUEUE_ITEMS, "items", FMT_UINT, true),
+	FIELD(MMK_A_QUEUE_BYTES, "bytes", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_HIGH_ITEMS, "high-items", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_CAP_ITEMS, "cap-items", FMT_UINT, true),
+	FIELD(MMK_A_QUEUE_SOFT_ITEMS, "soft-items", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_CAP_BYTES, "cap-bytes", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_SOFT_BYTES, "soft-bytes", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_PUSHES, "pushes", FMT_UINT, true),
+	FIELD(MMK_A_QUEUE_POPS, "pops", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_REJECTED, "rejected", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_DROPS_NEWEST, "drops-newest", FMT_UINT, true),
+	FIELD(MMK_A_QUEUE_DROPS_OLDEST, "drops-oldest", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_DROPS_QOS, "drops-qos", FMT_UINT, false),
+	FIELD(MMK_A_QUEUE_DROPS_DEADLINE, "drops-deadline", FMT_UINT, false),
+};
+
+static const struct field session_fields[] = {
+	FIELD(MMK_A_SESSION_PID, "pid", FMT_UINT, false),
+	FIELD(MMK_A_SESSION_COMM, "comm", FMT_STR, false),
+	FIELD(MMK_A_SESSION_UID, "uid", FMT_UINT, false),
+	FIELD(MMK_A_SESSION_READ_GUARDS, "read-guards", FMT_UINT, true),
+	FIELD(MMK_A_SESSION_WRITE_GUARDS, "write-guards", FMT_UINT, false),
+	FIELD(MMK_A_SESSION_LOANS, "loans", FMT_UINT, false),
+	FIELD(MMK_A_SESSION_POPPED, "popped", FMT_UINT, false),
+	FIELD(MMK_A_SESSION_QUEUES_OPEN, "queues-open", FMT_UINT, false),
+};
+
+/* A kind of record: the command whose messages carry it, and how it prints. */
+struct kind {
+	const char *name;		/* first word of a text record */
+	uint8_t cmd;
+	uint16_t max_attr;
+	const enum mnl_attr_data_type *types;
+	int id_attr, str_attr;
+	const struct field *fields;
+	size_t nr_fields;
+};
+
+#define FIELDS(f)	f, sizeof(f) / sizeof(f[0])
+
+static const struct kind pool_kind = {
+	"pool", MMK_CMD_POOL_GET, MMK_A_POOL_MAX, pool_attr_types,
+	MMK_A_POOL_ID, MMK_A_POOL_NAME, FIELDS(pool_fields),
+};
+
+static const struct kind queue_kind = {
+	"queue", MMK_CMD_QUEUE_GET, MMK_A_QUEUE_MAX, queue_attr_types,
+	MMK_A_QUEUE_ID, MMK_A_QUEUE_NAME, FIELDS(queue_fields),
+};
+
+static const struct kind session_kind = {
+	"session", MMK_CMD_SESSION_GET, MMK_A_SESSION_MAX, session_attr_types,
+	MMK_A_SESSION_ID, MMK_A_SESSION_COMM, FIELDS(session_fields),
+};
+
 static void json_key_of(char *dst, size_t size, const char *key)
 {
 	size_t i;
@@ -286,8 +416,14 @@ static void json_key_of(char *dst, size_t size, const char *key)
 	dst[i] = '\0';
 }
 
-static void print_field_text(const struct field *f, uint64_t v)
+static const char *enum_name(const struct field *f, uint64_t v)
 {
+	return v < f->nr_names && f->names[v] ? f->names[v] : NULL;
+}
+
+static void print_field_text(const struct field *f, const struct rec *r)
+{
+	uint64_t v = r->val[f->attr];
 	unsigned int bit;
 	bool any = false;
 
@@ -302,9 +438,9 @@ static void print_field_text(const struct field *f, uint64_t v)
 	case FMT_MODE:
 		printf("%04" PRIo64, v);
 		break;
-	case FMT_CLASS:
-		if (v < sizeof(memory_classes) / sizeof(memory_classes[0]))
-			fputs(memory_classes[v], stdout);
+	case FMT_ENUM:
+		if (enum_name(f, v))
+			fputs(enum_name(f, v), stdout);
 		else
 			printf("%" PRIu64, v);
 		break;
@@ -323,11 +459,15 @@ static void print_field_text(const struct field *f, uint64_t v)
 		if (!any)
 			fputs("none", stdout);
 		break;
+	case FMT_STR:
+		fputs(r->str, stdout);
+		break;
 	}
 }
 
-static void print_field_json(const struct field *f, uint64_t v)
+static void print_field_json(const struct field *f, const struct rec *r)
 {
+	uint64_t v = r->val[f->attr];
 	char key[32], buf[32];
 	unsigned int bit;
 
@@ -345,9 +485,9 @@ static void print_field_json(const struct field *f, uint64_t v)
 		snprintf(buf, sizeof(buf), "%04" PRIo64, v);
 		jw_string(key, buf);
 		break;
-	case FMT_CLASS:
-		if (v < sizeof(memory_classes) / sizeof(memory_classes[0]))
-			jw_string(key, memory_classes[v]);
+	case FMT_ENUM:
+		if (enum_name(f, v))
+			jw_string(key, enum_name(f, v));
 		else
 			jw_uint(key, v);
 		break;
@@ -366,83 +506,100 @@ static void print_field_json(const struct field *f, uint64_t v)
 		}
 		jw_close(']');
 		break;
+	case FMT_STR:
+		jw_string(key, r->str);
+		break;
 	}
 }
 
 /*
- * One pool (or event) as text, "pool ID [name NAME] key value ...", on
- * one line, or with -p on several indented lines; or as one JSON object.
- * @event, if not NULL, comes first: the event's name.
+ * One record (or event) as text, "KIND ID key value ...", on one line, or
+ * with -p on several indented lines; or as the members of a JSON object
+ * the caller opened.  @event, if not NULL, comes first: the event's name.
  */
-static void print_pool(const struct pool *p, const char *event)
+static void print_rec_members(const struct kind *k, const struct rec *r, const char *event)
 {
 	size_t i;
 
 	if (opt.json) {
-		jw_open('{');
 		if (event)
 			jw_string("event", event);
-		if (p->has[MMK_A_POOL_ID])
-			jw_uint("id", p->val[MMK_A_POOL_ID]);
-		if (p->has[MMK_A_POOL_NAME])
-			jw_string("name", p->name);
-		for (i = 0; i < sizeof(pool_fields) / sizeof(pool_fields[0]); i++)
-			if (p->has[pool_fields[i].attr])
-				print_field_json(&pool_fields[i], p->val[pool_fields[i].attr]);
-		jw_close('}');
+		if (r->has[k->id_attr])
+			jw_uint("id", r->val[k->id_attr]);
+		for (i = 0; i < k->nr_fields; i++)
+			if (r->has[k->fields[i].attr])
+				print_field_json(&k->fields[i], r);
 		return;
 	}
 
 	if (event)
 		printf("%s ", event);
-	printf("pool %" PRIu64, p->val[MMK_A_POOL_ID]);
-	if (p->has[MMK_A_POOL_NAME])
-		printf(" name %s", p->name);
-	for (i = 0; i < sizeof(pool_fields) / sizeof(pool_fields[0]); i++) {
-		const struct field *f = &pool_fields[i];
+	printf("%s %" PRIu64, k->name, r->val[k->id_attr]);
+	for (i = 0; i < k->nr_fields; i++) {
+		const struct field *f = &k->fields[i];
 
-		if (!p->has[f->attr])
+		if (!r->has[f->attr])
 			continue;
 		if (opt.pretty && f->line_break && !event)
 			fputs("\n   ", stdout);
-		print_field_text(f, p->val[f->attr]);
+		print_field_text(f, r);
 	}
 	putchar('\n');
 }
 
-static int pool_attr_cb(const struct nlattr *attr, void *data)
+/* A whole record: a JSON object, or its text lines. */
+static void print_rec(const struct kind *k, const struct rec *r, const char *event)
 {
-	struct pool *p = data;
+	if (opt.json)
+		jw_open('{');
+	print_rec_members(k, r, event);
+	if (opt.json)
+		jw_close('}');
+}
+
+struct rec_parse {
+	const struct kind *kind;
+	struct rec *rec;
+};
+
+static int rec_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct rec_parse *rp = data;
+	const enum mnl_attr_data_type *types = rp->kind->types;
 	uint16_t type = mnl_attr_get_type(attr);
+	struct rec *r = rp->rec;
 
 	/* Attributes this version does not know are skipped. */
-	if (mnl_attr_type_valid(attr, MMK_A_POOL_MAX) < 0 || !mmk_attr_types[type])
+	if (mnl_attr_type_valid(attr, rp->kind->max_attr) < 0 || !types[type])
 		return MNL_CB_OK;
-	if (mnl_attr_validate(attr, mmk_attr_types[type]) < 0)
+	if (mnl_attr_validate(attr, types[type]) < 0)
 		return MNL_CB_OK;
 
-	p->has[type] = true;
-	switch (mmk_attr_types[type]) {
+	switch (types[type]) {
 	case MNL_TYPE_U32:
-		p->val[type] = mnl_attr_get_u32(attr);
+		r->val[type] = mnl_attr_get_u32(attr);
 		break;
 	case MNL_TYPE_U64:
-		p->val[type] = mnl_attr_get_u64(attr);
+		r->val[type] = mnl_attr_get_u64(attr);
 		break;
 	case MNL_TYPE_NUL_STRING:
-		snprintf(p->name, sizeof(p->name), "%s", mnl_attr_get_str(attr));
+		if (type != rp->kind->str_attr)
+			return MNL_CB_OK;
+		snprintf(r->str, sizeof(r->str), "%s", mnl_attr_get_str(attr));
 		break;
 	default:
-		p->has[type] = false;
-		break;
+		return MNL_CB_OK;
 	}
+	r->has[type] = true;
 	return MNL_CB_OK;
 }
 
-static void parse_pool(const struct nlmsghdr *nlh, struct pool *p)
+static void parse_rec(const struct kind *k, const struct nlmsghdr *nlh, struct rec *r)
 {
-	memset(p, 0, sizeof(*p));
-	mnl_attr_parse(nlh, GENL_HDRLEN, pool_attr_cb, p);
+	struct rec_parse rp = { k, r };
+
+	memset(r, 0, sizeof(*r));
+	mnl_attr_parse(nlh, GENL_HDRLEN, rec_attr_cb, &rp);
 }
 
 /* ---- netlink --------------------------------------------------------------- */
@@ -699,55 +856,76 @@ static const char *nl_reason(const struct nl_error *e, char *buf, size_t size)
 
 /* ---- commands ---------------------------------------------------------------- */
 
-struct pool_out {
-	unsigned int count;
+/* Records of one kind, as a request's replies bring them. */
+struct recs {
+	const struct kind *kind;
+	struct rec *v;
+	size_t n, cap;
 };
 
+static int recs_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
+	struct recs *rs = data;
+	struct rec *r;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < GENL_HDRLEN || g->cmd != rs->kind->cmd)
+		return MNL_CB_OK;
+	if (rs->n == rs->cap) {
+		rs->cap = rs->cap ? 2 * rs->cap : 16;
+		r = realloc(rs->v, rs->cap * sizeof(*r));
+		if (!r)
+			fail("out of memory");
+		rs->v = r;
+	}
+	parse_rec(rs->kind, nlh, &rs->v[rs->n]);
+	if (rs->v[rs->n].has[rs->kind->id_attr])
+		rs->n++;
+	return MNL_CB_OK;
+}
+
 /*
- * With -j, list and show print one array.  It is opened with the first
- * pool (or at the end), so that a request that fails prints nothing on
+ * Dump the records of @rs's kind; @filter_attr, if not 0, selects those
+ * of pool @pool_id.  Returns 0 or a positive errno, with @e filled in.
+ */
+static int dump_recs(struct nl *nl, struct recs *rs, int filter_attr, uint32_t pool_id,
+		     struct nl_error *e)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = nl_msg(nl, nl->family, NLM_F_DUMP, rs->kind->cmd, MMK_FAMILY_VERSION);
+	if (filter_attr)
+		mnl_attr_put_u32(nlh, filter_attr, pool_id);
+	return nl_talk(nl, nlh, recs_cb, rs, e);
+}
+
+/*
+ * With -j, list and show print one array.  Everything is received before
+ * anything is printed, so that a request that fails prints nothing on
  * standard output.
  */
-static bool json_list_open;
-
-static void json_list_begin(void)
+static void print_list_members(const struct recs *rs)
 {
-	if (opt.json && !json_list_open) {
+	size_t i;
+
+	if (opt.json)
 		jw_open('[');
-		json_list_open = true;
-	}
-}
-
-static void json_list_end(void)
-{
-	if (opt.json) {
-		json_list_begin();
+	for (i = 0; i < rs->n; i++)
+		print_rec(rs->kind, &rs->v[i], NULL);
+	if (opt.json)
 		jw_close(']');
-		putchar('\n');
-	}
 }
 
-static int pool_cb(const struct nlmsghdr *nlh, void *data)
+static void print_list(const struct recs *rs)
 {
-	struct pool_out *out = data;
-	const struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
-	struct pool p;
-
-	if (mnl_nlmsg_get_payload_len(nlh) < GENL_HDRLEN || g->cmd != MMK_CMD_POOL_GET)
-		return MNL_CB_OK;
-	parse_pool(nlh, &p);
-	if (!p.has[MMK_A_POOL_ID])
-		return MNL_CB_OK;
-	json_list_begin();
-	print_pool(&p, NULL);
-	out->count++;
-	return MNL_CB_OK;
+	print_list_members(rs);
+	if (opt.json)
+		putchar('\n');
 }
 
 static int cmd_list(struct nl *nl, int argc, char **argv)
 {
-	struct pool_out out = { 0 };
-	struct nlmsghdr *nlh;
+	struct recs pools = { .kind = &pool_kind };
 	struct nl_error e;
 	char why[320];
 
@@ -755,10 +933,10 @@ static int cmd_list(struct nl *nl, int argc, char **argv)
 	if (argc > 0)
 		usage(stderr, 2);
 	nl_resolve(nl);
-	nlh = nl_msg(nl, nl->family, NLM_F_DUMP, MMK_CMD_POOL_GET, MMK_FAMILY_VERSION);
-	if (nl_talk(nl, nlh, pool_cb, &out, &e))
+	if (dump_recs(nl, &pools, 0, 0, &e))
 		fail("cannot list pools: %s", nl_reason(&e, why, sizeof(why)));
-	json_list_end();
+	print_list(&pools);
+	free(pools.v);
 	return 0;
 }
 
@@ -786,9 +964,12 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* The pool, then its queues and its sessions: who holds what. */
 static int cmd_show(struct nl *nl, int argc, char **argv)
 {
-	struct pool_out out = { 0 };
+	struct recs pool = { .kind = &pool_kind };
+	struct recs queues = { .kind = &queue_kind };
+	struct recs sessions = { .kind = &session_kind };
 	const char *what, *name = NULL;
 	struct nlmsghdr *nlh;
 	struct nl_error e;
@@ -821,15 +1002,43 @@ static int cmd_show(struct nl *nl, int argc, char **argv)
 		mnl_attr_put_strz(nlh, MMK_A_POOL_NAME, name);
 	else
 		mnl_attr_put_u32(nlh, MMK_A_POOL_ID, id);
-	if (nl_talk(nl, nlh, pool_cb, &out, &e)) {
-		if (e.err == ENOENT)
-			fail("pool %s%s%s not found", name ? "\"" : "", what, name ? "\"" : "");
-		fail("cannot show pool %s: %s", what, nl_reason(&e, why, sizeof(why)));
-	}
-	if (!out.count)
+	if (nl_talk(nl, nlh, recs_cb, &pool, &e))
+		goto failed;
+	if (pool.n != 1)
 		fail("the kernel sent no description of pool %s", what);
-	json_list_end();
+
+	/* Its queues and sessions, by the id it has (even if shown by name). */
+	id = pool.v[0].val[MMK_A_POOL_ID];
+	if (dump_recs(nl, &queues, MMK_A_QUEUE_POOL_ID, id, &e) ||
+	    dump_recs(nl, &sessions, MMK_A_SESSION_POOL_ID, id, &e))
+		goto failed;
+
+	if (opt.json) {
+		jw_open('[');
+		jw_open('{');
+		print_rec_members(&pool_kind, &pool.v[0], NULL);
+		jw_key("queue_list");
+		print_list_members(&queues);
+		jw_key("session_list");
+		print_list_members(&sessions);
+		jw_close('}');
+		jw_close(']');
+		putchar('\n');
+	} else {
+		print_rec(&pool_kind, &pool.v[0], NULL);
+		print_list(&queues);
+		print_list(&sessions);
+	}
+	free(pool.v);
+	free(queues.v);
+	free(sessions.v);
 	return 0;
+
+failed:
+	/* ENOENT: the pool is not there (or it went away between requests). */
+	if (e.err == ENOENT)
+		fail("pool %s%s%s not found", name ? "\"" : "", what, name ? "\"" : "");
+	fail("cannot show pool %s: %s", what, nl_reason(&e, why, sizeof(why)));
 }
 
 static const char *event_name(uint8_t cmd)
@@ -852,7 +1061,7 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct genlmsghdr *g = mnl_nlmsg_get_payload(nlh);
 	const char *event;
-	struct pool p;
+	struct rec p;
 
 	if (nlh->nlmsg_type != *(const uint16_t *)data ||
 	    mnl_nlmsg_get_payload_len(nlh) < GENL_HDRLEN)
@@ -860,10 +1069,10 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 	event = event_name(g->cmd);
 	if (!event)
 		return MNL_CB_OK;	/* an event this version does not know */
-	parse_pool(nlh, &p);
+	parse_rec(&pool_kind, nlh, &p);
 	if (!p.has[MMK_A_POOL_ID])
 		return MNL_CB_OK;
-	print_pool(&p, event);
+	print_rec(&pool_kind, &p, event);
 	if (opt.json)
 		putchar('\n');
 	fflush(stdout);

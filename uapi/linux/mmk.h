@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * mmk - kernel-mediated zero-copy message pools.
  *
@@ -11,7 +11,7 @@
  * in place through its mapping, or an exclusive write guard and write a new
  * version back.  The kernel enforces every borrow rule between sessions and
  * drops a session's guards when its last reference goes away; a write guard
- * dropped that way poisons its slot.
+ * dropped that way poisons its slot (but see struct mmk_guard).
  *
  * Conventions shared by every ioctl:
  *
@@ -153,18 +153,28 @@ struct mmk_pool_create {
 	__u64 __reserved2;
 };
 
+/* struct mmk_pool_attach flags. */
+#define MMK_ATTACH_OWNER	0x1U	/* the pool's creator must be owner_uid */
+#define MMK_ATTACH_FLAGS_ALL	(MMK_ATTACH_OWNER)
+
 /**
  * struct mmk_pool_attach - argument of MMK_IOC_ATTACH
- * @flags:        must be zero
- * @__reserved:   must be zero
+ * @flags:        MMK_ATTACH_*
+ * @owner_uid:    with MMK_ATTACH_OWNER: the uid, as seen in the caller's
+ *                user namespace, that must have created the pool (EPERM
+ *                otherwise; EINVAL if it maps to no uid there); must be
+ *                zero without the flag
  * @payload_type: must equal the pool's payload type id (EPROTOTYPE)
  * @name:         NUL-terminated name of the pool (ENOENT if none)
  * @pool_id:      out: the pool's id
  * @__reserved2:  must be zero
+ *
+ * Checks run in this order: ENOENT, EPERM (owner), EACCES (mode),
+ * EPROTOTYPE, then EDQUOT (the session's hold words over max_total_bytes).
  */
 struct mmk_pool_attach {
 	__u32 flags;
-	__u32 __reserved;
+	__u32 owner_uid;
 	__u64 payload_type;
 	char  name[MMK_NAME_MAX];
 	__u32 pool_id;
@@ -196,6 +206,15 @@ struct mmk_pool_attach {
  * @frees:         successful frees since creation
  * @no_free_slots: stores refused with ENOSPC since creation
  * @name:          name, empty for an anonymous pool
+ * @pool_bytes:    bytes the module allocated for the pool itself: what
+ *                 max_pool_bytes is compared with
+ * @charged_bytes: @pool_bytes plus the per-slot state of every session
+ *                 bound now and the rings and bitmaps of its queues: what
+ *                 the pool counts against max_total_bytes
+ * @queues:        the pool's live queues now
+ * @__pad3:        zero
+ *
+ * The struct grows at the end; MMK_POOL_INFO_SIZE_VER0 is its first size.
  */
 struct mmk_pool_info {
 	__u32 pool_id;
@@ -222,7 +241,13 @@ struct mmk_pool_info {
 	__u64 frees;
 	__u64 no_free_slots;
 	char  name[MMK_NAME_MAX];
+	__u64 pool_bytes;
+	__u64 charged_bytes;
+	__u32 queues;
+	__u32 __pad3;
 };
+
+#define MMK_POOL_INFO_SIZE_VER0	168	/* up to and including @name */
 
 /**
  * struct mmk_store - argument of MMK_IOC_STORE
@@ -257,7 +282,14 @@ struct mmk_store {
  * @__reserved2:  must be zero
  *
  * With MMK_GUARD_WAIT, only EBUSY waits; the wait is interruptible (EINTR)
- * and ends with EBUSY when @timeout_ns passes.
+ * and ends with EBUSY when @timeout_ns passes.  Closing a descriptor of
+ * the session does not end a wait in flight (as with flock).  A write
+ * guard that no userspace code could have used is never poisoned: if the
+ * session goes away and no descriptor of it was closed since the guard was
+ * taken (it was won by a call in flight after the last close) and no
+ * window was mapped on it, the guard is dropped as if released without
+ * COMMIT.  Every other write guard dropped by the session's end poisons
+ * its slot.
  */
 struct mmk_guard {
 	__u64 token;
@@ -437,26 +469,28 @@ struct mmk_batch {
  * Writable windows, for MMK_POOL_PAGE_ALIGNED pools only.  While a session
  * holds the write guard on a slot, it may map that one slot read-write
  * (MAP_SHARED, PROT_READ | PROT_WRITE, exactly slot_size bytes, on an fd
- * opened O_RDWR) at file offset MMK_WINDOW_OFFSET(pool_id, guard.offset)
- * and write the message in place: header and payload, no copy.  The window
- * works only while the guard is held: the kernel unmaps its pages when the
- * guard is released, and touching it afterwards raises SIGBUS; mapping it
- * without the guard fails with EACCES.  At write release the kernel checks
- * the header found in the slot like a store's header, and takes the
- * payload size from it (EMSGSIZE or EINVAL, guard still held, if wrong).
- * The first fault on a window maps the whole slot.  A window VMA may stay
- * mapped from one guard on its slot to the next: it faults again under
- * the next guard, and SIGBUS with none.
+ * opened O_RDWR) at file offset MMK_WINDOW_OFFSET(guard.offset) and write
+ * the message in place: header and payload, no copy.  The offset fits the
+ * 32-bit page offset of mmap2(), so 32-bit processes map windows too.  Each
+ * session has its own file offsets: a window names a slot of the session's
+ * pool.  The window works only while the guard is held: the kernel unmaps
+ * its pages when the guard is released, and touching it afterwards raises
+ * SIGBUS; mapping it without the guard fails with EACCES.  At write release
+ * the kernel checks the header found in the slot like a store's header,
+ * and takes the payload size from it (EMSGSIZE or EINVAL, guard still
+ * held, if wrong).  The first fault on a window maps the whole slot.  A
+ * window VMA may stay mapped from one guard on its slot to the next: it
+ * faults again under the next guard, and SIGBUS with none.
  *
- * An arena window maps every slot at once: offset MMK_WINDOW_OFFSET(pool_id,
- * 0), exactly map_size bytes; it needs no guard to be mapped, and each slot
- * in it works, as above, only while the session holds its write guard.  A
+ * An arena window maps every slot at once: offset MMK_WINDOW_OFFSET(0),
+ * exactly map_size bytes; it needs no guard to be mapped, and each slot in
+ * it works, as above, only while the session holds its write guard.  A
  * batch that commits several guards written through one arena window zaps
  * them in one pass (one TLB flush) instead of one per guard.
  */
 #define MMK_WINDOW_SHIFT	40
-#define MMK_WINDOW_OFFSET(pool_id, offset) \
-	(((__u64)(pool_id) << MMK_WINDOW_SHIFT) + (offset))
+#define MMK_WINDOW_OFFSET(offset) \
+	(((__u64)1 << MMK_WINDOW_SHIFT) + (offset))
 
 /*
  * Queues: bounded FIFOs of tokens of one pool, with an admission policy.

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
 /*
  * libmmk - one C API for message pools, with three backends.
  *
@@ -97,6 +97,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -385,6 +386,25 @@ mmk_kernel_create(const struct mmk_config *cfg, struct mmk_manager **out);
  */
 MMK_API MMK_NODISCARD enum mmk_error
 mmk_kernel_attach(const char *name, uint64_t payload_type, struct mmk_manager **out);
+
+/**
+ * mmk_kernel_attach_owner - mmk_kernel_attach(), only to a pool @owner created
+ * @name:         the pool's name
+ * @payload_type: the payload type id the pool was created with
+ * @owner:        the uid (in the caller's user namespace) that must have
+ *                created the pool, so that a pool another user created first
+ *                under the same name (a squatter) is refused
+ * @out:          the new manager, on success; NULL on failure
+ *
+ * Errors: those of mmk_kernel_attach(), and MMK_E_SYSTEM with errno EPERM
+ * if another uid created the pool (checked before the mode bits), or
+ * EINVAL if @owner is not a uid of the caller's user namespace.
+ *
+ * Thread-safe.
+ */
+MMK_API MMK_NODISCARD enum mmk_error
+mmk_kernel_attach_owner(const char *name, uint64_t payload_type, uid_t owner,
+			struct mmk_manager **out);
 
 /**
  * mmk_kernel_from_fd - open a manager on the session behind a descriptor
