@@ -268,19 +268,29 @@ static bool mmk_batch_commits_in_place(const struct mmk_batch_entry *op)
 }
 
 /*
+ * The slots whose write guards a batch took ahead of their commits, to zap
+ * their windows in one pass: @first to @last (first > last: none yet), for
+ * the ops before @to.
+ */
+struct mmk_batch_zap {
+	u32 first;
+	u32 last;
+	u32 to;
+};
+
+/*
  * The ops from @i on that commit in place, up to the first that does not:
  * take their windowed write guards out of the session's hands
  * (mmk_write_prezap_locked) and zap all their windows in one pass, rather
- * than one zap per commit.  Returns the index after the run.  *@zapped
- * says whether any guard was taken: mmk_write_unzap() must then hand back
- * those that the batch stops before.
+ * than one zap per commit.  The guards the batch then does not commit (it
+ * stops early, or the ops changed under it) are handed back at its end.
  */
-static u32 mmk_batch_prezap(struct mmk_session *s, const struct mmk_batch_entry __user *uops,
-			    u32 i, u32 count, bool *zapped)
+static void mmk_batch_prezap(struct mmk_session *s, const struct mmk_batch_entry __user *uops,
+			     u32 i, u32 count, struct mmk_batch_zap *z)
 {
 	struct mmk_pool *pool = s->pool;
-	struct mmk_batch_entry op;
 	u32 idx, gen, first = U32_MAX, last = 0;
+	struct mmk_batch_entry op;
 	struct mmk_slot *slot;
 	bool taken;
 
@@ -298,11 +308,12 @@ static u32 mmk_batch_prezap(struct mmk_session *s, const struct mmk_batch_entry 
 		first = min(first, idx);
 		last = max(last, idx);
 	}
-	if (first <= last) {
-		mmk_window_unmap_span(s, first, last);
-		*zapped = true;
-	}
-	return i;
+	z->to = i;
+	if (first > last)
+		return;
+	mmk_window_unmap_span(s, first, last);
+	z->first = min(z->first, first);
+	z->last = max(z->last, last);
 }
 
 /*
@@ -342,9 +353,10 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 {
 	struct mmk_batch_entry __user *uops = u64_to_user_ptr(args->ops);
 	struct mmk_batch_entry chunk[MMK_BATCH_CHUNK];
-	u32 i = 0, j, n, zapped_to = 0;
-	bool counted, zapped = false;
+	struct mmk_batch_zap zap = { .first = U32_MAX };
 	unsigned long left;
+	u32 i = 0, j, n;
+	bool counted;
 	int ret = 0;
 
 	args->done = 0;
@@ -360,8 +372,8 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 		n -= DIV_ROUND_UP(left, sizeof(*chunk));
 		for (j = 0; j < n; j++, i++) {
 			/* A run of commits through windows: one zap for all. */
-			if (i >= zapped_to && mmk_batch_commits_in_place(&chunk[j]))
-				zapped_to = mmk_batch_prezap(s, uops, i, args->count, &zapped);
+			if (i >= zap.to && mmk_batch_commits_in_place(&chunk[j]))
+				mmk_batch_prezap(s, uops, i, args->count, &zap);
 			ret = mmk_batch_one(s, &chunk[j], uops + i, &counted);
 			if (ret) {
 				args->done += counted;
@@ -379,7 +391,7 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 	}
 out:
 	/* Guards taken for commits that did not run are the caller's again. */
-	if (zapped && i < zapped_to)
-		mmk_write_unzap(s);
+	if (zap.first <= zap.last)
+		mmk_write_unzap(s, zap.first, zap.last);
 	return ret;
 }

@@ -323,7 +323,7 @@ int mmk_mmap(struct file *file, struct vm_area_struct *vma);
 void mmk_window_unmap(struct mmk_session *s, u32 idx);
 void mmk_window_unmap_span(struct mmk_session *s, u32 first, u32 last);
 bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx);
-void mmk_write_unzap(struct mmk_session *s);
+void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last);
 
 /*
  * Management over generic netlink.  The event functions may sleep: call

@@ -586,24 +586,24 @@ bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 i
 /**
  * mmk_write_unzap - hand back the guards a batch zapped but did not commit
  * @s: the session
+ * @first: the first slot the batch zapped
+ * @last: the last
  *
  * Their windows fault again, under the guard, when next touched.
  */
-void mmk_write_unzap(struct mmk_session *s)
+void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last)
 {
 	struct mmk_pool *pool = s->pool;
 	u32 i;
 
-	for (i = 0; i < pool->capacity; i++) {
+	for (i = first; i <= last; i++) {
 		struct mmk_slot *slot = pool->slots[i];
 
 		if (!(READ_ONCE(s->holds[i]) & MMK_HOLD_ZAPPED))
 			continue;
 		spin_lock(&slot->lock);
-		if (s->holds[i] & MMK_HOLD_ZAPPED) {
-			s->holds[i] &= ~MMK_HOLD_ZAPPED;
-			s->holds[i] |= MMK_HOLD_WRITE;
-		}
+		if (s->holds[i] & MMK_HOLD_ZAPPED)
+			s->holds[i] ^= MMK_HOLD_ZAPPED | MMK_HOLD_WRITE;
 		spin_unlock(&slot->lock);
 	}
 }
