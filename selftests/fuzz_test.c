@@ -871,6 +871,11 @@ static void op_mmap(struct worker *w)
 		off += chance(r, 90) ? MMK_WINDOW_OFFSET(0) :
 		       (uint64_t)some_pool_id(w) << MMK_WINDOW_SHIFT;
 		len = slot;
+		/* Or the arena window: every slot, each under its guard only. */
+		if (chance(r, 30)) {
+			off = MMK_WINDOW_OFFSET(0);
+			len = s->info.map_size;
+		}
 		prot = PROT_READ | PROT_WRITE;
 		break;
 	case 7:

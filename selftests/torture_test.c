@@ -1285,7 +1285,8 @@ TEST_F_TIMEOUT(torture, kill_at_random_moments, 540)
  * Queue torture.  In each trial one to three children, each with its own
  * session and its own descriptors of the pool's three queues (opened by
  * name), produce (store-and-push, fan-out to two queues, a loan committed
- * into a queue), consume (pops of up to four, read or write, waiting or
+ * into a queue, a batch of loans written through the arena window and
+ * committed into a queue in one batch), consume (pops of up to four, read or write, waiting or
  * not, with no limit sometimes), forward what they popped to another
  * queue, commit new versions of what they popped for writing, and release,
  * one by one or in a batch that also waits for the next message.  Every
@@ -1336,6 +1337,7 @@ struct tq_child {
 	struct tq_shared *sh;
 	int fd, q[TQ_NQ];
 	void *map;
+	unsigned char *arena;	/* the arena window, writable under write guards */
 	size_t len;
 	uint64_t rng, seq;
 	uint64_t held[TQ_HELD];
@@ -1455,6 +1457,43 @@ static void tq_loan_push(struct tq_child *c)
 	TQ_CHECK(c, ret == 0);
 }
 
+/*
+ * Loans in one batch, written in place through the arena window, committed
+ * into the Drop Oldest queue in another: the second batch zaps their
+ * windows in one pass.  A death anywhere in it gives the loans back.
+ */
+static void tq_loan_batch(struct tq_child *c)
+{
+	struct mmk_batch_entry ops[4];
+	struct mmk_batch b = { .ops = (uintptr_t)ops };
+	struct mmk_msg_header *h;
+	uint32_t n = 1 + rnd(&c->rng, 4), i;
+
+	memset(ops, 0, sizeof(ops));
+	for (i = 0; i < n; i++)
+		ops[i].op = MMK_BATCH_LOAN;
+	b.count = n;
+	TQ_CHECK(c, mmk_ioctl(c->fd, MMK_IOC_BATCH, &b) == 0);
+	/* The pool may run out: a LOAN then fails with ENOSPC and ends it. */
+	TQ_CHECK(c, b.done == n || ops[b.done].result == -ENOSPC);
+	for (i = 0; i < b.done; i++) {
+		struct mmk_batch_entry push = {
+			.op = MMK_BATCH_COMMIT_PUSH, .token = ops[i].token, .queue_fd = c->q[1],
+		};
+
+		h = (struct mmk_msg_header *)(c->arena + ops[i].offset);
+		tq_msg(c, h);
+		h->payload_size = tq_size(c->seq);
+		memcpy(h + 1, c->buf, h->payload_size);
+		ops[i] = push;
+	}
+	if (!b.done)
+		return;
+	b.count = b.done;
+	TQ_CHECK(c, mmk_ioctl(c->fd, MMK_IOC_BATCH, &b) == 0);
+	TQ_CHECK(c, b.done == b.count);
+}
+
 static void tq_consume(struct tq_child *c)
 {
 	struct mmk_popped e[4];
@@ -1565,6 +1604,9 @@ static void tq_child_main(struct tq_shared *sh, int id)
 	TQ_CHECK(&c, c.fd >= 0);
 	c.map = mmk_map(c.fd, &c.len);
 	TQ_CHECK(&c, c.map != MAP_FAILED);
+	c.arena = mmap(NULL, c.len, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd,
+		       MMK_WINDOW_OFFSET(0));
+	TQ_CHECK(&c, c.arena != MAP_FAILED);
 	for (i = 0; i < TQ_NQ; i++) {
 		c.q[i] = mmk_queue_open_name(c.fd, tq_queues[i].name);
 		TQ_CHECK(&c, c.q[i] >= 0);
@@ -1575,7 +1617,10 @@ static void tq_child_main(struct tq_shared *sh, int id)
 			tq_produce(&c);
 			break;
 		case 3:
-			tq_loan_push(&c);
+			if (rnd(&c.rng, 2))
+				tq_loan_push(&c);
+			else
+				tq_loan_batch(&c);
 			break;
 		case 4 ... 5:
 			tq_consume(&c);
@@ -1697,7 +1742,7 @@ TEST_F_TIMEOUT(queues, kill_at_random_moments, 540)
 	sh = shared_zeroed(sizeof(*sh));
 	ASSERT_NE(MAP_FAILED, sh);
 	snprintf(sh->pool, sizeof(sh->pool), "torture-q-%d", getpid());
-	fd = mmk_create(sh->pool, TQ_PAYLOAD, TQ_CAP, 0600, TT_TYPE, 0);
+	fd = mmk_create(sh->pool, TQ_PAYLOAD, TQ_CAP, 0600, TT_TYPE, MMK_POOL_PAGE_ALIGNED);
 	ASSERT_LE(0, fd);
 	map = mmk_map(fd, &len);
 	ASSERT_NE(MAP_FAILED, map);

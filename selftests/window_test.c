@@ -289,8 +289,161 @@ TEST_F(window, not_inherited_by_fork)
 	munmap(w, self->info.slot_size);
 }
 
-/* A writer killed while writing through its window poisons the slot. */
-TEST(killed_window_writer_poisons)
+/* The arena window: every slot in one mapping, offset 0, map_size bytes. */
+static char *map_arena(int fd, const struct mmk_pool_info *info)
+{
+	return mmap(NULL, info->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    MMK_WINDOW_OFFSET(0));
+}
+
+/* It maps without a guard, but each slot in it works only under its write guard. */
+TEST_F(window, arena_slot_only_under_guard)
+{
+	struct mmk_guard g;
+	uint32_t i;
+	char *a;
+
+	a = map_arena(self->fd, &self->info);
+	ASSERT_NE(MAP_FAILED, a);
+	for (i = 0; i < self->info.capacity; i++)
+		EXPECT_EQ(SIGBUS, poke(a + (size_t)i * self->info.slot_size + 100, 1));
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ, self->token, &g));
+	EXPECT_EQ(SIGBUS, poke(a + g.offset + 100, 1));
+	ASSERT_EQ(0, mmk_read_release(self->fd, self->token));
+
+	ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_READ_MUT, self->token, &g));
+	EXPECT_EQ(0, poke(a + g.offset + sizeof(struct mmk_msg_header), 0x42));
+	for (i = 0; i < self->info.capacity; i++)
+		if ((uint64_t)i * self->info.slot_size != g.offset)
+			EXPECT_EQ(SIGBUS, poke(a + (size_t)i * self->info.slot_size + 100, 1));
+	ASSERT_EQ(0, mmk_write_release(self->fd, self->token));
+	EXPECT_EQ(SIGBUS, poke(a + g.offset + 100, 1));
+	EXPECT_EQ(0x42, mmk_payload(self->map, g.offset)[0]);
+	munmap(a, self->info.map_size);
+}
+
+/* Shapes of an arena window that are refused: one row each. */
+TEST_F(window, arena_bad_shapes)
+{
+	const size_t slot = self->info.slot_size, all = self->info.map_size;
+	static const struct {
+		const char *why;
+		int at_slot, flags, prot, err;
+		int len_slots, len_extra_pages;	/* length: slots, or all + pages */
+	} rows[] = {
+		{ "two slots at 0", 0, MAP_SHARED, PROT_READ | PROT_WRITE, EINVAL, 2, 0 },
+		{ "the arena and a page", 0, MAP_SHARED, PROT_READ | PROT_WRITE, EINVAL, 0, 1 },
+		{ "the arena from slot 1", 1, MAP_SHARED, PROT_READ | PROT_WRITE, EINVAL, 0, 0 },
+		{ "private", 0, MAP_PRIVATE, PROT_READ | PROT_WRITE, EINVAL, 0, 0 },
+		{ "executable", 0, MAP_SHARED, PROT_READ | PROT_WRITE | PROT_EXEC, EPERM, 0, 0 },
+	};
+	size_t k, len;
+	void *p;
+
+	ASSERT_LT(2 * slot, all);
+	for (k = 0; k < ARRAY_SIZE(rows); k++) {
+		len = rows[k].len_slots ? rows[k].len_slots * slot :
+		      all + rows[k].len_extra_pages * getpagesize();
+		errno = 0;
+		p = mmap(NULL, len, rows[k].prot, rows[k].flags, self->fd,
+			 MMK_WINDOW_OFFSET(rows[k].at_slot * slot));
+		EXPECT_EQ(MAP_FAILED, p) TH_LOG("%s", rows[k].why);
+		EXPECT_EQ(rows[k].err, errno) TH_LOG("%s", rows[k].why);
+		if (p != MAP_FAILED)
+			munmap(p, len);
+	}
+}
+
+/* Loans written through the arena window, for a batch of commits. */
+static void arena_loans(struct __test_metadata *_metadata, int fd, char *a,
+			struct mmk_batch_entry *ops, int n)
+{
+	struct mmk_msg_header *h;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct mmk_loan l = { 0 };
+
+		ASSERT_EQ(0, mmk_ioctl(fd, MMK_IOC_LOAN, &l));
+		h = (struct mmk_msg_header *)(a + l.offset);
+		h->sequence = 500 + i;
+		h->payload_size = 1000 + i;
+		memset(h + 1, 0x60 + i, 1000 + i);
+		memset(&ops[i], 0, sizeof(ops[i]));
+		ops[i].op = MMK_BATCH_WRITE_RELEASE;
+		ops[i].flags = MMK_RELEASE_COMMIT;
+		ops[i].token = l.token;
+		ops[i].offset = l.offset;
+	}
+}
+
+/*
+ * A batch of commits through the arena window zaps their windows in one
+ * pass.  If it stops at a bad header, the guards it did not commit are
+ * the session's again, their windows working; a second batch (a write
+ * release and a commit-and-push) finishes them.
+ */
+TEST_F(window, arena_batch_commits)
+{
+	struct mmk_batch_entry ops[3], saved[3];
+	struct mmk_batch b = { .ops = (uintptr_t)ops, .count = 3 };
+	struct mmk_pool_info info;
+	struct mmk_popped e;
+	struct mmk_guard g;
+	int i, qfd;
+	char *a;
+
+	a = map_arena(self->fd, &self->info);
+	ASSERT_NE(MAP_FAILED, a);
+	qfd = mmk_queue_create(self->fd, "arena-q", MMK_QUEUE_REJECT, 4, 0);
+	ASSERT_LE(0, qfd);
+	arena_loans(_metadata, self->fd, a, ops, 3);
+	memcpy(saved, ops, sizeof(ops));
+	for (i = 0; i < 3; i++)
+		ops[i].offset = 0;
+	((struct mmk_msg_header *)(a + saved[1].offset))->flags = 0x80;	/* bad */
+
+	ASSERT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_BATCH, &b));
+	EXPECT_EQ(1U, b.done);
+	EXPECT_EQ(0, ops[0].result);
+	EXPECT_EQ(-EINVAL, ops[1].result);
+	EXPECT_EQ(SIGBUS, poke(a + saved[0].offset + 100, 1));
+	EXPECT_EQ(0, poke(a + saved[1].offset + 100, 0x61));
+	EXPECT_EQ(0, poke(a + saved[2].offset + 100, 0x62));
+	ASSERT_EQ(0, mmk_info(self->fd, &info));
+	EXPECT_EQ(2U, info.write_guards);
+
+	((struct mmk_msg_header *)(a + saved[1].offset))->flags = 0;
+	memcpy(ops, saved + 1, 2 * sizeof(ops[0]));
+	ops[0].offset = ops[1].offset = 0;
+	ops[1].op = MMK_BATCH_COMMIT_PUSH;
+	ops[1].flags = 0;
+	ops[1].queue_fd = qfd;
+	b.count = 2;
+	ASSERT_EQ(0, mmk_ioctl(self->fd, MMK_IOC_BATCH, &b));
+	EXPECT_EQ(2U, b.done);
+	EXPECT_EQ(0, ops[0].result);
+	EXPECT_EQ(0, ops[1].result);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(SIGBUS, poke(a + saved[i].offset + 100, 1));
+		ASSERT_EQ(0, mmk_guard(self->fd, MMK_IOC_PEEK_HEADER, saved[i].token, &g));
+		EXPECT_EQ(1000U + i, g.payload_size);
+		EXPECT_EQ(500U + i, mmk_at(self->map, g.offset)->sequence);
+		EXPECT_EQ(0x60 + i, mmk_payload(self->map, g.offset)[999]);
+		EXPECT_EQ(0, mmk_read_release(self->fd, saved[i].token));
+	}
+	ASSERT_EQ(0, mmk_pop1(self->fd, qfd, 0, &e));
+	EXPECT_EQ(saved[2].token, e.token);
+	EXPECT_EQ(0, mmk_read_release(self->fd, e.token));
+	ASSERT_EQ(0, mmk_info(self->fd, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	close(qfd);
+	munmap(a, self->info.map_size);
+}
+
+/* A writer killed while writing through its window (or the arena's) poisons the slot. */
+static void killed_writer_poisons(struct __test_metadata *_metadata, bool arena)
 {
 	struct mmk_pool_info info;
 	struct mmk_guard g;
@@ -315,9 +468,12 @@ TEST(killed_window_writer_poisons)
 		close(fd);
 		if (cfd < 0 || mmk_guard(cfd, MMK_IOC_READ_MUT, token, &g))
 			_exit(1);
-		w = map_window(cfd, &info, g.offset, PROT_READ | PROT_WRITE);
+		w = arena ? map_arena(cfd, &info) : map_window(cfd, &info, g.offset,
+								PROT_READ | PROT_WRITE);
 		if (w == MAP_FAILED)
 			_exit(2);
+		if (arena)
+			w += g.offset;
 		memset(w + sizeof(struct mmk_msg_header), 0xee, 32);
 		if (write(ready[1], "x", 1) != 1)
 			_exit(3);
@@ -339,6 +495,16 @@ TEST(killed_window_writer_poisons)
 	ASSERT_EQ(0, mmk_info(fd, &info));
 	EXPECT_EQ(0U, info.poisoned);
 	close(fd);
+}
+
+TEST(killed_window_writer_poisons)
+{
+	killed_writer_poisons(_metadata, false);
+}
+
+TEST(killed_arena_writer_poisons)
+{
+	killed_writer_poisons(_metadata, true);
 }
 
 TEST_HARNESS_MAIN
