@@ -28,6 +28,8 @@
 #                         MMK_GUEST_SERIES (6.1) and MMK_GUEST_FLAVOUR (cloud-amd64))
 #   MMK_KO                module (default: kmod/mmk.ko)
 #   MMK_TESTS             space-separated subset of selftest programs to run
+#   MMK_TESTS_SKIP        space-separated shell patterns of programs not to
+#                         run (selftests, or bench_smoke), e.g. '*_32'
 #   MMK_KSELFTEST         check mode: a kselftest install tree made by
 #                         scripts/kselftest-install.sh (make check passes
 #                         build/ksft/install); the selftests are then those
@@ -202,6 +204,18 @@ add_module_deps() {
 }
 add_module_deps "$ko"
 
+# Whether MMK_TESTS_SKIP names program $1.
+skipped() {
+	local pat
+	for pat in ${MMK_TESTS_SKIP:-}; do
+		# shellcheck disable=SC2053
+		[[ $1 == $pat ]] && return 0
+	done
+	return 1
+}
+smoke=1
+skipped bench_smoke && smoke=0
+
 # Selftest programs, in the order the selftests Makefile gives.
 tests=()
 if [ "$mode" = check ] && [ -f "$top/selftests/Makefile" ]; then
@@ -215,6 +229,7 @@ if [ "$mode" = check ] && [ -f "$top/selftests/Makefile" ]; then
 		if [ -n "${MMK_TESTS:-}" ] && [[ " $MMK_TESTS " != *" $t "* ]]; then
 			continue
 		fi
+		skipped "$t" && continue
 		tests+=("$t")
 	done
 	if [ -n "${MMK_TESTS:-}" ]; then
@@ -346,6 +361,7 @@ shq() {
 	echo "MMK_TEST_TIMEOUT=$(shq "$test_timeout")"
 	echo "MMK_DEMO_ARGS=$(shq "$demo_args")"
 	echo "MMK_DEBUG_KERNEL=$(shq "${MMK_DEBUG_KERNEL:-0}")"
+	echo "MMK_SMOKE=$smoke"
 	for v in MMK_SEED MMK_FUZZ_CALLS MMK_TORTURE_TRIALS MMK_TORTURE_SECONDS MMK_STRESS_SECONDS; do
 		[ -z "${!v:-}" ] || echo "export $v=$(shq "${!v}")"
 	done
@@ -681,7 +697,7 @@ fi
 if [ "$MMK_MODE" = check ]; then
 	run_demo
 	run_sensor_frames
-	run_bench_smoke
+	[ "$MMK_SMOKE" = 0 ] || run_bench_smoke
 	if rmmod mmk; then
 		result ok rmmod
 	else
@@ -834,7 +850,7 @@ fi
 set +e
 # Programs that must have run: the selftests, and in check mode bench_smoke.
 expected="${tests[*]}"
-[ "$mode" != check ] || expected="${expected:+$expected }bench_smoke"
+[ "$mode" != check ] || [ "$smoke" = 0 ] || expected="${expected:+$expected }bench_smoke"
 awk -v mode="$mode" -v expected="$expected" -v synthetic="$synthetic" \
 	-v qemu_rc="$qemu_rc" -v guest_timeout="$guest_timeout" -v wall="$wall" \
 	-v kernel="$kernel${release:+ ($release)}" -v accel="$accel" -v logfile="$log" '

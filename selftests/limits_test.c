@@ -274,8 +274,8 @@ TEST_F_TIMEOUT(lim, concurrent_creates_over_full_cap, 120)
 /* No OOM kill in a small memory cgroup                                    */
 /* ---------------------------------------------------------------------- */
 
-#define BALLAST		(6 * MIB)	/* taken by the child before the call */
-#define ATTACH_CAP	(1U << 19)	/* hold words of 2 MiB */
+#define BALLAST		(7 * MIB)	/* taken by the child before the call */
+#define ATTACH_CAP	(1U << 18)	/* hold words of 1 MiB: more than is left */
 
 struct memcg_case {
 	const char *what;
@@ -286,7 +286,7 @@ struct memcg_case {
 static const struct memcg_case memcg_cases[] = {
 	{ "create of the largest pool", PAGE_PAYLOAD, 0 },
 	{ "create of 65536 small slots", 1, 65536 },
-	{ "attach of a pool of 2^19 slots", 0, ATTACH_CAP },
+	{ "attach of a pool of 2^18 slots", 0, ATTACH_CAP },
 };
 
 /* In the cgroup, with BALLAST touched: run the case, exit 0 on ENOMEM. */
@@ -365,7 +365,7 @@ struct shape {
 };
 
 static const struct shape shapes[] = {
-	{ 1, 65536, 0 },			/* slot metadata weighs more than data */
+	{ 1, 16384, 0 },			/* slot metadata weighs more than data */
 	{ PAGE_PAYLOAD, 64, MMK_POOL_PAGE_ALIGNED },
 	{ 1000, 3, 0 },
 };
@@ -455,7 +455,7 @@ TEST_F_TIMEOUT(lim, caps_count_what_is_allocated, 120)
  * token is EBADSLT there, before and after a store, and differs from the
  * new pool's first token.
  */
-#define ID_LOOP_PROBE	2048	/* creates timed before going on */
+#define ID_LOOP_PROBE	512	/* creates timed before going on */
 #define ID_LOOP_MAX_S	240	/* longest projected loop worth running */
 
 static double seconds_since(const struct timespec *t0)
