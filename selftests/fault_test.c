@@ -1023,17 +1023,18 @@ static void wfault_check(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *se
 
 static const struct sweep_ops wfault_ops = { wfault_prepare, wfault_op, wfault_check };
 
-TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
+/* A slot's window, or the arena window (every slot, @arena). */
+static void window_sweeps(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
+			  bool arena_window)
 {
 	struct sweep map = { .what = "window mmap", .ops = &wmmap_ops }, map_from;
 	struct sweep wr = { .what = "window write fault", .ops = &wfault_ops };
 	struct mmk_guard g;
 	const unsigned char *arena;
+	uint64_t tok, at;
 	size_t len;
-	uint64_t tok;
 	int fd;
 
-	NEED_FAIL_PAGE_ALLOC();
 	fd = mmk_create(NULL, 5000, 2, 0600, FT_TYPE, MMK_POOL_PAGE_ALIGNED);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, mmk_info(fd, &map.info));
@@ -1042,11 +1043,13 @@ TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
 	ASSERT_EQ(0, mmk_store_seq(fd, "window", 6, 1, &tok));
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ_MUT, tok, &g));
 
+	/* Where the slot starts in the window. */
+	at = arena_window ? g.offset : 0;
 	map.fd = wr.fd = fd;
-	map.len = wr.len = map.info.slot_size;
-	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(g.offset);
-	map.token = sizeof(struct mmk_msg_header);	/* the payload's first byte */
-	wr.token = 4096 + 10;				/* a byte on the second page */
+	map.len = wr.len = arena_window ? map.info.map_size : map.info.slot_size;
+	map.cmd = wr.cmd = MMK_WINDOW_OFFSET(arena_window ? 0 : g.offset);
+	map.token = at + sizeof(struct mmk_msg_header);	/* the payload's first byte */
+	wr.token = at + 4096 + 10;			/* a byte on the slot's second page */
 	map.expect = 'w';
 	sweep_both(_metadata, self, &map, &map_from);
 	EXPECT_LE(1U, map.seen[0]);
@@ -1057,12 +1060,24 @@ TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
 	/* Every write went in, and the release takes the window's message. */
 	ASSERT_EQ(0, mmk_write_release(fd, tok));
 	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_READ, tok, &g));
-	EXPECT_EQ(wr.expect, arena[g.offset + wr.token]);
+	EXPECT_EQ(wr.expect, arena[g.offset + wr.token - at]);
 	EXPECT_EQ(0, memcmp("window", mmk_payload(arena, g.offset), 6));
 	EXPECT_EQ(0, mmk_read_release(fd, tok));
 	munmap((void *)arena, len);
 	close(fd);
 	expect_no_leak(_metadata, self, "window", 0);
+}
+
+TEST_F_TIMEOUT(fi, window_mmap_and_fault, 300)
+{
+	NEED_FAIL_PAGE_ALLOC();
+	window_sweeps(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(fi, arena_window_mmap_and_fault, 300)
+{
+	NEED_FAIL_PAGE_ALLOC();
+	window_sweeps(_metadata, self, true);
 }
 
 /* ---------------------------------------------------------------------- */
