@@ -67,7 +67,8 @@ static int mmk_batch_guard(struct mmk_session *s, struct mmk_batch_entry *op)
 	return 0;
 }
 
-static int mmk_batch_push(struct mmk_session *s, struct mmk_batch_entry *op, u32 flags)
+static int mmk_batch_push(struct mmk_session *s, struct mmk_batch_entry *op, u32 flags,
+			  struct mmk_wakes *w)
 {
 	struct mmk_push args = {
 		.token = op->token,
@@ -83,7 +84,7 @@ static int mmk_batch_push(struct mmk_session *s, struct mmk_batch_entry *op, u32
 
 	if (op->flags & ~MMK_PUSH_WAIT)
 		return -EINVAL;
-	ret = mmk_push(s, &args);
+	ret = mmk_push(s, &args, w);
 	if (flags & MMK_PUSH_STORE)
 		op->token = args.token;
 	op->outcome = (args.dropped ? MMK_PUSH_DROPPED : 0) |
@@ -91,14 +92,14 @@ static int mmk_batch_push(struct mmk_session *s, struct mmk_batch_entry *op, u32
 	return ret;
 }
 
-static int mmk_batch_pop(struct mmk_session *s, struct mmk_batch_entry *op)
+static int mmk_batch_pop(struct mmk_session *s, struct mmk_batch_entry *op, struct mmk_wakes *w)
 {
 	struct mmk_popped p;
 	int ret;
 
 	op->token = MMK_TOKEN_INVALID;
 	op->payload_size = 0;
-	ret = mmk_pop_one(s, op->queue_fd, op->flags, op->timeout_ns, &p);
+	ret = mmk_pop_one(s, op->queue_fd, op->flags, op->timeout_ns, &p, w);
 	if (ret)
 		return ret;
 	op->token = p.token;
@@ -177,9 +178,9 @@ static int mmk_batch_check(const struct mmk_batch_entry *op)
 	return 0;
 }
 
-/* Run one op; its result and out fields are set in @op. */
+/* Run one op; its result and out fields are set in @op.  @w: the batch's wake-ups. */
 static enum mmk_batch_pending mmk_batch_exec(struct mmk_session *s, struct mmk_batch_entry *op,
-					     struct mmk_batch_store *st)
+					     struct mmk_batch_store *st, struct mmk_wakes *w)
 {
 	struct mmk_release rel = { .token = op->token };
 	struct mmk_free fr = { .token = op->token };
@@ -208,16 +209,16 @@ static enum mmk_batch_pending mmk_batch_exec(struct mmk_session *s, struct mmk_b
 		ret = mmk_free(s, &fr);
 		break;
 	case MMK_BATCH_PUSH:
-		ret = mmk_batch_push(s, op, 0);
+		ret = mmk_batch_push(s, op, 0, w);
 		break;
 	case MMK_BATCH_STORE_PUSH:
-		ret = mmk_batch_push(s, op, MMK_PUSH_STORE);
+		ret = mmk_batch_push(s, op, MMK_PUSH_STORE, w);
 		break;
 	case MMK_BATCH_COMMIT_PUSH:
-		ret = mmk_batch_push(s, op, MMK_PUSH_COMMIT);
+		ret = mmk_batch_push(s, op, MMK_PUSH_COMMIT, w);
 		break;
 	case MMK_BATCH_POP:
-		ret = mmk_batch_pop(s, op);
+		ret = mmk_batch_pop(s, op, w);
 		pending = MMK_PENDING_POP;
 		break;
 	case MMK_BATCH_LOAN:
@@ -322,12 +323,12 @@ static void mmk_batch_prezap(struct mmk_session *s, const struct mmk_batch_entry
  * it if it can be undone; *counted says whether it stays done anyway.
  */
 static int mmk_batch_one(struct mmk_session *s, struct mmk_batch_entry *op,
-			 struct mmk_batch_entry __user *uop, bool *counted)
+			 struct mmk_batch_entry __user *uop, struct mmk_wakes *w, bool *counted)
 {
 	enum mmk_batch_pending pending;
 	struct mmk_batch_store st;
 
-	pending = mmk_batch_exec(s, op, &st);
+	pending = mmk_batch_exec(s, op, &st, w);
 	*counted = false;
 	if (!copy_to_user(uop, op, sizeof(*op))) {
 		if (pending == MMK_PENDING_STORE)
@@ -354,6 +355,7 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 	struct mmk_batch_entry __user *uops = u64_to_user_ptr(args->ops);
 	struct mmk_batch_entry chunk[MMK_BATCH_CHUNK];
 	struct mmk_batch_zap zap = { .first = U32_MAX };
+	struct mmk_wakes wakes = {};
 	unsigned long left;
 	u32 i = 0, j, n;
 	bool counted;
@@ -374,7 +376,7 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args)
 			/* A run of commits through windows: one zap for all. */
 			if (i >= zap.to && mmk_batch_commits_in_place(&chunk[j]))
 				mmk_batch_prezap(s, uops, i, args->count, &zap);
-			ret = mmk_batch_one(s, &chunk[j], uops + i, &counted);
+			ret = mmk_batch_one(s, &chunk[j], uops + i, &wakes, &counted);
 			if (ret) {
 				args->done += counted;
 				goto out;
@@ -393,5 +395,7 @@ out:
 	/* Guards taken for commits that did not run are the caller's again. */
 	if (zap.first <= zap.last)
 		mmk_write_unzap(s, zap.first, zap.last);
+	/* One wake-up per queue for the whole batch (mmk_wakes). */
+	mmk_wakes_flush(&wakes, false);
 	return ret;
 }

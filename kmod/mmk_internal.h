@@ -305,10 +305,26 @@ void mmk_slot_unqueue(struct mmk_pool *pool, u32 idx);
 
 /* Queues (mmk_queue.c, mmk_push.c, mmk_pop.c) */
 struct mmk_queue;
+
+/*
+ * Queue wake-ups that a call holds back until it ends or is about to
+ * wait: a batch of pushes (or a pop of many) then wakes a sleeping peer
+ * once, not at every message, and the peer finds the whole batch.  Each
+ * queue held here is referenced.  Beyond MMK_WAKES_MAX queues, wake-ups
+ * happen at once.
+ */
+#define MMK_WAKES_MAX	4
+struct mmk_wakes {
+	u32 n;
+	struct mmk_queue *q[MMK_WAKES_MAX];
+	__poll_t events[MMK_WAKES_MAX];
+};
+
+void mmk_wakes_flush(struct mmk_wakes *w, bool waiting);
 int mmk_queue_open(struct mmk_session *s, struct mmk_queue_open *args, struct file **file);
-int mmk_push(struct mmk_session *s, struct mmk_push *args);
+int mmk_push(struct mmk_session *s, struct mmk_push *args, struct mmk_wakes *w);
 int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
-		struct mmk_popped *out);
+		struct mmk_popped *out, struct mmk_wakes *w);
 void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct mmk_popped *p);
 int mmk_pop(struct mmk_session *s, struct mmk_pop *args);
 int mmk_queue_peek(struct mmk_session *s, struct mmk_queue_peek *args);

@@ -333,7 +333,7 @@ static long mmk_ioctl_push(struct mmk_session *s, void __user *uarg, size_t usiz
 	ret = mmk_args_in(&args, sizeof(args), uarg, usize);
 	if (ret)
 		return ret;
-	ret = mmk_push(s, &args);
+	ret = mmk_push(s, &args, NULL);
 	if (ret)
 		return ret;
 	return mmk_args_out(uarg, usize, &args, sizeof(args));

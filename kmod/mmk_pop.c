@@ -48,7 +48,7 @@ static int mmk_pop_guard_locked(struct mmk_session *s, struct mmk_slot *slot, u3
 
 /* Take the oldest message of @q as a guard of @s: 0, -EAGAIN if none, or an error. */
 static int mmk_queue_take(struct mmk_session *s, struct mmk_queue *q, bool write,
-			  struct mmk_popped *out)
+			  struct mmk_popped *out, struct mmk_wakes *w)
 {
 	u64 now = q->policy == MMK_QUEUE_QOS ? ktime_get_ns() : 0;
 	bool removed = false;
@@ -77,7 +77,7 @@ static int mmk_queue_take(struct mmk_session *s, struct mmk_queue *q, bool write
 	}
 	spin_unlock(&q->lock);
 	if (removed)
-		mmk_queue_wake(q, EPOLLOUT | EPOLLWRNORM);
+		mmk_queue_wake(q, EPOLLOUT | EPOLLWRNORM, w);
 	return ret;
 }
 
@@ -124,24 +124,28 @@ struct mmk_take {
 	struct mmk_queue *q;
 	bool write;
 	struct mmk_popped *out;
+	struct mmk_wakes *wakes;
 	int ret;
 };
 
 static bool mmk_take_try(struct mmk_take *t)
 {
-	t->ret = mmk_queue_take(t->s, t->q, t->write, t->out);
+	t->ret = mmk_queue_take(t->s, t->q, t->write, t->out, t->wakes);
 	return t->ret != -EAGAIN;
 }
 
-/* Take one message, waiting for it with MMK_POP_WAIT. */
+/* Take one message, waiting for it with MMK_POP_WAIT; @w as for mmk_push(). */
 static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u64 timeout_ns,
-			struct mmk_popped *out)
+			struct mmk_popped *out, struct mmk_wakes *w)
 {
-	struct mmk_take t = { .s = s, .q = q, .write = flags & MMK_POP_WRITE, .out = out };
+	struct mmk_take t = {
+		.s = s, .q = q, .write = flags & MMK_POP_WRITE, .out = out, .wakes = w,
+	};
 	int wret;
 
 	if (mmk_take_try(&t) || !(flags & MMK_POP_WAIT))
 		return t.ret;
+	mmk_wakes_flush(w, true);
 	if (timeout_ns)
 		wret = wait_event_interruptible_hrtimeout(q->wq, mmk_take_try(&t),
 							  ns_to_ktime(min_t(u64, timeout_ns,
@@ -167,11 +171,12 @@ static int mmk_pop_check(u32 flags, u64 timeout_ns)
  * @flags: MMK_POP_*
  * @timeout_ns: with MMK_POP_WAIT, longest wait (0: none)
  * @out: the message taken
+ * @w: wake-ups the batch holds back
  *
  * The caller undoes it with mmk_pop_undo() if @out cannot be written back.
  */
 int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
-		struct mmk_popped *out)
+		struct mmk_popped *out, struct mmk_wakes *w)
 {
 	struct mmk_queue *q;
 	struct fd f;
@@ -183,7 +188,7 @@ int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
 	ret = mmk_queue_fdget(s, queue_fd, &f, &q);
 	if (ret)
 		return ret;
-	ret = mmk_pop_wait(s, q, flags, timeout_ns, out);
+	ret = mmk_pop_wait(s, q, flags, timeout_ns, out, w);
 	fdput(f);
 	return ret;
 }
@@ -202,6 +207,7 @@ int mmk_pop(struct mmk_session *s, struct mmk_pop *args)
 {
 	struct mmk_popped __user *uent = u64_to_user_ptr(args->entries);
 	bool write = args->flags & MMK_POP_WRITE;
+	struct mmk_wakes wakes = {};
 	struct mmk_popped p;
 	struct mmk_queue *q;
 	struct fd f;
@@ -217,7 +223,8 @@ int mmk_pop(struct mmk_session *s, struct mmk_pop *args)
 	if (ret)
 		return ret;
 
-	ret = mmk_pop_wait(s, q, args->flags, args->timeout_ns, &p);
+	/* The room the pops make wakes a waiting push once, at the end. */
+	ret = mmk_pop_wait(s, q, args->flags, args->timeout_ns, &p, &wakes);
 	while (!ret) {
 		if (copy_to_user(uent + args->count, &p, sizeof(p))) {
 			mmk_queue_untake(s, q, &p, write);
@@ -226,8 +233,9 @@ int mmk_pop(struct mmk_session *s, struct mmk_pop *args)
 		}
 		if (++args->count == args->max)
 			break;
-		ret = mmk_queue_take(s, q, write, &p);
+		ret = mmk_queue_take(s, q, write, &p, &wakes);
 	}
+	mmk_wakes_flush(&wakes, false);
 	fdput(f);
 	/* Stopping at an empty queue, or a write pop at a shared message, is fine. */
 	return args->count && ret != -EFAULT ? 0 : ret;

@@ -96,6 +96,7 @@ struct mmk_push_op {
 	u32 idx;
 	u32 gen;
 	struct mmk_queue *blocked;	/* out: the queue to wait on */
+	struct mmk_wakes *wakes;	/* wake-ups held back, or NULL */
 };
 
 static int mmk_queue_cmp(const void *a, const void *b)
@@ -293,6 +294,8 @@ static int mmk_push_run(struct mmk_push_op *op)
 		mmk_push_unlock(op);
 		if (ret != -EAGAIN)
 			break;
+		if (op->wakes)
+			mmk_wakes_flush(op->wakes, true);
 		ret = mmk_push_wait(op, deadline);
 		if (ret)
 			return ret;
@@ -300,7 +303,7 @@ static int mmk_push_run(struct mmk_push_op *op)
 	if (!ret)
 		for (i = 0; i < op->n; i++)
 			if (!(op->args->dropped & BIT(i)))
-				mmk_queue_wake(op->q[i], EPOLLIN | EPOLLRDNORM);
+				mmk_queue_wake(op->q[i], EPOLLIN | EPOLLRDNORM, op->wakes);
 	return ret;
 }
 
@@ -439,14 +442,15 @@ static int mmk_push_commit(struct mmk_push_op *op)
  * mmk_push - give a message to one or several queues (MMK_IOC_PUSH)
  * @s: the session
  * @args: push arguments; token (STORE), dropped and evicted are set
+ * @w: wake-ups to hold back (a batch's), or NULL to wake at once
  *
  * A stored message is published before the push, but its token reaches
  * nobody before the push is decided, so a refused store-and-push is
  * undone as if it never happened.
  */
-int mmk_push(struct mmk_session *s, struct mmk_push *args)
+int mmk_push(struct mmk_session *s, struct mmk_push *args, struct mmk_wakes *w)
 {
-	struct mmk_push_op op = { .s = s, .args = args };
+	struct mmk_push_op op = { .s = s, .args = args, .wakes = w };
 	int ret;
 
 	args->dropped = 0;

@@ -98,10 +98,56 @@ void mmk_queue_drop_head(struct mmk_queue *q, unsigned int reason)
 	q->drops[reason]++;
 }
 
-void mmk_queue_wake(struct mmk_queue *q, __poll_t events)
+static void mmk_queue_put(struct mmk_queue *q);
+
+/*
+ * @sync: the caller is about to wait, so the woken task may as well run
+ * on this CPU (WF_SYNC), as a pipe writer's wake-up does.
+ */
+static void mmk_queue_wake_now(struct mmk_queue *q, __poll_t events, bool sync)
 {
-	if (wq_has_sleeper(&q->wq))
+	if (!wq_has_sleeper(&q->wq))
+		return;
+	if (sync)
+		wake_up_interruptible_sync_poll(&q->wq, events);
+	else
 		wake_up_interruptible_poll(&q->wq, events);
+}
+
+void mmk_queue_wake(struct mmk_queue *q, __poll_t events, struct mmk_wakes *w)
+{
+	u32 i;
+
+	for (i = 0; w && i < w->n; i++) {
+		if (w->q[i] == q) {
+			w->events[i] |= events;
+			return;
+		}
+	}
+	if (w && w->n < MMK_WAKES_MAX) {
+		kref_get(&q->ref);
+		w->q[w->n] = q;
+		w->events[w->n++] = events;
+		return;
+	}
+	mmk_queue_wake_now(q, events, false);
+}
+
+/**
+ * mmk_wakes_flush - the wake-ups a call held back, now
+ * @w: what it held back; emptied
+ * @waiting: the call is about to wait
+ *
+ * Called at the end of the call, and before it waits: a call that waits
+ * holding back a wake-up could wait for the very peer it did not wake.
+ */
+void mmk_wakes_flush(struct mmk_wakes *w, bool waiting)
+{
+	while (w->n) {
+		w->n--;
+		mmk_queue_wake_now(w->q[w->n], w->events[w->n], waiting);
+		mmk_queue_put(w->q[w->n]);
+	}
 }
 
 /* ---- queue descriptors ------------------------------------------------------ */

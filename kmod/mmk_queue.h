@@ -55,8 +55,8 @@ u32 mmk_queue_remove_head(struct mmk_queue *q);
 bool mmk_queue_unpop(struct mmk_queue *q, u32 idx);
 void mmk_queue_drop_head(struct mmk_queue *q, unsigned int reason);
 
-/* Wake pops, Block pushes and pollers; without q->lock. */
-void mmk_queue_wake(struct mmk_queue *q, __poll_t events);
+/* Wake pops, Block pushes and pollers, or (@w) at the end of the call; without q->lock. */
+void mmk_queue_wake(struct mmk_queue *q, __poll_t events, struct mmk_wakes *w);
 
 int mmk_queue_fdget(struct mmk_session *s, int fd, struct fd *f, struct mmk_queue **q);
 

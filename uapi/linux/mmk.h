@@ -445,10 +445,14 @@ struct mmk_batch_entry {
  * starts.  So one call can release what was read, push what was made and
  * pop (or wait for) what comes next: a POP that waits is typically the
  * last op, and a run of POPs stops at the first that finds the queue
- * empty (EAGAIN in its @result).  Processing stops at the first op that fails: its @result holds
- * the error, @done counts the ops before it, and the ops after it are not
- * looked at.  The ioctl itself returns 0 whenever the batch header was
- * valid, whatever the ops did.
+ * empty (EAGAIN in its @result).  Processing stops at the first op that
+ * fails: its @result holds the error, @done counts the ops before it, and
+ * the ops after it are not looked at.  The ioctl itself returns 0 whenever
+ * the batch header was valid, whatever the ops did.
+ *
+ * The pushes of a batch wake the queue's waiting pops and pollers when the
+ * batch ends, or before it waits, not at each push; so do its pops for
+ * waiting pushes.  A consumer woken by a batch finds all of it.
  *
  * If the ops array cannot be read, or an op cannot be written back, the
  * ioctl fails with EFAULT after writing @done (if it can): the ops that
