@@ -9,7 +9,8 @@
  * along a chain with no copy, FIFO order across processes (and a queue
  * passed with SCM_RIGHTS), poll and epoll, waits that time out or are
  * interrupted, QUEUE_OWNED and NOT_ALLOCATED, write pops, pop of up to N,
- * peek, deadline drops, the counters, every queue op of MMK_IOC_BATCH, and
+ * peek, deadline drops, the counters, every queue op of MMK_IOC_BATCH and
+ * when a batch's pushes wake their readers, and
  * every way a message could leak: each given message ends freed, and the
  * pool's counters say so.
  *
@@ -18,11 +19,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -2412,6 +2416,191 @@ TEST_F(q, batch_release_push_pop_wait)
 	close(in);
 	close(out);
 	close(cons);
+	EXPECT_EQ((uint32_t)SLOTS, pinfo(self->fd).available);
+}
+
+/*
+ * A page whose first access stalls until the test fills it (userfaultfd):
+ * a batch that copies a payload from it stops in the middle, in the
+ * kernel, until then.  0, or -errno if userfaultfd is not available.
+ */
+struct stall {
+	int uffd;
+	void *page;
+	size_t len;
+};
+
+static int stall_open(struct stall *st)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	st->len = getpagesize();
+	st->page = mmap(NULL, st->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (st->page == MAP_FAILED)
+		return -errno;
+	st->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (st->uffd < 0)
+		return -errno;
+	reg.range.start = (uintptr_t)st->page;
+	reg.range.len = st->len;
+	if (ioctl(st->uffd, UFFDIO_API, &api) || ioctl(st->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+/* Wait until something stalls on the page; then let it go with the page filled. */
+static int stall_wait(struct stall *st, int timeout_ms)
+{
+	struct pollfd p = { .fd = st->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&p, 1, timeout_ms) != 1 || read(st->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -1;
+	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -1;
+}
+
+static int stall_release(struct stall *st)
+{
+	static unsigned char src[1 << 16] __attribute__((aligned(1 << 16)));
+	struct uffdio_copy copy = {
+		.dst = (uintptr_t)st->page, .src = (uintptr_t)src, .len = st->len,
+	};
+
+	if (st->len > sizeof(src))
+		return -E2BIG;
+	return ioctl(st->uffd, UFFDIO_COPY, &copy) ? -errno : 0;
+}
+
+struct stalled_batch {
+	int fd;
+	struct mmk_batch_entry *ops;
+	uint32_t n, done;
+	int ret;
+};
+
+static void *stalled_batch_run(void *arg)
+{
+	struct stalled_batch *sb = arg;
+
+	sb->ret = run_batch(sb->fd, sb->ops, sb->n, &sb->done);
+	return NULL;
+}
+
+/*
+ * A batch's pushes wake a waiting pop when the batch ends, not at each
+ * push: with the batch stopped between its first push and its second (a
+ * payload on a stalled page), the pop still sleeps; once it ends, the pop
+ * finds both messages.
+ */
+TEST_F(q, batch_wakes_a_waiting_pop_at_its_end)
+{
+	static struct mmk_msg_header h;
+	struct mmk_batch_entry ops[2];
+	struct stalled_batch sb = { .fd = self->fd, .ops = ops, .n = 2 };
+	struct pollfd woke;
+	struct stall st;
+	int qfd, pfd[2];
+	pthread_t thr;
+	pid_t pid;
+	char count;
+	int ret;
+
+	ret = stall_open(&st);
+	if (ret)
+		SKIP(return, "no userfaultfd here: %s", strerror(-ret));
+	qfd = mmk_queue_create(self->fd, NULL, MMK_QUEUE_REJECT, 8, 0);
+	ASSERT_LE(0, qfd);
+	ASSERT_EQ(0, pipe(pfd));
+	pid = start_child();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct mmk_popped e[4];
+		uint32_t n = 0;
+
+		CHILD_EQ(0, mmk_pop(self->fd, qfd, MMK_POP_WAIT, 10000 * MS, e, 4, &n));
+		count = (char)n;
+		CHILD_EQ(1, write(pfd[1], &count, 1));
+		while (n)
+			CHILD_EQ(0, mmk_read_release(self->fd, e[--n].token));
+		_exit(0);
+	}
+	usleep(100000);			/* the child is waiting by now */
+	ops[0] = bop(MMK_BATCH_STORE_PUSH, qfd, 0);
+	ops[1] = bop(MMK_BATCH_STORE_PUSH, qfd, 0);
+	ops[0].header = ops[1].header = (uintptr_t)&h;
+	ops[0].payload = (uintptr_t)self->buf;
+	ops[1].payload = (uintptr_t)st.page;
+	ops[0].payload_size = ops[1].payload_size = 16;
+	ASSERT_EQ(0, pthread_create(&thr, NULL, stalled_batch_run, &sb));
+
+	/* The batch has pushed once and stopped at the second payload. */
+	ASSERT_EQ(0, stall_wait(&st, 10000));
+	EXPECT_EQ(1, mmk_queue_items(qfd));
+	woke = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+	EXPECT_EQ(0, poll(&woke, 1, 300)) TH_LOG("the pop woke before the batch ended");
+
+	ASSERT_EQ(0, stall_release(&st));
+	ASSERT_EQ(0, pthread_join(thr, NULL));
+	EXPECT_EQ(0, sb.ret);
+	EXPECT_EQ(2U, sb.done);
+	ASSERT_EQ(1, read(pfd[0], &count, 1));
+	EXPECT_EQ(2, count);
+	EXPECT_EQ(0, wait_child(pid));
+	close(pfd[0]);
+	close(pfd[1]);
+	close(st.uffd);
+	munmap(st.page, st.len);
+	close(qfd);
+	EXPECT_EQ((uint32_t)SLOTS, pinfo(self->fd).available);
+}
+
+/*
+ * A batch that pushes and then waits wakes its peer before it waits:
+ * the peer's answer to the push is what it waits for.
+ */
+TEST_F(q, batch_wakes_its_peer_before_waiting)
+{
+	static struct mmk_msg_header h;
+	struct mmk_batch_entry ops[2];
+	struct mmk_popped e;
+	uint32_t done;
+	int ping, pong;
+	pid_t pid;
+
+	ping = mmk_queue_create(self->fd, NULL, MMK_QUEUE_REJECT, 8, 0);
+	pong = mmk_queue_create(self->fd, NULL, MMK_QUEUE_REJECT, 8, 0);
+	ASSERT_LE(0, ping);
+	ASSERT_LE(0, pong);
+	pid = start_child();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* No time limit: only the batch's wake-up ends this wait. */
+		CHILD_EQ(0, mmk_pop(self->fd, ping, MMK_POP_WAIT, 0, &e, 1, NULL));
+		CHILD_EQ(0, mmk_store_push(self->fd, pong, NULL, self->buf, e.payload_size + 1,
+					   NULL));
+		CHILD_EQ(0, mmk_read_release(self->fd, e.token));
+		_exit(0);
+	}
+	usleep(100000);			/* the child is waiting by now */
+	ops[0] = bop(MMK_BATCH_STORE_PUSH, ping, 0);
+	ops[0].header = (uintptr_t)&h;
+	ops[0].payload = (uintptr_t)self->buf;
+	ops[0].payload_size = 7;
+	ops[1] = bop(MMK_BATCH_POP, pong, 0);
+	ops[1].flags = MMK_POP_WAIT;
+	ops[1].timeout_ns = 10000 * MS;
+	EXPECT_EQ(0, run_batch(self->fd, ops, 2, &done));
+	EXPECT_EQ(2U, done);
+	EXPECT_EQ(0, ops[1].result);
+	EXPECT_EQ(8U, ops[1].payload_size);
+	if (done != 2)
+		kill(pid, SIGKILL);	/* never woken: it would wait forever */
+	EXPECT_EQ(0, wait_child(pid));
+	EXPECT_EQ(0, mmk_read_release(self->fd, ops[1].token));
+	close(ping);
+	close(pong);
 	EXPECT_EQ((uint32_t)SLOTS, pinfo(self->fd).available);
 }
 
