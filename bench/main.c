@@ -9,8 +9,8 @@
  *   mmk_bench --smoke [-c CONTENDERS]
  *   mmk_bench --crash [ROUNDS] [-P]
  *
- * -t  time budget of each measurement in each round (default 0.4)
- * -r  rounds (default 5): every measurement is made once per round, and
+ * -t  time budget of each measurement in each round (default 0.25)
+ * -r  rounds (default 3): every measurement is made once per round, and
  *     the best round of each is reported
  * -s  comma-separated payload sizes in bytes (default 64,1024,65536,1048576)
  * -c  comma-separated contenders (default: all)
@@ -382,8 +382,8 @@ int main(int argc, char **argv)
 {
 	const struct bench_link_ops *links[NLINKS];
 	size_t sizes[MAX_SIZES], nsizes = 0, nlinks = 0;
-	struct bench_limits lim = { 400000000ULL, 0, UINT64_MAX, 0 };
-	unsigned int rounds = 5;
+	struct bench_limits lim = { 250000000ULL, 0, UINT64_MAX, 0 };
+	unsigned int rounds = 3;
 	const char *csv_path = NULL;
 	static struct report rep;
 	bool prefix = false, smoke_only = false;
