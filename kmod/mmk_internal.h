@@ -49,9 +49,11 @@ struct ipc_namespace;
 
 /*
  * A session's hold word for one slot: write bit plus shared guard count.
- * MMK_HOLD_ZAPPED stands for MMK_HOLD_WRITE while a batch commits the
- * guard: taken out of the session's hands (window faults refuse) and its
- * window already zapped with the others of the batch (mmk_batch_prezap).
+ * MMK_HOLD_ZAPPED stands for MMK_HOLD_WRITE while a batch is about to
+ * commit the guard: its window faults refuse, so that the batch zaps the
+ * windows of all its commits at once (mmk_batch_prezap); the guard is
+ * still the session's, and its release still zaps (finding nothing
+ * mapped, it flushes no TLB).
  */
 #define MMK_HOLD_WRITE		BIT(31)
 #define MMK_HOLD_ZAPPED		BIT(30)
@@ -268,7 +270,6 @@ struct mmk_write_op {
 	u32 idx;
 	u32 gen;
 	bool windowed;
-	bool zapped;		/* the window was zapped ahead, by the batch */
 	bool loaned;
 	bool commit;		/* MMK_RELEASE_COMMIT */
 	bool committed;		/* the slot holds a new, checked message */
@@ -291,6 +292,8 @@ int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
 int mmk_read_release(struct mmk_session *s, const struct mmk_release *args);
 int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 		    struct mmk_write_op *op);
+bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx);
+void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last);
 int mmk_write_end(struct mmk_session *s, struct mmk_write_op *op, int ret);
 void mmk_write_publish_locked(struct mmk_pool *pool, struct mmk_slot *slot,
 			      const struct mmk_write_op *op);
@@ -338,8 +341,6 @@ int mmk_batch_run(struct mmk_session *s, struct mmk_batch *args);
 int mmk_mmap(struct file *file, struct vm_area_struct *vma);
 void mmk_window_unmap(struct mmk_session *s, u32 idx);
 void mmk_window_unmap_span(struct mmk_session *s, u32 first, u32 last);
-bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx);
-void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last);
 
 /*
  * Management over generic netlink.  The event functions may sleep: call

@@ -86,19 +86,26 @@ static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
 			     const struct mmk_popped *p, bool write)
 {
 	struct mmk_release rel = { .token = p->token };
+	bool back = false, held;
 	struct mmk_slot *slot;
-	bool back = false;
 	u32 idx, gen;
 
 	mmk_token_parse(s->pool, p->token, &idx, &gen);
 	slot = s->pool->slots[idx];
 	spin_lock(&q->lock);
 	spin_lock(&slot->lock);
-	if (mmk_queue_unpop(q, idx)) {
+	/* Another thread of the session may have let it go already. */
+	held = !mmk_slot_check(slot, gen) &&
+	       s->holds[idx] & (write ? MMK_HOLD_ANY_WRITE : MMK_HOLD_READERS);
+	/*
+	 * A write pop whose window another thread faulted in meanwhile is
+	 * released instead of put back: only a release zaps the window.
+	 */
+	if (held && !(write && slot->windowed) && mmk_queue_unpop(q, idx)) {
 		slot->queued++;
 		if (write) {
 			slot->writer = false;
-			s->holds[idx] &= ~MMK_HOLD_WRITE;
+			s->holds[idx] &= ~MMK_HOLD_ANY_WRITE;
 		} else {
 			slot->readers--;
 			s->holds[idx]--;
@@ -111,7 +118,9 @@ static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
 		atomic_dec(&s->nr_guards);
 		return;
 	}
-	/* No room left to put it back: release it as if it had been read. */
+	if (!held)
+		return;
+	/* No room left to put it back (or a window): release it as if it had been read. */
 	if (write)
 		mmk_write_release(s, &rel);
 	else
@@ -134,7 +143,7 @@ static bool mmk_take_try(struct mmk_take *t)
 	return t->ret != -EAGAIN;
 }
 
-/* Take one message, waiting for it with MMK_POP_WAIT; @w as for mmk_push(). */
+/* Take one message, waiting for it with MMK_POP_WAIT; @w: the call's held-back wake-ups. */
 static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u64 timeout_ns,
 			struct mmk_popped *out, struct mmk_wakes *w)
 {
@@ -146,6 +155,8 @@ static int mmk_pop_wait(struct mmk_session *s, struct mmk_queue *q, u32 flags, u
 	if (mmk_take_try(&t) || !(flags & MMK_POP_WAIT))
 		return t.ret;
 	mmk_wakes_flush(w, true);
+	/* What a try makes while we sleep (QoS drops) wakes at once. */
+	t.wakes = NULL;
 	if (timeout_ns)
 		wret = wait_event_interruptible_hrtimeout(q->wq, mmk_take_try(&t),
 							  ns_to_ktime(min_t(u64, timeout_ns,

@@ -492,7 +492,12 @@ static int mmk_write_commit(struct mmk_session *s, const struct mmk_release *arg
 	struct mmk_pool *pool = s->pool;
 	int ret = 0;
 
-	if (op->windowed && !op->zapped)
+	/*
+	 * Even after a batch's zap: another thread may release this guard
+	 * while the batch is still marking, and only a zap that finished
+	 * makes a window dead.  With nothing mapped, it flushes no TLB.
+	 */
+	if (op->windowed)
 		mmk_window_unmap(s, op->idx);
 	if (op->commit && mmk_commit_in_place(args))
 		ret = mmk_window_settle(pool, op->idx, &op->h);
@@ -543,8 +548,7 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 	if (!ret && !(s->holds[op->idx] & (MMK_HOLD_WRITE | MMK_HOLD_ZAPPED)))
 		ret = -ENOENT;
 	if (!ret) {
-		op->zapped = s->holds[op->idx] & MMK_HOLD_ZAPPED;
-		s->holds[op->idx] &= ~(MMK_HOLD_WRITE | MMK_HOLD_ZAPPED);
+		s->holds[op->idx] &= ~MMK_HOLD_ANY_WRITE;
 		op->windowed = slot->windowed;
 		op->loaned = slot->loaned;
 	}
@@ -565,11 +569,11 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
  *
  * A batch that commits several guards written through windows zaps their
  * windows in one pass (mmk_window_unmap_span) before the first commit
- * runs, instead of one zap per commit: each guard is first marked
- * MMK_HOLD_ZAPPED, so that its window faults refuse from then on, as a
- * write release's do; its commit, when it runs, finds the window already
- * zapped.  Those the batch does not reach are handed back by
- * mmk_write_unzap().
+ * runs, so that there is one TLB flush for all of them instead of one per
+ * commit: each guard is first marked MMK_HOLD_ZAPPED, so that its window
+ * faults refuse from then on, as a write release's do; its commit, when
+ * it runs, zaps again and finds nothing mapped.  Those the batch does not
+ * reach are handed back by mmk_write_unzap().
  *
  * Return: true if the guard was taken (a write guard of @s, windowed).
  */
@@ -599,6 +603,8 @@ void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last)
 	for (i = first; i <= last; i++) {
 		struct mmk_slot *slot = pool->slots[i];
 
+		if (!((i - first) % 1024))
+			cond_resched();
 		if (!(READ_ONCE(s->holds[i]) & MMK_HOLD_ZAPPED))
 			continue;
 		spin_lock(&slot->lock);

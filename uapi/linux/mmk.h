@@ -452,7 +452,9 @@ struct mmk_batch_entry {
  *
  * The pushes of a batch wake the queue's waiting pops and pollers when the
  * batch ends, or before it waits, not at each push; so do its pops for
- * waiting pushes.  A consumer woken by a batch finds all of it.
+ * waiting pushes, and MMK_IOC_POP's.  A sleeping consumer woken by a
+ * batch of pushes to one queue then finds all of them (unless the batch
+ * waited partway, or pushed to more than four queues: those wake at once).
  *
  * If the ops array cannot be read, or an op cannot be written back, the
  * ioctl fails with EFAULT after writing @done (if it can): the ops that
@@ -489,8 +491,11 @@ struct mmk_batch {
  * An arena window maps every slot at once: offset MMK_WINDOW_OFFSET(0),
  * exactly map_size bytes; it needs no guard to be mapped, and each slot in
  * it works, as above, only while the session holds its write guard.  A
- * batch that commits several guards written through one arena window zaps
- * them in one pass (one TLB flush) instead of one per guard.
+ * batch that commits several guards written through windows zaps them in
+ * one pass before its first commit (one TLB flush per window mapping,
+ * where there was one per guard): from the moment the batch starts, those
+ * guards' windows raise SIGBUS, and other held slots between them fault
+ * in again when next touched.
  */
 #define MMK_WINDOW_SHIFT	40
 #define MMK_WINDOW_OFFSET(offset) \
