@@ -11,35 +11,10 @@
 
 #include "kselftest_harness.h"
 #include "mmk_test.h"
+#include "mmk_poke.h"
 
 #define PAYLOAD	(4 * 4096)
 #define SLOTS	4
-
-static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t fault_sig;
-
-static void on_fault(int sig)
-{
-	fault_sig = sig;
-	siglongjmp(fault_jmp, 1);
-}
-
-/* Write one byte at p; return the signal it raised, or 0. */
-static int poke(volatile char *p, char v)
-{
-	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
-	int sig;
-
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
-	fault_sig = 0;
-	if (!sigsetjmp(fault_jmp, 1))
-		*p = v;
-	sig = fault_sig;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
-	return sig;
-}
 
 static int loan(int fd, struct mmk_loan *l)
 {

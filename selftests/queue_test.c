@@ -19,7 +19,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +31,8 @@
 
 #include "mmk_test.h"
 #include "mmk_child.h"
+#include "mmk_poke.h"
+#include "mmk_stall.h"
 #include "kselftest_harness.h"
 
 #define QT_TYPE		0x7175657565733031ULL
@@ -2419,60 +2420,6 @@ TEST_F(q, batch_release_push_pop_wait)
 	EXPECT_EQ((uint32_t)SLOTS, pinfo(self->fd).available);
 }
 
-/*
- * A page whose first access stalls until the test fills it (userfaultfd):
- * a batch that copies a payload from it stops in the middle, in the
- * kernel, until then.  0, or -errno if userfaultfd is not available.
- */
-struct stall {
-	int uffd;
-	void *page;
-	size_t len;
-};
-
-static int stall_open(struct stall *st)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-
-	st->len = getpagesize();
-	st->page = mmap(NULL, st->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			-1, 0);
-	if (st->page == MAP_FAILED)
-		return -errno;
-	st->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
-	if (st->uffd < 0)
-		return -errno;
-	reg.range.start = (uintptr_t)st->page;
-	reg.range.len = st->len;
-	if (ioctl(st->uffd, UFFDIO_API, &api) || ioctl(st->uffd, UFFDIO_REGISTER, &reg))
-		return -errno;
-	return 0;
-}
-
-/* Wait until something stalls on the page; then let it go with the page filled. */
-static int stall_wait(struct stall *st, int timeout_ms)
-{
-	struct pollfd p = { .fd = st->uffd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	if (poll(&p, 1, timeout_ms) != 1 || read(st->uffd, &msg, sizeof(msg)) != sizeof(msg))
-		return -1;
-	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -1;
-}
-
-static int stall_release(struct stall *st)
-{
-	static unsigned char src[1 << 16] __attribute__((aligned(1 << 16)));
-	struct uffdio_copy copy = {
-		.dst = (uintptr_t)st->page, .src = (uintptr_t)src, .len = st->len,
-	};
-
-	if (st->len > sizeof(src))
-		return -E2BIG;
-	return ioctl(st->uffd, UFFDIO_COPY, &copy) ? -errno : 0;
-}
-
 struct stalled_batch {
 	int fd;
 	struct mmk_batch_entry *ops;
@@ -2541,7 +2488,7 @@ TEST_F(q, batch_wakes_a_waiting_pop_at_its_end)
 	woke = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
 	EXPECT_EQ(0, poll(&woke, 1, 300)) TH_LOG("the pop woke before the batch ended");
 
-	ASSERT_EQ(0, stall_release(&st));
+	ASSERT_EQ(0, stall_release(&st, NULL));
 	ASSERT_EQ(0, pthread_join(thr, NULL));
 	EXPECT_EQ(0, sb.ret);
 	EXPECT_EQ(2U, sb.done);
@@ -2550,10 +2497,83 @@ TEST_F(q, batch_wakes_a_waiting_pop_at_its_end)
 	EXPECT_EQ(0, wait_child(pid));
 	close(pfd[0]);
 	close(pfd[1]);
-	close(st.uffd);
-	munmap(st.page, st.len);
+	stall_close(&st);
 	close(qfd);
 	EXPECT_EQ((uint32_t)SLOTS, pinfo(self->fd).available);
+}
+
+struct pop_call {
+	int fd, qfd;
+	struct mmk_popped *entries;
+	int ret;
+};
+
+static void *pop_call_run(void *arg)
+{
+	struct pop_call *pc = arg;
+	struct mmk_pop args = {
+		.queue_fd = pc->qfd, .flags = MMK_POP_WRITE, .max = 1,
+		.entries = (uintptr_t)pc->entries,
+	};
+
+	pc->ret = mmk_ioctl(pc->fd, MMK_IOC_POP, &args);
+	return NULL;
+}
+
+/*
+ * A write pop whose result cannot be written out is not put back once
+ * another thread faulted its window in meanwhile (the arena window needs
+ * no new mmap for that): it is released, which zaps the window, so the
+ * writer cannot change a message that is back in a queue.
+ */
+TEST_F(q, write_pop_undone_with_window_mapped_is_released)
+{
+	static struct mmk_msg_header h;
+	struct pop_call pc;
+	struct mmk_pool_info info;
+	uint64_t tok, off;
+	struct mmk_guard g;
+	struct stall st;
+	pthread_t thr;
+	char *a;
+	int fd, ret;
+
+	ret = stall_open(&st);
+	if (ret)
+		SKIP(return, "no userfaultfd here: %s", strerror(-ret));
+	fd = mmk_create(NULL, 100, 4, 0600, QT_TYPE, MMK_POOL_PAGE_ALIGNED);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	a = mmap(NULL, info.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 MMK_WINDOW_OFFSET(0));
+	ASSERT_NE(MAP_FAILED, a);
+	pc = (struct pop_call){ .fd = fd, .entries = (struct mmk_popped *)st.page };
+	pc.qfd = mmk_queue_create(fd, NULL, MMK_QUEUE_REJECT, 4, 0);
+	ASSERT_LE(0, pc.qfd);
+	h.sequence = 5;
+	ASSERT_EQ(0, mmk_store_push(fd, pc.qfd, &h, self->buf, 8, &tok));
+	ASSERT_EQ(0, mmk_guard(fd, MMK_IOC_PEEK_HEADER, tok, &g));
+	off = g.offset;
+	ASSERT_EQ(0, mmk_read_release(fd, tok));
+
+	/* The pop holds the write guard and stalls writing out its result. */
+	ASSERT_EQ(0, pthread_create(&thr, NULL, pop_call_run, &pc));
+	ASSERT_EQ(0, stall_wait(&st, 10000));
+	EXPECT_EQ(0, poke(a + off + sizeof(struct mmk_msg_header), 0x7e));
+	ASSERT_EQ(0, stall_fail(&st));
+	ASSERT_EQ(0, pthread_join(thr, NULL));
+	EXPECT_EQ(-EFAULT, pc.ret);
+
+	/* Released, not put back: the window is dead and the queue empty. */
+	EXPECT_EQ(SIGBUS, poke(a + off + sizeof(struct mmk_msg_header), 0x7d));
+	EXPECT_EQ(0, mmk_queue_items(pc.qfd));
+	ASSERT_EQ(0, mmk_info(fd, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	EXPECT_EQ(4U, info.available);
+	munmap(a, info.map_size);
+	close(pc.qfd);
+	close(fd);
+	stall_close(&st);
 }
 
 /*

@@ -3,41 +3,18 @@
  * Writable windows: in-place writes under a write guard, in page-aligned
  * pools.  The window must exist only while the guard is held.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "mmk_test.h"
+#include "mmk_poke.h"
+#include "mmk_stall.h"
 
 #define PAYLOAD	5000
 #define SLOTS	4
-
-static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t fault_sig;
-
-static void on_fault(int sig)
-{
-	fault_sig = sig;
-	siglongjmp(fault_jmp, 1);
-}
-
-/* Write one byte at p; return the signal it raised, or 0. */
-static int poke(volatile char *p, char v)
-{
-	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
-	int sig = 0;
-
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
-	fault_sig = 0;
-	if (!sigsetjmp(fault_jmp, 1))
-		*p = v;
-	sig = fault_sig;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
-	return sig;
-}
 
 FIXTURE(window) {
 	int fd;
@@ -440,6 +417,118 @@ TEST_F(window, arena_batch_commits)
 	EXPECT_EQ(0U, info.write_guards);
 	close(qfd);
 	munmap(a, self->info.map_size);
+}
+
+struct batch_call {
+	int fd;
+	struct mmk_batch_entry *ops;
+	uint32_t n, done;
+	int ret;
+};
+
+static void *batch_call_run(void *arg)
+{
+	struct batch_call *bc = arg;
+	struct mmk_batch b = { .ops = (uintptr_t)bc->ops, .count = bc->n };
+
+	bc->ret = mmk_ioctl(bc->fd, MMK_IOC_BATCH, &b);
+	bc->done = b.done;
+	return NULL;
+}
+
+#define STALL_RUN	9	/* commits: eight on one page, the ninth stalled */
+
+/* A write release that publishes what was written in place. */
+static int commit_in_place(int fd, uint64_t token)
+{
+	struct mmk_release r = { .token = token, .flags = MMK_RELEASE_COMMIT };
+
+	return mmk_ioctl(fd, MMK_IOC_WRITE_RELEASE, &r);
+}
+
+/*
+ * A batch marks the guards of its run of commits before it zaps their
+ * windows, and reads that run from user memory.  Stalled there (its
+ * ninth op on a userfaultfd page), another thread releases one of those
+ * guards: that release zaps the window before it returns, so the writer
+ * cannot change the message it published.  The batch then finds the
+ * guard gone, stops, and hands the others back.
+ */
+TEST(arena_release_while_a_batch_stalls)
+{
+	struct mmk_batch_entry *ops, tail[4096 / sizeof(struct mmk_batch_entry)];
+	struct batch_call bc = { .n = STALL_RUN };
+	uint64_t off[STALL_RUN];
+	struct mmk_pool_info info;
+	struct mmk_guard g;
+	struct stall st;
+	const char *map;
+	pthread_t thr;
+	size_t len;
+	char *a;
+	int i, ret;
+
+	ret = stall_open(&st);
+	if (ret)
+		SKIP(return, "no userfaultfd here: %s", strerror(-ret));
+	ASSERT_EQ(sizeof(tail), st.len);
+	bc.fd = mmk_create(NULL, 100, STALL_RUN, 0600, 0, MMK_POOL_PAGE_ALIGNED);
+	ASSERT_LE(0, bc.fd);
+	ASSERT_EQ(0, mmk_info(bc.fd, &info));
+	map = mmk_map(bc.fd, &len);
+	ASSERT_NE(MAP_FAILED, map);
+	a = map_arena(bc.fd, &info);
+	ASSERT_NE(MAP_FAILED, a);
+
+	/* Eight ops at the end of the first page, the ninth on the stalled one. */
+	ops = (struct mmk_batch_entry *)st.page - (STALL_RUN - 1);
+	bc.ops = ops;
+	memset(tail, 0, sizeof(tail));
+	for (i = 0; i < STALL_RUN; i++) {
+		struct mmk_batch_entry *e = i < STALL_RUN - 1 ? &ops[i] : &tail[0];
+		struct mmk_loan l = { 0 };
+		struct mmk_msg_header *h;
+
+		ASSERT_EQ(0, mmk_ioctl(bc.fd, MMK_IOC_LOAN, &l));
+		off[i] = l.offset;
+		h = (struct mmk_msg_header *)(a + l.offset);
+		h->sequence = 700 + i;
+		h->payload_size = 10;
+		memset(h + 1, 0x30 + i, 10);
+		memset(e, 0, sizeof(*e));
+		e->op = MMK_BATCH_WRITE_RELEASE;
+		e->flags = MMK_RELEASE_COMMIT;
+		e->token = l.token;
+	}
+	ASSERT_EQ(0, pthread_create(&thr, NULL, batch_call_run, &bc));
+	ASSERT_EQ(0, stall_wait(&st, 10000));
+
+	/* The batch has marked the first eight; release the first from here. */
+	ASSERT_EQ(0, commit_in_place(bc.fd, ops[0].token));
+	EXPECT_EQ(SIGBUS, poke(a + off[0] + sizeof(struct mmk_msg_header), 0x7f));
+	ASSERT_EQ(0, mmk_guard(bc.fd, MMK_IOC_READ, ops[0].token, &g));
+	EXPECT_EQ(0x30, mmk_payload(map, g.offset)[0]);
+	EXPECT_EQ(0, mmk_read_release(bc.fd, ops[0].token));
+
+	ASSERT_EQ(0, stall_release(&st, tail));
+	ASSERT_EQ(0, pthread_join(thr, NULL));
+	EXPECT_EQ(0, bc.ret);
+	EXPECT_EQ(0U, bc.done);
+	EXPECT_EQ(-ENOENT, ops[0].result);
+
+	/* The others are the session's again: their windows work, and they commit. */
+	for (i = 1; i < STALL_RUN; i++) {
+		uint64_t t = i < STALL_RUN - 1 ? ops[i].token : tail[0].token;
+
+		EXPECT_EQ(0, poke(a + off[i] + sizeof(struct mmk_msg_header) + 1, 0x40 + i));
+		EXPECT_EQ(0, commit_in_place(bc.fd, t));
+	}
+	ASSERT_EQ(0, mmk_info(bc.fd, &info));
+	EXPECT_EQ(0U, info.write_guards);
+	munmap(a, info.map_size);
+	munmap((void *)map, len);
+	close(bc.fd);
+	stall_close(&st);
 }
 
 /* A writer killed while writing through its window (or the arena's) poisons the slot. */
