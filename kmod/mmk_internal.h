@@ -292,6 +292,7 @@ int mmk_guard_acquire(struct mmk_session *s, struct mmk_guard *args, bool write)
 int mmk_read_release(struct mmk_session *s, const struct mmk_release *args);
 int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 		    struct mmk_write_op *op);
+void mmk_write_drop(struct mmk_session *s, u64 token);
 bool mmk_write_prezap_locked(struct mmk_session *s, struct mmk_slot *slot, u32 idx);
 void mmk_write_unzap(struct mmk_session *s, u32 first, u32 last);
 int mmk_write_end(struct mmk_session *s, struct mmk_write_op *op, int ret);

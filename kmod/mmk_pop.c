@@ -116,13 +116,15 @@ static void mmk_queue_untake(struct mmk_session *s, struct mmk_queue *q,
 	spin_unlock(&q->lock);
 	if (back) {
 		atomic_dec(&s->nr_guards);
+		mmk_queue_wake(q, EPOLLIN | EPOLLRDNORM, NULL);
+		mmk_pool_wake(s->pool);
 		return;
 	}
 	if (!held)
 		return;
-	/* No room left to put it back (or a window): release it as if it had been read. */
+	/* No room left to put it back (or a window): let it go unread. */
 	if (write)
-		mmk_write_release(s, &rel);
+		mmk_write_drop(s, p->token);
 	else
 		mmk_read_release(s, &rel);
 }
@@ -211,8 +213,9 @@ int mmk_pop_one(struct mmk_session *s, int queue_fd, u32 flags, u64 timeout_ns,
  *
  * Each message is written out before the next is taken.  One that cannot
  * be written out is put back in front of the queue (or, if a push took
- * its room meanwhile, released as if read) and the call fails with
- * -EFAULT, keeping the ones already written.
+ * its room meanwhile, or a write pop's window was faulted in, let go
+ * unread: mmk_queue_untake()) and the call fails with -EFAULT, keeping
+ * the ones already written.
  */
 int mmk_pop(struct mmk_session *s, struct mmk_pop *args)
 {
@@ -269,7 +272,7 @@ void mmk_pop_undo(struct mmk_session *s, int queue_fd, u32 flags, const struct m
 		mmk_queue_untake(s, q, p, flags & MMK_POP_WRITE);
 		fdput(f);
 	} else if (flags & MMK_POP_WRITE) {
-		mmk_write_release(s, &rel);
+		mmk_write_drop(s, p->token);
 	} else {
 		mmk_read_release(s, &rel);
 	}

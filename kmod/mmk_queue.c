@@ -80,7 +80,8 @@ u32 mmk_queue_remove_head(struct mmk_queue *q)
 /* Put a popped entry back in front (it was removed by this call). */
 bool mmk_queue_unpop(struct mmk_queue *q, u32 idx)
 {
-	if (q->items == q->cap_items)
+	/* Not if the descriptor now names a queue that holds it, or never popped. */
+	if (q->items == q->cap_items || test_bit(idx, q->member) || !q->pops)
 		return false;
 	q->head = q->head ? q->head - 1 : q->cap_items - 1;
 	q->ring[q->head] = idx;

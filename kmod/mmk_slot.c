@@ -511,6 +511,25 @@ static int mmk_write_commit(struct mmk_session *s, const struct mmk_release *arg
 	return ret;
 }
 
+/* Take the write guard on op->idx out of the session's hands; window faults refuse. */
+static int mmk_write_take(struct mmk_session *s, struct mmk_write_op *op)
+{
+	struct mmk_slot *slot = s->pool->slots[op->idx];
+	int ret;
+
+	spin_lock(&slot->lock);
+	ret = mmk_slot_check(slot, op->gen);
+	if (!ret && !(s->holds[op->idx] & MMK_HOLD_ANY_WRITE))
+		ret = -ENOENT;
+	if (!ret) {
+		s->holds[op->idx] &= ~MMK_HOLD_ANY_WRITE;
+		op->windowed = slot->windowed;
+		op->loaned = slot->loaned;
+	}
+	spin_unlock(&slot->lock);
+	return ret;
+}
+
 /**
  * mmk_write_begin - first half of a write release: commit
  * @s: the session
@@ -529,7 +548,6 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 		    struct mmk_write_op *op)
 {
 	struct mmk_pool *pool = s->pool;
-	struct mmk_slot *slot;
 	int ret;
 
 	memset(op, 0, sizeof(*op));
@@ -539,20 +557,8 @@ int mmk_write_begin(struct mmk_session *s, const struct mmk_release *args,
 	if (!op->commit && !mmk_commit_in_place(args))
 		return -EINVAL;
 	ret = mmk_token_parse(pool, args->token, &op->idx, &op->gen);
-	if (ret)
-		return ret;
-
-	slot = pool->slots[op->idx];
-	spin_lock(&slot->lock);
-	ret = mmk_slot_check(slot, op->gen);
-	if (!ret && !(s->holds[op->idx] & (MMK_HOLD_WRITE | MMK_HOLD_ZAPPED)))
-		ret = -ENOENT;
-	if (!ret) {
-		s->holds[op->idx] &= ~MMK_HOLD_ANY_WRITE;
-		op->windowed = slot->windowed;
-		op->loaned = slot->loaned;
-	}
-	spin_unlock(&slot->lock);
+	if (!ret)
+		ret = mmk_write_take(s, op);
 	if (ret)
 		return ret;
 
@@ -679,6 +685,26 @@ int mmk_write_end(struct mmk_session *s, struct mmk_write_op *op, int ret)
 	else
 		mmk_pool_wake(pool);
 	return ret;
+}
+
+/**
+ * mmk_write_drop - end a write guard without taking what its window holds
+ * @s: the session
+ * @token: the message
+ *
+ * For a write pop that is undone: the window is zapped and the slot's
+ * message (size, QoS, deadline) stays what it was; nothing else holds a
+ * message popped for writing, so it is freed.
+ */
+void mmk_write_drop(struct mmk_session *s, u64 token)
+{
+	struct mmk_write_op op = {};
+
+	if (mmk_token_parse(s->pool, token, &op.idx, &op.gen) || mmk_write_take(s, &op))
+		return;
+	if (op.windowed)
+		mmk_window_unmap(s, op.idx);
+	mmk_write_end(s, &op, 0);
 }
 
 int mmk_write_release(struct mmk_session *s, const struct mmk_release *args)

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -2523,8 +2524,9 @@ static void *pop_call_run(void *arg)
 /*
  * A write pop whose result cannot be written out is not put back once
  * another thread faulted its window in meanwhile (the arena window needs
- * no new mmap for that): it is released, which zaps the window, so the
- * writer cannot change a message that is back in a queue.
+ * no new mmap for that): its guard ends without taking what the window
+ * wrote (even a header no release would take), the window is zapped, and
+ * the message, which nothing else holds, is freed.
  */
 TEST_F(q, write_pop_undone_with_window_mapped_is_released)
 {
@@ -2560,6 +2562,8 @@ TEST_F(q, write_pop_undone_with_window_mapped_is_released)
 	ASSERT_EQ(0, pthread_create(&thr, NULL, pop_call_run, &pc));
 	ASSERT_EQ(0, stall_wait(&st, 10000));
 	EXPECT_EQ(0, poke(a + off + sizeof(struct mmk_msg_header), 0x7e));
+	/* A header no release would take: the undo must not try to. */
+	EXPECT_EQ(0, poke(a + off + offsetof(struct mmk_msg_header, flags), (char)0x80));
 	ASSERT_EQ(0, stall_fail(&st));
 	ASSERT_EQ(0, pthread_join(thr, NULL));
 	EXPECT_EQ(-EFAULT, pc.ret);
